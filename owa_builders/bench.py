@@ -1,0 +1,146 @@
+"""``owa-builders bench``: stage throughput next to baselines measured on the same files in the same run.
+
+Each measurement runs in a fresh process (multiprocessing "spawn"), so its peak memory
+(``ru_maxrss``, minus the process's footprint after imports) is its own. Absolute rates drift
+on shared machines: quote the ratio to the baseline printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+NS = 1_000_000_000
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ------------------------------------------------------------------------------------------
+# Workloads (each runs in a child process; returns the number of messages it processed)
+# ------------------------------------------------------------------------------------------
+def raw_mcap_json(files: list[str], root: str) -> int:
+    """Baseline: the raw `mcap` reader in log-time order, ``json.loads`` of every message."""
+    from mcap.reader import make_reader
+
+    n = 0
+    for path in files:
+        with open(path, "rb") as f:
+            for _schema, _channel, message in make_reader(f).iter_messages(log_time_order=True):
+                json.loads(message.data)
+                n += 1
+    return n
+
+
+def event_stage_rows(files: list[str], root: str) -> int:
+    """owa_event: MCAP -> event rows (dicts with the McapMessage JSON), lossless default config."""
+    from owa_builders._base import relative_path
+    from owa_event.config import EventConfig
+    from owa_event.stage import event_rows
+
+    config = EventConfig()
+    n = 0
+    for path in files:
+        for _ in event_rows(path, episode_path=relative_path(path, root), root=root, config=config):
+            n += 1
+    return n
+
+
+def event_builder_arrow(files: list[str], root: str) -> int:
+    """The `datasets` builder end to end: MCAP -> Arrow cache (download_and_prepare)."""
+    import datasets
+
+    import owa_builders  # noqa: F401
+
+    datasets.disable_progress_bars()
+    with tempfile.TemporaryDirectory() as cache:
+        builder = datasets.load_dataset_builder("owa_builders/event", data_files={"train": files}, cache_dir=cache)
+        builder.download_and_prepare()
+        return builder.info.splits["train"].num_examples
+
+
+WORKLOADS: dict[str, Callable[[list[str], str], int]] = {
+    "raw mcap reader + json.loads (baseline)": raw_mcap_json,
+    "event stage: MCAP -> rows": event_stage_rows,
+    "event builder: MCAP -> Arrow": event_builder_arrow,
+}
+
+
+def _child(name: str, files: list[str], root: str, queue: Any) -> None:
+    warnings.simplefilter("ignore")
+    # Import everything the workload needs before taking the baseline footprint.
+    import datasets  # noqa: F401
+    import mcap.reader  # noqa: F401
+
+    import owa_builders  # noqa: F401
+    import owa_event.stage  # noqa: F401
+
+    base = _rss_mib()
+    t0 = time.perf_counter()
+    n = WORKLOADS[name](files, root)
+    dt = time.perf_counter() - t0
+    queue.put({"messages": n, "seconds": dt, "peak_mib": _rss_mib() - base})
+
+
+def measure(name: str, files: list[str], root: str) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(name, files, root, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def corpus(workdir: Path, minutes: float, episodes: int) -> list[str]:
+    """``episodes`` recordings of ``minutes / episodes`` minutes each (cached in ``workdir``)."""
+    from .example import SessionSpec, generate_recording
+
+    folder = workdir / f"corpus-{minutes:g}min-{episodes}ep"
+    done = folder / "DONE"
+    paths = [folder / f"episode_{i:03d}.mcap" for i in range(episodes)]
+    if not done.exists():
+        for i, path in enumerate(paths):
+            spec = SessionSpec(duration_s=minutes * 60 / episodes, seed=i, raw_mouse_hz=500.0)
+            generate_recording(path, spec)
+        done.write_text("ok")
+    return [str(p) for p in paths]
+
+
+def main(args: argparse.Namespace) -> int:
+    workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "owa-bench"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"owa-builders bench: best of {args.repeat}, each run in a fresh process; corpora in {workdir}")
+    for minutes in args.minutes:
+        t0 = time.perf_counter()
+        files = corpus(workdir, minutes, args.episodes)
+        size = sum(os.path.getsize(f) for f in files) / 2**20
+        print(f"\ncorpus: {minutes:g} recorded minutes in {args.episodes} recording(s), {size:.1f} MiB of MCAP "
+              f"(ready in {time.perf_counter() - t0:.1f} s)")
+        baseline = None
+        for name in WORKLOADS:
+            runs = [measure(name, files, str(Path(files[0]).parent)) for _ in range(args.repeat)]
+            best = min(runs, key=lambda r: r["seconds"])
+            rate = best["messages"] / best["seconds"]
+            peak = max(r["peak_mib"] for r in runs)
+            if baseline is None:
+                baseline = rate
+            print(f"  {name:<42} {best['messages']:>9} msgs  {rate:>10,.0f} msgs/s  "
+                  f"{rate / baseline:>6.2f}x baseline  peak +{peak:,.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    from .cli import main as cli_main
+
+    sys.exit(cli_main(["bench", *sys.argv[1:]]))

@@ -1,0 +1,192 @@
+"""The ``owa-builders`` command: ``demo``, ``build``, ``generate``, ``bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+STAGES = {"event": ("owa_builders/event", "event")}
+
+
+def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; VALUE is JSON when it parses as JSON, else a plain string."""
+    options: dict[str, Any] = {}
+    problems = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            problems.append(f"--option {pair!r} is not KEY=VALUE")
+            continue
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    if problems:
+        raise SystemExit("error: " + "; ".join(problems))
+    return options
+
+
+class _WarningTally:
+    """Counts warnings by category during a build, so the summary can report them."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def __enter__(self) -> "_WarningTally":
+        self._old = warnings.showwarning
+
+        def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+            self.counts[category.__name__] += 1
+            print(f"warning: {message}", file=sys.stderr)
+
+        warnings.showwarning = show  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        warnings.showwarning = self._old  # type: ignore[assignment]
+
+
+def build(
+    stage: str,
+    data_dir: str,
+    output: str | None,
+    *,
+    config_name: str | None = None,
+    options: dict[str, Any] | None = None,
+    num_proc: int | None = None,
+    cache_dir: str | None = None,
+) -> Any:
+    """Build ``stage`` from ``data_dir`` through `datasets`; save to ``output`` when given."""
+    import datasets
+
+    import owa_builders  # noqa: F401  (registers the builders)
+
+    if stage not in STAGES:
+        raise SystemExit(f"error: unknown stage {stage!r}; choose from {sorted(STAGES)}")
+    name, default_config = STAGES[stage]
+    builder = datasets.load_dataset_builder(
+        name, config_name or default_config, data_dir=data_dir, cache_dir=cache_dir, **(options or {})
+    )
+    builder.download_and_prepare(num_proc=num_proc)
+    dataset = builder.as_dataset()
+    if output:
+        dataset.save_to_disk(output)
+    for report in getattr(builder, "reports", []):
+        if report.dropped or report.unknown_types or report.missing_media or report.skipped or report.recovered_messages is not None:
+            print(f"  {report.summary_line()}")
+    return dataset
+
+
+def _print_event_summary(dataset: Any) -> None:
+    from .summary import event_summary, format_event_summary
+
+    for split, ds in dataset.items():
+        print(format_event_summary(event_summary(ds.data.table), title=f"[{split}] event dataset"))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .example import generate_corpus
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="owa-demo-"))
+    recordings = workdir / "recordings"
+    t0 = time.perf_counter()
+    paths = generate_corpus(recordings, episodes=args.episodes, duration_s=args.duration, splits=("train", "test"))
+    print(f"generated {len(paths)} recordings ({args.duration:.0f} s each, current and legacy layouts, "
+          f"H.264 video) in {recordings} ({time.perf_counter() - t0:.1f} s)")
+    t0 = time.perf_counter()
+    with _WarningTally() as tally:
+        dataset = build("event", str(recordings), str(workdir / "event"), cache_dir=str(workdir / "cache"))
+    print(f"built the event dataset with load_dataset('owa_builders/event', data_dir=...) in "
+          f"{time.perf_counter() - t0:.1f} s; saved to {workdir / 'event'}")
+    _print_event_summary(dataset)
+    if tally.counts:
+        print(f"warnings: {dict(tally.counts)}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    options = _parse_options(args.option)
+    t0 = time.perf_counter()
+    with _WarningTally() as tally:
+        dataset = build(args.stage, args.data_dir, args.output, config_name=args.config, options=options,
+                        num_proc=args.num_proc, cache_dir=args.cache_dir)
+    print(f"built {args.stage} in {time.perf_counter() - t0:.1f} s" + (f"; saved to {args.output}" if args.output else ""))
+    if args.stage == "event":
+        _print_event_summary(dataset)
+    if tally.counts:
+        print(f"warnings: {dict(tally.counts)}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .example import generate_corpus
+
+    paths = generate_corpus(args.output, episodes=args.episodes, duration_s=args.duration, seed=args.seed,
+                            legacy=not args.no_legacy, splits=tuple(args.splits.split(",")))
+    print(f"wrote {len(paths)} recordings to {args.output}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="owa-builders", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="log per-recording accounts")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="generate example recordings and build the event dataset from them")
+    d.add_argument("--workdir", help="where to put recordings and datasets (default: a new temp dir)")
+    d.add_argument("--episodes", type=int, default=4)
+    d.add_argument("--duration", type=float, default=30.0, help="seconds per recording")
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("build", help="build a stage's dataset from a folder of recordings")
+    b.add_argument("stage", choices=sorted(STAGES))
+    b.add_argument("data_dir", help="folder of .mcap recordings (train/ test/ subfolders become splits)")
+    b.add_argument("-o", "--output", help="save the dataset here (Dataset.save_to_disk)")
+    b.add_argument("--config", help="config name (default: the stage's default)")
+    b.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help='config field, VALUE as JSON, e.g. --option rate_settings=\'{"mouse/raw": 60}\'')
+    b.add_argument("--num-proc", type=int, default=None)
+    b.add_argument("--cache-dir", default=None)
+    b.set_defaults(func=cmd_build)
+
+    g = sub.add_parser("generate", help="write synthetic example recordings")
+    g.add_argument("output")
+    g.add_argument("--episodes", type=int, default=4)
+    g.add_argument("--duration", type=float, default=30.0)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--splits", default="train")
+    g.add_argument("--no-legacy", action="store_true", help="only current-format recordings")
+    g.set_defaults(func=cmd_generate)
+
+    n = sub.add_parser("bench", help="throughput of the stages next to the raw mcap reader, same files, same run")
+    n.add_argument("--minutes", type=float, nargs="+", default=[2.0], help="corpus sizes (recorded minutes)")
+    n.add_argument("--episodes", type=int, default=2, help="recordings per corpus")
+    n.add_argument("--workdir", default=None)
+    n.add_argument("--repeat", type=int, default=3, help="best of N")
+    n.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

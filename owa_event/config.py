@@ -1,0 +1,130 @@
+"""The event stage's configuration: one dataclass, validated once, up front."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterable, Literal, Mapping
+
+from .events import KNOWN_TOPICS
+
+OnBadFile = Literal["error", "skip"]
+OnTruncated = Literal["recover", "error"]
+
+
+class ConfigError(ValueError):
+    """A configuration with one or more problems; the message lists all of them."""
+
+    def __init__(self, problems: list[str], where: str = "config") -> None:
+        self.problems = problems
+        super().__init__(f"invalid {where}: " + "; ".join(problems))
+
+
+@dataclass
+class EventConfig:
+    """What the event stage keeps from each recording. The default keeps everything (lossless)."""
+
+    rate_settings: dict[str, float] | None = None
+    """Topic -> maximum rate in Hz. A topic absent or at 0 keeps every event. Rules per topic are
+    in :mod:`owa_event.resample` (raw mouse moves are summed, never lost)."""
+
+    keep_topics: list[str] | None = None
+    """Topics to keep; ``None`` keeps every topic, including ones this package does not know."""
+
+    interval: Any = None
+    """Which parts of each recording to keep, as an :class:`owa_event.intervals.IntervalSelection`
+    or its dict form (``{"type": "start_stop_key", "start_vk": 119}``); ``None`` keeps all of it.
+    Each kept interval is an episode (``interval_idx`` in the rows)."""
+
+    keyboard_repeat: bool = False
+    """With a keyboard rate set: re-emit presses of a held key at that rate (from the OS
+    auto-repeats) instead of dropping every auto-repeat."""
+
+    on_bad_file: OnBadFile = "error"
+    """``"error"``: a bad recording stops the build with an error naming it. ``"skip"``: it is
+    skipped whole, with a counted warning (each file is then validated before its rows are made)."""
+
+    on_truncated: OnTruncated = "recover"
+    """``"recover"``: a truncated recording (recorder crash) keeps the messages of its complete
+    chunks, with a warning. ``"error"``: it is a bad file."""
+
+    def event_problems(self, input_topics: Iterable[str] | None = ()) -> list[str]:
+        """Every problem of the event-stage fields (empty when valid).
+
+        Topics must be OWAMcap topics or appear in ``input_topics`` (the inputs' topics);
+        ``None`` skips that check (inputs not listed yet).
+        """
+        from .intervals import IntervalSelection, selection_from_dict
+
+        problems: list[str] = []
+        check_topics = input_topics is not None
+        known = set(KNOWN_TOPICS) | set(input_topics or ())
+        rates = self.rate_settings
+        if rates is not None:
+            if not isinstance(rates, Mapping):
+                problems.append(f"rate_settings must be a mapping topic -> Hz, got {type(rates).__name__}")
+            else:
+                for topic, hz in rates.items():
+                    if check_topics and topic not in known:
+                        problems.append(f"rate_settings names unknown topic {topic!r} (known: {sorted(known)})")
+                    if isinstance(hz, bool) or not isinstance(hz, (int, float)) or not math.isfinite(hz):
+                        problems.append(f"rate_settings[{topic!r}] must be a finite number of Hz, got {hz!r}")
+                    elif hz < 0:
+                        problems.append(f"rate_settings[{topic!r}] is negative ({hz} Hz); use 0 to keep every event")
+        if self.keep_topics is not None:
+            if isinstance(self.keep_topics, str) or not isinstance(self.keep_topics, (list, tuple)):
+                problems.append(f"keep_topics must be a list of topics or None, got {self.keep_topics!r}")
+            else:
+                if not self.keep_topics:
+                    problems.append("keep_topics is empty: nothing would be kept (use None to keep every topic)")
+                for topic in self.keep_topics:
+                    if check_topics and topic not in known:
+                        problems.append(f"keep_topics names unknown topic {topic!r} (known: {sorted(known)})")
+        if self.interval is not None and not isinstance(self.interval, IntervalSelection):
+            if isinstance(self.interval, Mapping):
+                try:
+                    selection_from_dict(dict(self.interval))
+                except ValueError as exc:
+                    problems.append(f"interval: {exc}")
+            else:
+                problems.append(f"interval must be an IntervalSelection, a dict or None, got {self.interval!r}")
+        if self.on_bad_file not in ("error", "skip"):
+            problems.append(f"on_bad_file must be 'error' or 'skip', got {self.on_bad_file!r}")
+        if self.on_truncated not in ("recover", "error"):
+            problems.append(f"on_truncated must be 'recover' or 'error', got {self.on_truncated!r}")
+        if not isinstance(self.keyboard_repeat, bool):
+            problems.append(f"keyboard_repeat must be a bool, got {self.keyboard_repeat!r}")
+        return problems
+
+    def validate(self, input_topics: Iterable[str] | None = ()) -> None:
+        """Raise :class:`ConfigError` listing every problem at once (see :meth:`event_problems`)."""
+        problems = self.event_problems(input_topics)
+        if problems:
+            raise ConfigError(problems)
+
+    def selection(self) -> Any:
+        """The interval selection as an object (``None`` = the whole recording)."""
+        from .intervals import IntervalSelection, selection_from_dict
+
+        if self.interval is None or isinstance(self.interval, IntervalSelection):
+            return self.interval
+        return selection_from_dict(dict(self.interval))
+
+    def named_topics(self) -> set[str]:
+        """Every topic the config names (in rate_settings or keep_topics)."""
+        names = set(self.rate_settings or {}) if isinstance(self.rate_settings, Mapping) else set()
+        if isinstance(self.keep_topics, (list, tuple)):
+            names |= set(self.keep_topics)
+        return names
+
+    def rates(self) -> dict[str, float]:
+        """The non-zero rates (Hz) per topic."""
+        return {t: float(hz) for t, hz in (self.rate_settings or {}).items() if hz}
+
+
+EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EventConfig))
+
+
+def event_config_of(obj: Any) -> EventConfig:
+    """The :class:`EventConfig` part of any config object that has its fields."""
+    return EventConfig(**{name: getattr(obj, name) for name in EVENT_FIELDS})

@@ -1,0 +1,95 @@
+"""The event: one timestamped message of a recording, in the current OWAMcap format.
+
+Every stage works on :class:`Event` objects. An event's ``data`` is always the JSON payload
+in the *current* format (legacy payloads are upgraded by :mod:`owa_event.legacy` before an
+event is made), so downstream code never sees an old layout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+# Topics of the OWAMcap format and their current message types.
+KEYBOARD = "keyboard"
+MOUSE = "mouse"
+MOUSE_RAW = "mouse/raw"
+SCREEN = "screen"
+WINDOW = "window"
+KEYBOARD_STATE = "keyboard/state"
+MOUSE_STATE = "mouse/state"
+
+TOPIC_TYPES: dict[str, str] = {
+    KEYBOARD: "desktop/KeyboardEvent",
+    MOUSE: "desktop/MouseEvent",
+    MOUSE_RAW: "desktop/RawMouseEvent",
+    SCREEN: "desktop/ScreenCaptured",
+    WINDOW: "desktop/WindowInfo",
+    KEYBOARD_STATE: "desktop/KeyboardState",
+    MOUSE_STATE: "desktop/MouseState",
+}
+KNOWN_TOPICS: frozenset[str] = frozenset(TOPIC_TYPES)
+KNOWN_TYPES: frozenset[str] = frozenset(TOPIC_TYPES.values()) | {"desktop/PointerBallisticsConfig"}
+INPUT_TOPICS: frozenset[str] = frozenset({KEYBOARD, MOUSE, MOUSE_RAW})
+
+
+class Event:
+    """One message of a recording.
+
+    Invariants: ``timestamp_ns`` is the MCAP log time in ns since the epoch; ``data`` is the
+    JSON payload (bytes) in the current format and ``fields`` is ``data`` parsed, the two
+    always describing the same message; ``index`` is the message's position in the
+    recording's time order (0-based), used to name the message in errors.
+    """
+
+    __slots__ = ("topic", "timestamp_ns", "message_type", "data", "fields", "index")
+
+    def __init__(
+        self,
+        topic: str,
+        timestamp_ns: int,
+        message_type: str,
+        data: bytes,
+        fields: dict[str, Any],
+        index: int = -1,
+    ) -> None:
+        self.topic = topic
+        self.timestamp_ns = timestamp_ns
+        self.message_type = message_type
+        self.data = data
+        self.fields = fields
+        self.index = index
+
+    def replace(self, **fields: Any) -> "Event":
+        """A copy whose payload has ``fields`` changed (``data`` is re-serialized)."""
+        merged = {**self.fields, **fields}
+        return Event(self.topic, self.timestamp_ns, self.message_type, orjson.dumps(merged), merged, self.index)
+
+    def at(self, timestamp_ns: int) -> "Event":
+        """A copy at another time (payload unchanged)."""
+        return Event(self.topic, timestamp_ns, self.message_type, self.data, self.fields, self.index)
+
+    def mcap_message_json(self) -> bytes:
+        """The event as mcap-owa-support's ``McapMessage`` JSON (``McapMessage.model_validate_json``)."""
+        return orjson.dumps(
+            {
+                "topic": self.topic,
+                "timestamp": self.timestamp_ns,
+                "message": self.data.decode("utf-8"),
+                "message_type": self.message_type,
+            }
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (
+            self.topic == other.topic
+            and self.timestamp_ns == other.timestamp_ns
+            and self.message_type == other.message_type
+            and self.fields == other.fields
+        )
+
+    def __repr__(self) -> str:
+        return f"Event({self.topic!r}, {self.timestamp_ns}, {self.message_type!r}, {self.fields!r})"

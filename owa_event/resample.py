@@ -1,0 +1,286 @@
+"""Per-topic rate limiting of one time-ordered event stream.
+
+:func:`resample` takes the events of ONE episode (all topics merged, in time order) and a
+mapping ``topic -> rate`` in Hz, and yields a thinned stream. ``P = 1e9 / rate`` is the
+period in ns. A topic that is missing from the mapping or has rate ``0`` is passed through
+untouched (the very same :class:`~owa_event.events.Event` objects); with an empty mapping
+the output is exactly the input. Negative or non-finite rates raise :class:`ValueError`.
+
+Guarantees
+    * The output is in time order (non-decreasing ``timestamp_ns``) and is a subsequence of
+      the input, except that summed ``mouse/raw`` moves are emitted as one new event.
+    * The sum of ``last_x`` and of ``last_y`` over relative ``mouse/raw`` events is exactly
+      preserved: raw motion is merged, never lost.
+    * Call once per episode (interval): at the end of the input everything pending is
+      flushed, so nothing leaks from one episode into the next.
+    * A dropped event never flushes or otherwise affects another topic.
+    * Input that goes back in time raises :class:`ValueError` (naming the event).
+
+Rules
+    ``mouse/raw`` (relative deltas)
+        Consecutive *pure relative moves* (``button_flags == 0`` and ``us_flags == 0``) are
+        summed. An accumulation starts at a move at time ``t0`` and absorbs the following
+        moves with ``timestamp_ns < t0 + P``. The pending sum is emitted as ONE event -- the
+        LAST absorbed move (its timestamp and other fields) with ``last_x``/``last_y``
+        replaced by the sums; an accumulation of a single move is emitted unchanged -- when
+        a move at ``>= t0 + P`` arrives (which starts a new accumulation), when a non-pure
+        ``mouse/raw`` event arrives (button/wheel events and absolute moves, which always
+        pass immediately), before an event of any other topic is emitted or becomes pending,
+        and at the end of the input. Absorbed moves are counted in ``ResampleStats.merged``.
+    ``mouse`` (absolute)
+        Moves (``event_type == "move"``) keep only the latest per period: the first move at
+        ``t0`` opens a period ``[t0, t0 + P)``; later moves in the period replace the pending
+        one (the replaced move is dropped, rule ``"mouse_latest_per_period"``). The pending
+        move is emitted when a move at ``>= t0 + P`` arrives (which opens a new period),
+        before any click/scroll (which always pass immediately), before an event of any
+        other topic is emitted or becomes pending, and at the end of the input. After any
+        flush the next move opens a new period (raw accumulations likewise restart).
+    ``keyboard`` (rate > 0)
+        Held keys (``vk``) are tracked. A press of a key that is already held (no release
+        since) is an OS auto-repeat and is dropped (rule ``"keyboard_autorepeat"``). With
+        ``keyboard_repeat=True`` a repeat press is kept instead if at least ``P`` ns have
+        passed since the last emitted press of that key. Releases always pass and un-hold
+        the key; a release of a key that is not held passes too. The rate only matters for
+        ``keyboard_repeat``; any rate > 0 enables auto-repeat filtering.
+    any other topic (``screen``, ``window``, ``keyboard/state``, ``mouse/state``, unknown)
+        At most one event per period, robust to jitter: the first event is kept, and
+        ``due = t0 + P/2``; a later event at ``t`` is kept iff ``t >= due``, and then
+        ``due = max(due + P, t + P/2)``. Other events are dropped (rule ``"rate_limit"``).
+        A source at exactly the rate with jitter < P/4 keeps every event; kept events are at
+        least ``P/2`` apart; any closed window of length ``T`` holds at most ``T/P + 3/2``
+        kept events (so the long-run rate never exceeds the limit). The tighter ``T/P + 1``
+        cannot hold together with the jitter guarantee: two frames ``P/2`` apart (jitter
+        +P/4 then -P/4) must both be kept.
+
+Consequence of flushing before other topics: an accumulation never moves motion across
+another emitted event (a screen frame, a key press). When ``mouse`` and ``mouse/raw`` are
+both recorded and both emitted, they interleave at the mouse's native rate, so each one
+breaks the other's accumulations and limits them much less than ``P`` suggests; rate-limit
+one of them and drop the other topic upstream for the full effect.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from owa_event.events import KEYBOARD, MOUSE, MOUSE_RAW, Event
+
+__all__ = ["ResampleStats", "resample", "RULE_AUTOREPEAT", "RULE_MOUSE_LATEST", "RULE_RATE_LIMIT"]
+
+RULE_MOUSE_LATEST = "mouse_latest_per_period"
+RULE_AUTOREPEAT = "keyboard_autorepeat"
+RULE_RATE_LIMIT = "rate_limit"
+
+
+@dataclass
+class ResampleStats:
+    """Event counts per topic, accumulated over one or more :func:`resample` calls.
+
+    Invariant (per topic, after the output is exhausted): ``kept + sum(dropped) + merged``
+    equals the number of input events. ``merged`` counts ``mouse/raw`` moves folded into a
+    sum: their displacement is in an emitted event, they are not lost.
+    """
+
+    kept: Counter[str] = field(default_factory=Counter)
+    dropped: dict[str, Counter[str]] = field(default_factory=dict)
+    merged: Counter[str] = field(default_factory=Counter)
+
+    def drop(self, topic: str, rule: str, n: int = 1) -> None:
+        """Count ``n`` events of ``topic`` dropped by ``rule``."""
+        self.dropped.setdefault(topic, Counter())[rule] += n
+
+    def input_count(self, topic: str) -> int:
+        """Input events of ``topic`` accounted for: kept + dropped + merged."""
+        return self.kept[topic] + sum(self.dropped.get(topic, Counter()).values()) + self.merged[topic]
+
+
+def _period_ns(topic: str, rate: float) -> float:
+    """Period in ns for ``rate`` in Hz (0 = unlimited); rejects negative / non-finite rates."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+        raise ValueError(f"rate for topic {topic!r} must be a number in Hz, got {rate!r}")
+    if not math.isfinite(rate) or rate < 0:
+        raise ValueError(f"rate for topic {topic!r} must be finite and >= 0 Hz, got {rate!r}")
+    return 1e9 / rate if rate > 0 else 0.0
+
+
+def _is_pure_raw_move(ev: Event) -> bool:
+    f = ev.fields
+    return f.get("button_flags", 0) == 0 and f.get("us_flags", 0) == 0
+
+
+class _Resampler:
+    """Streaming state of one :func:`resample` call.
+
+    At most one topic has a pending (not yet emitted) event at any time: a raw-mouse
+    accumulation or an absolute-mouse move. It is flushed before any other topic's event
+    is emitted or becomes pending, which keeps the output in time order.
+    """
+
+    def __init__(self, periods: dict[str, float], keyboard_repeat: bool, stats: ResampleStats) -> None:
+        self.periods = periods
+        self.keyboard_repeat = keyboard_repeat
+        self.stats = stats
+        # Pending raw-mouse accumulation.
+        self.raw_t0 = 0
+        self.raw_last: Event | None = None
+        self.raw_sum_x = 0
+        self.raw_sum_y = 0
+        self.raw_count = 0
+        # Pending absolute-mouse move.
+        self.mouse_t0 = 0
+        self.mouse_pending: Event | None = None
+        # Keyboard: held vk -> time of its last emitted press.
+        self.held: set[object] = set()
+        self.last_press: dict[object, int] = {}
+        # Generic rate limit: topic -> due time (ns) of the next keepable event.
+        self.due: dict[str, float] = {}
+
+    # -- pending state -------------------------------------------------------------------
+    def flush(self, out: list[Event]) -> None:
+        """Emit whatever is pending into ``out``."""
+        if self.raw_last is not None:
+            last = self.raw_last
+            if self.raw_count == 1:
+                out.append(last)
+            else:
+                out.append(last.replace(last_x=self.raw_sum_x, last_y=self.raw_sum_y))
+            self.stats.kept[MOUSE_RAW] += 1
+            self.stats.merged[MOUSE_RAW] += self.raw_count - 1
+            self.raw_last = None
+        if self.mouse_pending is not None:
+            out.append(self.mouse_pending)
+            self.stats.kept[MOUSE] += 1
+            self.mouse_pending = None
+
+    def _flush_other(self, topic: str, out: list[Event]) -> None:
+        """Flush the pending state of topics other than ``topic``."""
+        if (topic != MOUSE_RAW and self.raw_last is not None) or (
+            topic != MOUSE and self.mouse_pending is not None
+        ):
+            self.flush(out)
+
+    def _emit(self, ev: Event, out: list[Event]) -> None:
+        self._flush_other(ev.topic, out)
+        out.append(ev)
+        self.stats.kept[ev.topic] += 1
+
+    # -- one event -----------------------------------------------------------------------
+    def push(self, ev: Event, out: list[Event]) -> None:
+        """Process one event; append what becomes final to ``out``."""
+        topic = ev.topic
+        period = self.periods.get(topic, 0.0)
+        if period <= 0:
+            self._emit(ev, out)
+        elif topic == MOUSE_RAW:
+            self._push_raw(ev, period, out)
+        elif topic == MOUSE:
+            self._push_mouse(ev, period, out)
+        elif topic == KEYBOARD:
+            self._push_keyboard(ev, period, out)
+        else:
+            self._push_generic(ev, period, out)
+
+    def _push_raw(self, ev: Event, period: float, out: list[Event]) -> None:
+        if not _is_pure_raw_move(ev):
+            self.flush(out)
+            self._emit(ev, out)
+            return
+        t = ev.timestamp_ns
+        if self.raw_last is not None and t < self.raw_t0 + period:
+            self.raw_last = ev
+            self.raw_sum_x += ev.fields.get("last_x", 0)
+            self.raw_sum_y += ev.fields.get("last_y", 0)
+            self.raw_count += 1
+            return
+        self.flush(out)  # the old accumulation (if any) and any other pending topic
+        self.raw_t0 = t
+        self.raw_last = ev
+        self.raw_sum_x = ev.fields.get("last_x", 0)
+        self.raw_sum_y = ev.fields.get("last_y", 0)
+        self.raw_count = 1
+
+    def _push_mouse(self, ev: Event, period: float, out: list[Event]) -> None:
+        if ev.fields.get("event_type") != "move":
+            self.flush(out)
+            self._emit(ev, out)
+            return
+        t = ev.timestamp_ns
+        if self.mouse_pending is not None and t < self.mouse_t0 + period:
+            self.mouse_pending = ev
+            self.stats.drop(MOUSE, RULE_MOUSE_LATEST)
+            return
+        self.flush(out)
+        self.mouse_t0 = t
+        self.mouse_pending = ev
+
+    def _push_keyboard(self, ev: Event, period: float, out: list[Event]) -> None:
+        f = ev.fields
+        vk = f.get("vk")
+        kind = f.get("event_type")
+        if kind == "release":
+            self.held.discard(vk)
+        elif kind == "press":
+            t = ev.timestamp_ns
+            if vk in self.held:
+                if not (self.keyboard_repeat and t - self.last_press[vk] >= period):
+                    self.stats.drop(KEYBOARD, RULE_AUTOREPEAT)
+                    return
+            self.held.add(vk)
+            self.last_press[vk] = t
+        self._emit(ev, out)
+
+    def _push_generic(self, ev: Event, period: float, out: list[Event]) -> None:
+        topic = ev.topic
+        t = ev.timestamp_ns
+        due = self.due.get(topic)
+        if due is None:
+            self.due[topic] = t + period / 2
+        elif t >= due:
+            self.due[topic] = max(due + period, t + period / 2)
+        else:
+            self.stats.drop(topic, RULE_RATE_LIMIT)
+            return
+        self._emit(ev, out)
+
+
+def resample(
+    events: Iterable[Event],
+    rates: Mapping[str, float],
+    *,
+    keyboard_repeat: bool = False,
+    stats: ResampleStats | None = None,
+) -> Iterator[Event]:
+    """Rate-limit ``events`` (one episode, time-ordered, all topics) per topic.
+
+    ``rates`` maps topic -> Hz (missing or 0 = keep every event). See the module docstring
+    for the rules. Rates are validated eagerly (:class:`ValueError` for negative or
+    non-finite ones); a decrease of ``timestamp_ns`` in the input raises :class:`ValueError`
+    while iterating. ``stats``, if given, is updated as the output is consumed.
+    """
+    periods = {topic: _period_ns(topic, rate) for topic, rate in rates.items()}
+    return _run(events, periods, keyboard_repeat, stats if stats is not None else ResampleStats())
+
+
+def _run(
+    events: Iterable[Event], periods: dict[str, float], keyboard_repeat: bool, stats: ResampleStats
+) -> Iterator[Event]:
+    state = _Resampler(periods, keyboard_repeat, stats)
+    out: list[Event] = []
+    prev_t: int | None = None
+    for ev in events:
+        t = ev.timestamp_ns
+        if prev_t is not None and t < prev_t:
+            raise ValueError(
+                f"events out of time order: event #{ev.index} on {ev.topic!r} at {t} ns "
+                f"comes after one at {prev_t} ns"
+            )
+        prev_t = t
+        state.push(ev, out)
+        if out:
+            yield from out
+            out.clear()
+    state.flush(out)
+    yield from out

@@ -1,0 +1,465 @@
+"""Tests of owa_event.resample: per-topic rate limiting of one time-ordered stream."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from owa_event.events import TOPIC_TYPES, Event
+from owa_event.resample import (
+    RULE_AUTOREPEAT,
+    RULE_MOUSE_LATEST,
+    RULE_RATE_LIMIT,
+    ResampleStats,
+    resample,
+)
+
+MS = 1_000_000  # ns per ms
+S = 1_000_000_000  # ns per s
+
+
+def ev(topic: str, t: int, index: int = -1, **fields: Any) -> Event:
+    return Event(topic, t, TOPIC_TYPES.get(topic, "test/Unknown"), orjson.dumps(fields), fields, index)
+
+
+def raw(
+    t: int, dx: int = 0, dy: int = 0, *, button_flags: int = 0, us_flags: int = 0, button_data: int = 0
+) -> Event:
+    flags = {"us_flags": us_flags, "button_flags": button_flags, "button_data": button_data}
+    return ev("mouse/raw", t, last_x=dx, last_y=dy, **flags)
+
+
+def move(t: int, x: int = 0, y: int = 0) -> Event:
+    return ev("mouse", t, event_type="move", x=x, y=y)
+
+
+def click(t: int, pressed: bool = True) -> Event:
+    return ev("mouse", t, event_type="click", x=0, y=0, button="left", pressed=pressed)
+
+
+def key(t: int, vk: int, kind: str = "press") -> Event:
+    return ev("keyboard", t, event_type=kind, vk=vk)
+
+
+def screen(t: int) -> Event:
+    return ev("screen", t, utc_ns=t)
+
+
+def run(events: Iterable[Event], rates: Mapping[str, float], **kw: Any) -> tuple[list[Event], ResampleStats]:
+    stats = ResampleStats()
+    out = list(resample(list(events), rates, stats=stats, **kw))
+    return out, stats
+
+
+def assert_time_ordered(out: list[Event]) -> None:
+    ts = [e.timestamp_ns for e in out]
+    assert ts == sorted(ts)
+
+
+def assert_stats_add_up(inp: list[Event], stats: ResampleStats) -> None:
+    counts = Counter(e.topic for e in inp)
+    for topic, n in counts.items():
+        assert stats.input_count(topic) == n, topic
+    assert set(stats.kept) | set(stats.dropped) | set(stats.merged) <= set(counts)
+
+
+def sums(events: Iterable[Event]) -> tuple[int, int]:
+    rel = [e for e in events if e.topic == "mouse/raw" and e.fields["us_flags"] == 0]
+    return sum(e.fields["last_x"] for e in rel), sum(e.fields["last_y"] for e in rel)
+
+
+# ---------------------------------------------------------------------------------------
+# identity and validation
+# ---------------------------------------------------------------------------------------
+def mixed_stream() -> list[Event]:
+    out: list[Event] = []
+    for i in range(50):
+        t = i * 5 * MS
+        out.append(raw(t, 1, -1))
+        out.append(move(t + 1, i, i))
+        if i % 7 == 0:
+            out.append(key(t + 2, 65, "press" if i % 2 == 0 else "release"))
+        if i % 3 == 0:
+            out.append(screen(t + 3))
+        if i % 10 == 0:
+            out.append(ev("window", t + 4, title="x", rect=[0, 0, 1, 1], hWnd=1))
+    return out
+
+
+def test_empty_mapping_is_identity() -> None:
+    inp = mixed_stream()
+    out, stats = run(inp, {})
+    assert len(out) == len(inp)
+    assert all(a is b for a, b in zip(out, inp))
+    assert_stats_add_up(inp, stats)
+    assert sum(stats.kept.values()) == len(inp)
+
+
+def test_zero_or_absent_rate_is_identity_for_that_topic() -> None:
+    inp = mixed_stream()
+    out, _ = run(inp, {"mouse/raw": 0, "mouse": 0.0, "keyboard": 0, "window": 0})
+    assert all(a is b for a, b in zip(out, inp)) and len(out) == len(inp)
+    # Limiting screen only leaves every other topic's events as the same objects, in order.
+    out, _ = run(inp, {"screen": 1.0})
+    others_out = [e for e in out if e.topic != "screen"]
+    others_in = [e for e in inp if e.topic != "screen"]
+    assert len(others_out) == len(others_in) and all(a is b for a, b in zip(others_out, others_in))
+
+
+def test_empty_input() -> None:
+    assert run([], {"mouse/raw": 60, "screen": 20})[0] == []
+
+
+@pytest.mark.parametrize("rate", [-1, -0.001, math.nan, math.inf, "20"])
+def test_bad_rate_raises_eagerly(rate: Any) -> None:
+    with pytest.raises(ValueError, match="rate for topic 'screen'"):
+        resample([], {"screen": rate})  # raised at call time, not on first next()
+
+
+def test_input_out_of_order_raises() -> None:
+    with pytest.raises(ValueError, match="out of time order"):
+        list(resample([screen(10), screen(5)], {}))
+
+
+# ---------------------------------------------------------------------------------------
+# mouse/raw
+# ---------------------------------------------------------------------------------------
+def test_raw_moves_summed_per_period() -> None:
+    # P = 10 ms; moves every 3 ms: [0,3,6,9] [12,15,18,21] [24]
+    inp = [raw(i * 3 * MS, 1, 2) for i in range(9)]
+    out, stats = run(inp, {"mouse/raw": 100})
+    assert [e.timestamp_ns for e in out] == [9 * MS, 21 * MS, 24 * MS]
+    assert [(e.fields["last_x"], e.fields["last_y"]) for e in out] == [(4, 8), (4, 8), (1, 2)]
+    assert out[-1] is inp[-1]  # single-move accumulation is emitted unchanged
+    assert orjson.loads(out[0].data) == out[0].fields  # payload re-serialized
+    assert stats.kept["mouse/raw"] == 3 and stats.merged["mouse/raw"] == 6
+    assert_stats_add_up(inp, stats)
+
+
+def test_raw_merged_event_is_last_absorbed_move() -> None:
+    a = ev("mouse/raw", 0, index=0, last_x=5, last_y=0, us_flags=0, button_flags=0, button_data=0)
+    flags = {"us_flags": 0, "button_flags": 0, "button_data": 7}
+    b = ev("mouse/raw", 4 * MS, index=1, last_x=-2, last_y=3, extra="z", **flags)
+    (out,), _ = run([a, b], {"mouse/raw": 100})
+    assert out.timestamp_ns == b.timestamp_ns and out.index == 1
+    assert out.fields == {**b.fields, "last_x": 3, "last_y": 3}
+
+
+def test_raw_period_boundary_is_exclusive() -> None:
+    inp = [raw(0, 1), raw(10 * MS - 1, 1), raw(10 * MS, 1)]
+    out, _ = run(inp, {"mouse/raw": 100})
+    assert [(e.timestamp_ns, e.fields["last_x"]) for e in out] == [(10 * MS - 1, 2), (10 * MS, 1)]
+
+
+def test_raw_flush_before_click_and_at_end() -> None:
+    down = raw(5 * MS, button_flags=0x1)
+    inp = [raw(0, 1, 1), raw(2 * MS, 1, 1), raw(4 * MS, 1, 1), down, raw(6 * MS, 2, 2), raw(7 * MS, 3, 3)]
+    out, stats = run(inp, {"mouse/raw": 10})  # P = 100 ms: nothing else would flush
+    assert [(e.timestamp_ns, e.fields["last_x"]) for e in out] == [(4 * MS, 3), (5 * MS, 0), (7 * MS, 5)]
+    assert out[1] is down
+    assert stats.merged["mouse/raw"] == 3
+    assert sums(out) == sums(inp)
+
+
+def test_raw_wheel_and_absolute_pass_and_flush() -> None:
+    wheel = raw(3 * MS, button_flags=0x400, button_data=120)
+    absolute = raw(6 * MS, 30000, 30000, us_flags=1)
+    inp = [raw(0, 1), raw(1 * MS, 1), wheel, raw(4 * MS, 1), raw(5 * MS, 1), absolute, raw(7 * MS, 1)]
+    out, _ = run(inp, {"mouse/raw": 10})
+    assert [e.timestamp_ns for e in out] == [1 * MS, 3 * MS, 5 * MS, 6 * MS, 7 * MS]
+    assert out[1] is wheel and out[3] is absolute
+    assert sums(out) == sums(inp) == (5, 0)
+
+
+def test_raw_flush_before_other_topic_event() -> None:
+    k = key(3 * MS, 65)
+    inp = [raw(0, 1), raw(2 * MS, 1), k, raw(4 * MS, 1), raw(6 * MS, 1)]
+    out, _ = run(inp, {"mouse/raw": 10, "keyboard": 10})
+    assert [(e.topic, e.timestamp_ns) for e in out] == [
+        ("mouse/raw", 2 * MS),
+        ("keyboard", 3 * MS),
+        ("mouse/raw", 6 * MS),
+    ]
+    assert out[1] is k
+    assert_time_ordered(out)
+    assert sums(out) == (4, 0)
+
+
+def test_dropped_event_of_other_topic_does_not_flush() -> None:
+    # The second screen frame is rate-limited away; it must not split the raw accumulation.
+    inp = [screen(0), raw(1 * MS, 1), screen(2 * MS), raw(3 * MS, 1)]
+    out, stats = run(inp, {"mouse/raw": 10, "screen": 1})
+    assert [(e.topic, e.timestamp_ns) for e in out] == [("screen", 0), ("mouse/raw", 3 * MS)]
+    assert out[1].fields["last_x"] == 2
+    assert stats.dropped["screen"][RULE_RATE_LIMIT] == 1
+    assert_stats_add_up(inp, stats)
+
+
+def test_raw_and_mouse_interleaved_stay_time_ordered() -> None:
+    inp: list[Event] = []
+    for i in range(200):
+        inp.append(raw(i * MS, 1, -1))
+        inp.append(move(i * MS + 500_000, i, i))
+    out, stats = run(inp, {"mouse/raw": 60, "mouse": 60})
+    assert_time_ordered(out)
+    assert sums(out) == sums(inp)
+    assert_stats_add_up(inp, stats)
+
+
+# Property: random raw moves, clicks, wheel/absolute events and other-topic events.
+_kinds = st.sampled_from(["move", "move", "move", "move", "button", "wheel", "abs", "key", "screen", "mouse"])
+
+
+@st.composite
+def _streams(draw: st.DrawFn) -> tuple[list[Event], dict[str, float]]:
+    n = draw(st.integers(0, 60))
+    t = draw(st.integers(0, 10 * S))
+    out: list[Event] = []
+    for _ in range(n):
+        t += draw(st.integers(0, 20 * MS))
+        kind = draw(_kinds)
+        dx = draw(st.integers(-500, 500))
+        dy = draw(st.integers(-500, 500))
+        if kind == "move":
+            out.append(raw(t, dx, dy))
+        elif kind == "button":
+            out.append(raw(t, dx, dy, button_flags=draw(st.sampled_from([0x1, 0x2, 0x4, 0x8, 0x10]))))
+        elif kind == "wheel":
+            out.append(raw(t, 0, 0, button_flags=0x400, button_data=draw(st.sampled_from([120, -120]))))
+        elif kind == "abs":
+            out.append(raw(t, abs(dx) * 60, abs(dy) * 60, us_flags=1))
+        elif kind == "key":
+            out.append(key(t, draw(st.integers(65, 67)), draw(st.sampled_from(["press", "release"]))))
+        elif kind == "screen":
+            out.append(screen(t))
+        else:
+            out.append(move(t, dx, dy) if draw(st.booleans()) else click(t))
+    rates = {
+        "mouse/raw": draw(st.sampled_from([0, 1, 20, 60, 125.5, 1000])),
+        "screen": draw(st.sampled_from([0, 5, 20])),
+        "mouse": draw(st.sampled_from([0, 30, 60])),
+        "keyboard": draw(st.sampled_from([0, 10])),
+    }
+    return out, rates
+
+
+def _special_raw_ids(events: list[Event]) -> list[int]:
+    raw_events = [e for e in events if e.topic == "mouse/raw"]
+    return [id(e) for e in raw_events if e.fields["button_flags"] or e.fields["us_flags"]]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_streams(), st.booleans())
+def test_property_raw_displacement_preserved(stream: tuple[list[Event], dict[str, float]], rep: bool) -> None:
+    inp, rates = stream
+    out, stats = run(inp, rates, keyboard_repeat=rep)
+    assert sums(out) == sums(inp)
+    assert_time_ordered(out)
+    assert_stats_add_up(inp, stats)
+    assert len(out) == sum(stats.kept.values())
+    # Non-move raw events (buttons, wheel, absolute) all pass, as the same objects, in order.
+    assert _special_raw_ids(out) == _special_raw_ids(inp)
+    # Every output event is an input event, or a sum emitted at the time of an input raw move.
+    in_ids = {id(e) for e in inp}
+    raw_times = {e.timestamp_ns for e in inp if e.topic == "mouse/raw"}
+    for e in out:
+        assert id(e) in in_ids or (e.topic == "mouse/raw" and e.timestamp_ns in raw_times)
+    if rates["mouse/raw"] == 0:
+        assert [e for e in out if e.topic == "mouse/raw"] == [e for e in inp if e.topic == "mouse/raw"]
+
+
+# ---------------------------------------------------------------------------------------
+# mouse (absolute)
+# ---------------------------------------------------------------------------------------
+def test_mouse_latest_move_per_period() -> None:
+    # P = 10 ms; moves every 3 ms: period [0,10) keeps 9, [12,22) keeps 21, [24,..) keeps 24.
+    inp = [move(i * 3 * MS, i, i) for i in range(9)]
+    out, stats = run(inp, {"mouse": 100})
+    assert out == [inp[3], inp[7], inp[8]]
+    assert all(any(o is i for i in inp) for o in out)
+    assert stats.dropped["mouse"][RULE_MOUSE_LATEST] == 6
+    assert_stats_add_up(inp, stats)
+
+
+def test_mouse_click_flushes_pending_move_and_passes() -> None:
+    c = click(2 * MS)
+    inp = [move(0, 1), move(1 * MS, 2), c, move(3 * MS, 3), move(4 * MS, 4)]
+    out, stats = run(inp, {"mouse": 10})
+    assert out == [inp[1], c, inp[4]]
+    assert stats.dropped["mouse"][RULE_MOUSE_LATEST] == 2
+
+
+def test_mouse_pending_flushed_before_other_topic_and_at_end() -> None:
+    s = screen(2 * MS)
+    inp = [move(0, 1), move(1 * MS, 2), s, move(3 * MS, 3), move(4 * MS, 4)]
+    out, _ = run(inp, {"mouse": 10})
+    assert out == [inp[1], s, inp[4]]
+    assert_time_ordered(out)
+
+
+# ---------------------------------------------------------------------------------------
+# keyboard
+# ---------------------------------------------------------------------------------------
+def autorepeat_stream() -> list[Event]:
+    # 'A' pressed at 0, OS auto-repeat every 33 ms from 500 ms, released at 1000 ms.
+    inp = [key(0, 65)]
+    inp += [key(500 * MS + i * 33 * MS, 65) for i in range(16)]
+    inp.append(key(1000 * MS, 65, "release"))
+    return inp
+
+
+def test_keyboard_autorepeat_dropped() -> None:
+    inp = autorepeat_stream()
+    out, stats = run(inp, {"keyboard": 10})
+    assert out == [inp[0], inp[-1]]
+    assert stats.dropped["keyboard"][RULE_AUTOREPEAT] == 16
+    assert_stats_add_up(inp, stats)
+
+
+def test_keyboard_rate_zero_keeps_autorepeat() -> None:
+    inp = autorepeat_stream()
+    assert run(inp, {"keyboard": 0})[0] == inp
+
+
+def test_keyboard_repeat_reemitted_at_rate() -> None:
+    inp = autorepeat_stream()
+    out, stats = run(inp, {"keyboard": 10}, keyboard_repeat=True)  # P = 100 ms
+    presses = [e.timestamp_ns // MS for e in out if e.fields["event_type"] == "press"]
+    # 0, then repeats (500 + 33 i) at >= 100 ms after the last emitted press.
+    assert presses == [0, 500, 632, 764, 896]
+    assert all(b - a >= 100 for a, b in zip(presses, presses[1:]))
+    assert out[-1] is inp[-1]
+    assert_stats_add_up(inp, stats)
+
+
+def test_keyboard_releases_always_pass_and_unhold() -> None:
+    inp = [
+        key(0, 66, "release"),  # release of a key never pressed
+        key(1 * MS, 65),
+        key(2 * MS, 65, "release"),
+        key(3 * MS, 65),  # a new press after the release, not a repeat
+        key(4 * MS, 65),  # repeat
+        key(5 * MS, 67),  # another key is independent
+        key(6 * MS, 65, "release"),
+        key(7 * MS, 65, "release"),  # double release passes
+    ]
+    out, stats = run(inp, {"keyboard": 1})
+    assert out == [inp[i] for i in (0, 1, 2, 3, 5, 6, 7)]
+    assert stats.dropped["keyboard"][RULE_AUTOREPEAT] == 1
+
+
+# ---------------------------------------------------------------------------------------
+# other topics: jitter-robust rate limit
+# ---------------------------------------------------------------------------------------
+def jittered(fps: float, n: int, sigma_ns: float, seed: int, max_jitter_ns: float | None = None) -> list[int]:
+    rng = random.Random(seed)
+    period = S / fps
+    ts = []
+    for i in range(n):
+        j = rng.gauss(0.0, sigma_ns)
+        if max_jitter_ns is not None:
+            j = max(-max_jitter_ns, min(max_jitter_ns, j))
+        ts.append(10 * S + round(i * period + j))
+    return sorted(ts)
+
+
+def naive_keep(ts: list[int], period: float) -> list[int]:
+    kept: list[int] = []
+    for t in ts:
+        if not kept or t - kept[-1] >= period:
+            kept.append(t)
+    return kept
+
+
+def test_screen_20fps_with_jitter_limited_to_20hz_keeps_every_frame() -> None:
+    period = S / 20
+    ts = jittered(20, 2000, 3 * MS, seed=1234, max_jitter_ns=period / 4 - 1)
+    inp = [screen(t) for t in ts]
+    out, stats = run(inp, {"screen": 20})
+    assert out == inp
+    assert stats.dropped.get("screen", Counter())[RULE_RATE_LIMIT] == 0
+    # The naive "t - last_kept >= P" rule loses a large share of the same frames.
+    naive = naive_keep(ts, period)
+    assert len(naive) < 0.8 * len(ts)
+
+
+def test_screen_60fps_limited_to_20hz_keeps_a_third() -> None:
+    period = S / 20
+    ts = jittered(60, 3000, 2 * MS, seed=99)
+    inp = [screen(t) for t in ts]
+    out, stats = run(inp, {"screen": 20})
+    kept = [e.timestamp_ns for e in out]
+    assert abs(len(kept) - len(ts) / 3) <= 0.02 * len(ts)
+    assert all(b - a >= period / 2 for a, b in zip(kept, kept[1:]))
+    # Over any window of length T at most T/P + 3/2 are kept (T/P + 1 cannot hold for every
+    # window: two frames P/2 apart must both be kept by the jitter guarantee).
+    assert len(kept) <= (kept[-1] - kept[0]) / period + 1.5
+    for i in range(len(kept)):
+        for j in range(i + 1, min(len(kept), i + 50)):
+            assert j - i + 1 <= (kept[j] - kept[i]) / period + 1.5
+    assert stats.kept["screen"] + stats.dropped["screen"][RULE_RATE_LIMIT] == len(ts)
+
+
+def test_rate_limit_reanchors_after_gap_and_applies_to_unknown_topics() -> None:
+    inp = [ev("custom/topic", t * MS, v=t) for t in (0, 100, 200, 5000, 5100, 5200, 5600)]
+    out, stats = run(inp, {"custom/topic": 2})  # P = 500 ms
+    assert [e.timestamp_ns // MS for e in out] == [0, 5000, 5600]
+    assert stats.dropped["custom/topic"][RULE_RATE_LIMIT] == 4
+
+
+def test_stats_add_up_on_mixed_stream() -> None:
+    inp = mixed_stream() + autorepeat_stream_shifted()
+    out, stats = run(inp, {"mouse/raw": 60, "mouse": 30, "keyboard": 5, "screen": 10, "window": 1})
+    assert_stats_add_up(inp, stats)
+    assert len(out) == sum(stats.kept.values())
+    assert_time_ordered(out)
+    assert sums(out) == sums(inp)
+
+
+def autorepeat_stream_shifted() -> list[Event]:
+    return [e.at(e.timestamp_ns + 10 * S) for e in autorepeat_stream()]
+
+
+def test_stats_accumulate_across_calls() -> None:
+    stats = ResampleStats()
+    for _ in range(2):
+        inp = [raw(0, 1), raw(1, 1), screen(2), screen(3)]
+        list(resample(inp, {"mouse/raw": 1, "screen": 1}, stats=stats))
+    assert stats.kept == Counter({"mouse/raw": 2, "screen": 2})
+    assert stats.merged["mouse/raw"] == 2
+    assert stats.dropped["screen"][RULE_RATE_LIMIT] == 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 200 * MS), max_size=80),
+    st.sampled_from([1, 7.5, 20, 60]),
+)
+def test_property_rate_limit_bounds(gaps: list[int], rate: float) -> None:
+    period = S / rate
+    ts = [S + sum(gaps[: i + 1]) for i in range(len(gaps))]
+    out, stats = run([screen(t) for t in ts], {"screen": rate})
+    kept = [e.timestamp_ns for e in out]
+    assert kept[:1] == ts[:1]  # the first event is always kept
+    assert all(b - a >= period / 2 for a, b in zip(kept, kept[1:]))
+    for i in range(len(kept)):
+        for j in range(i + 1, len(kept)):
+            assert j - i + 1 <= (kept[j] - kept[i]) / period + 1.5
+    assert stats.input_count("screen") == len(ts)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(-0.2499, 0.2499), min_size=1, max_size=60), st.sampled_from([5, 20, 30, 60]))
+def test_property_exact_rate_with_small_jitter_keeps_all(jitter: list[float], rate: float) -> None:
+    period = S / rate
+    ts = [S + round((i + j) * period) for i, j in enumerate(jitter)]
+    inp = [screen(t) for t in ts]
+    assert run(inp, {"screen": rate})[0] == inp
