@@ -33,21 +33,27 @@ class RegistrationError(RuntimeError):
     """The installed `datasets` no longer has the internals this module relies on."""
 
 
-@functools.lru_cache(maxsize=1)
-def code_hash() -> str:
-    """SHA-256 over the source of every module of the project's packages (stable order)."""
+def source_hash(package_dirs: list[Path]) -> str:
+    """SHA-256 over every ``.py`` file under ``package_dirs`` (names and contents, stable order)."""
     digest = hashlib.sha256()
-    for package in _PROJECT_PACKAGES:
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        root = Path(next(iter(spec.submodule_search_locations)))
+    for root in package_dirs:
         for path in sorted(root.rglob("*.py")):
             digest.update(path.relative_to(root.parent).as_posix().encode())
             digest.update(b"\0")
             digest.update(path.read_bytes())
             digest.update(b"\0")
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """:func:`source_hash` of the project's installed packages (computed once per process)."""
+    dirs = []
+    for package in _PROJECT_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.submodule_search_locations:
+            dirs.append(Path(next(iter(spec.submodule_search_locations))))
+    return source_hash(dirs)
 
 
 def register() -> None:

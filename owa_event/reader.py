@@ -267,8 +267,8 @@ class Recording:
         try:
             for _, channel, message in self._reader.iter_messages(
                 topics=list(topics) if topics is not None else None,
-                start_time=start_ns,
-                end_time=end_ns,
+                starting_at=start_ns,
+                ending_before=end_ns,
                 log_time_order=True,
             ):
                 yield message.log_time, channel.id, message.data

@@ -25,16 +25,16 @@ Rules
         replaced by the sums; an accumulation of a single move is emitted unchanged -- when
         a move at ``>= t0 + P`` arrives (which starts a new accumulation), when a non-pure
         ``mouse/raw`` event arrives (button/wheel events and absolute moves, which always
-        pass immediately), before an event of any other topic is emitted or becomes pending,
-        and at the end of the input. Absorbed moves are counted in ``ResampleStats.merged``.
+        pass immediately, after the flushed sum), and at the end of the input. Absorbed
+        moves are counted in ``ResampleStats.merged``.
     ``mouse`` (absolute)
         Moves (``event_type == "move"``) keep only the latest per period: the first move at
         ``t0`` opens a period ``[t0, t0 + P)``; later moves in the period replace the pending
         one (the replaced move is dropped, rule ``"mouse_latest_per_period"``). The pending
         move is emitted when a move at ``>= t0 + P`` arrives (which opens a new period),
-        before any click/scroll (which always pass immediately), before an event of any
-        other topic is emitted or becomes pending, and at the end of the input. After any
-        flush the next move opens a new period (raw accumulations likewise restart).
+        before any click/scroll (which always pass immediately), and at the end of the
+        input. After any flush the next move opens a new period (raw accumulations likewise
+        restart).
     ``keyboard`` (rate > 0)
         Held keys (``vk``) are tracked. A press of a key that is already held (no release
         since) is an OS auto-repeat and is dropped (rule ``"keyboard_autorepeat"``). With
@@ -52,15 +52,16 @@ Rules
         cannot hold together with the jitter guarantee: two frames ``P/2`` apart (jitter
         +P/4 then -P/4) must both be kept.
 
-Consequence of flushing before other topics: an accumulation never moves motion across
-another emitted event (a screen frame, a key press). When ``mouse`` and ``mouse/raw`` are
-both recorded and both emitted, they interleave at the mouse's native rate, so each one
-breaks the other's accumulations and limits them much less than ``P`` suggests; rate-limit
-one of them and drop the other topic upstream for the full effect.
+Time order with pending events: events of other topics are not a reason to flush. While a
+``mouse/raw`` sum or a ``mouse`` move is pending, later events of other topics wait in a small
+buffer (at most one period's worth) and are released in input order, with each pending event
+placed where its LAST absorbed/kept move was. So ``mouse`` and ``mouse/raw`` limited together
+both reach their rates, and the output is always the input order restricted to what is kept.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -114,24 +115,29 @@ def _is_pure_raw_move(ev: Event) -> bool:
 class _Resampler:
     """Streaming state of one :func:`resample` call.
 
-    At most one topic has a pending (not yet emitted) event at any time: a raw-mouse
-    accumulation or an absolute-mouse move. It is flushed before any other topic's event
-    is emitted or becomes pending, which keeps the output in time order.
+    Every input event gets its arrival number ``seq``. Emitted events wait in a heap keyed by
+    ``(timestamp_ns, seq)`` and are released while their key is below every pending event's
+    key (a pending raw sum or mouse move is keyed by its latest move), so the output is the
+    input order restricted to kept events, with merged events at their last move's place.
     """
 
     def __init__(self, periods: dict[str, float], keyboard_repeat: bool, stats: ResampleStats) -> None:
         self.periods = periods
         self.keyboard_repeat = keyboard_repeat
         self.stats = stats
+        self.seq = 0
+        self.ready: list[tuple[int, int, Event]] = []  # heap of (timestamp_ns, seq, event)
         # Pending raw-mouse accumulation.
         self.raw_t0 = 0
         self.raw_last: Event | None = None
+        self.raw_seq = 0
         self.raw_sum_x = 0
         self.raw_sum_y = 0
         self.raw_count = 0
         # Pending absolute-mouse move.
         self.mouse_t0 = 0
         self.mouse_pending: Event | None = None
+        self.mouse_seq = 0
         # Keyboard: held vk -> time of its last emitted press.
         self.held: set[object] = set()
         self.last_press: dict[object, int] = {}
@@ -139,84 +145,94 @@ class _Resampler:
         self.due: dict[str, float] = {}
 
     # -- pending state -------------------------------------------------------------------
-    def flush(self, out: list[Event]) -> None:
-        """Emit whatever is pending into ``out``."""
-        if self.raw_last is not None:
-            last = self.raw_last
-            if self.raw_count == 1:
-                out.append(last)
-            else:
-                out.append(last.replace(last_x=self.raw_sum_x, last_y=self.raw_sum_y))
-            self.stats.kept[MOUSE_RAW] += 1
-            self.stats.merged[MOUSE_RAW] += self.raw_count - 1
-            self.raw_last = None
-        if self.mouse_pending is not None:
-            out.append(self.mouse_pending)
-            self.stats.kept[MOUSE] += 1
-            self.mouse_pending = None
-
-    def _flush_other(self, topic: str, out: list[Event]) -> None:
-        """Flush the pending state of topics other than ``topic``."""
-        if (topic != MOUSE_RAW and self.raw_last is not None) or (
-            topic != MOUSE and self.mouse_pending is not None
-        ):
-            self.flush(out)
-
-    def _emit(self, ev: Event, out: list[Event]) -> None:
-        self._flush_other(ev.topic, out)
-        out.append(ev)
+    def _ready(self, ev: Event, seq: int) -> None:
+        heapq.heappush(self.ready, (ev.timestamp_ns, seq, ev))
         self.stats.kept[ev.topic] += 1
 
+    def flush_raw(self) -> None:
+        last = self.raw_last
+        if last is not None:
+            if self.raw_count > 1:
+                last = last.replace(last_x=self.raw_sum_x, last_y=self.raw_sum_y)
+            self._ready(last, self.raw_seq)
+            self.stats.merged[MOUSE_RAW] += self.raw_count - 1
+            self.raw_last = None
+
+    def flush_mouse(self) -> None:
+        if self.mouse_pending is not None:
+            self._ready(self.mouse_pending, self.mouse_seq)
+            self.mouse_pending = None
+
+    def release(self, out: list[Event], final: bool = False) -> None:
+        """Move every ready event that no pending event can precede into ``out``."""
+        if final:
+            self.flush_raw()
+            self.flush_mouse()
+        bound: tuple[int, int] | None = None
+        if self.raw_last is not None:
+            bound = (self.raw_last.timestamp_ns, self.raw_seq)
+        if self.mouse_pending is not None:
+            key = (self.mouse_pending.timestamp_ns, self.mouse_seq)
+            bound = key if bound is None or key < bound else bound
+        ready = self.ready
+        while ready and (bound is None or (ready[0][0], ready[0][1]) < bound):
+            out.append(heapq.heappop(ready)[2])
+
     # -- one event -----------------------------------------------------------------------
-    def push(self, ev: Event, out: list[Event]) -> None:
-        """Process one event; append what becomes final to ``out``."""
+    def push(self, ev: Event) -> None:
+        """Process one event (its outcome is released by :meth:`release`)."""
+        self.seq += 1
         topic = ev.topic
         period = self.periods.get(topic, 0.0)
         if period <= 0:
-            self._emit(ev, out)
+            self._ready(ev, self.seq)
         elif topic == MOUSE_RAW:
-            self._push_raw(ev, period, out)
+            self._push_raw(ev, period)
         elif topic == MOUSE:
-            self._push_mouse(ev, period, out)
+            self._push_mouse(ev, period)
         elif topic == KEYBOARD:
-            self._push_keyboard(ev, period, out)
+            self._push_keyboard(ev, period)
         else:
-            self._push_generic(ev, period, out)
+            self._push_generic(ev, period)
 
-    def _push_raw(self, ev: Event, period: float, out: list[Event]) -> None:
+    def _push_raw(self, ev: Event, period: float) -> None:
         if not _is_pure_raw_move(ev):
-            self.flush(out)
-            self._emit(ev, out)
+            self.flush_raw()
+            self._ready(ev, self.seq)
             return
         t = ev.timestamp_ns
         if self.raw_last is not None and t < self.raw_t0 + period:
             self.raw_last = ev
+            self.raw_seq = self.seq
             self.raw_sum_x += ev.fields.get("last_x", 0)
             self.raw_sum_y += ev.fields.get("last_y", 0)
             self.raw_count += 1
             return
-        self.flush(out)  # the old accumulation (if any) and any other pending topic
+        self.flush_raw()
         self.raw_t0 = t
         self.raw_last = ev
+        self.raw_seq = self.seq
         self.raw_sum_x = ev.fields.get("last_x", 0)
         self.raw_sum_y = ev.fields.get("last_y", 0)
         self.raw_count = 1
 
-    def _push_mouse(self, ev: Event, period: float, out: list[Event]) -> None:
+    def _push_mouse(self, ev: Event, period: float) -> None:
         if ev.fields.get("event_type") != "move":
-            self.flush(out)
-            self._emit(ev, out)
+            self.flush_mouse()
+            self._ready(ev, self.seq)
             return
         t = ev.timestamp_ns
         if self.mouse_pending is not None and t < self.mouse_t0 + period:
             self.mouse_pending = ev
+            self.mouse_seq = self.seq
             self.stats.drop(MOUSE, RULE_MOUSE_LATEST)
             return
-        self.flush(out)
+        self.flush_mouse()
         self.mouse_t0 = t
         self.mouse_pending = ev
+        self.mouse_seq = self.seq
 
-    def _push_keyboard(self, ev: Event, period: float, out: list[Event]) -> None:
+    def _push_keyboard(self, ev: Event, period: float) -> None:
         f = ev.fields
         vk = f.get("vk")
         kind = f.get("event_type")
@@ -230,9 +246,9 @@ class _Resampler:
                     return
             self.held.add(vk)
             self.last_press[vk] = t
-        self._emit(ev, out)
+        self._ready(ev, self.seq)
 
-    def _push_generic(self, ev: Event, period: float, out: list[Event]) -> None:
+    def _push_generic(self, ev: Event, period: float) -> None:
         topic = ev.topic
         t = ev.timestamp_ns
         due = self.due.get(topic)
@@ -243,7 +259,7 @@ class _Resampler:
         else:
             self.stats.drop(topic, RULE_RATE_LIMIT)
             return
-        self._emit(ev, out)
+        self._ready(ev, self.seq)
 
 
 def resample(
@@ -278,9 +294,10 @@ def _run(
                 f"comes after one at {prev_t} ns"
             )
         prev_t = t
-        state.push(ev, out)
+        state.push(ev)
+        state.release(out)
         if out:
             yield from out
             out.clear()
-    state.flush(out)
+    state.release(out, final=True)
     yield from out

@@ -135,8 +135,8 @@ def episode_events(recording: Recording, config: EventConfig, report: EpisodeRep
                 read_in_intervals[event.topic] += 1
             report.rows_out[event.topic] += 1
             yield idx, event
-    for rule, counts in resample_stats.dropped.items():
-        for topic, n in counts.items():
+    for topic, rules in resample_stats.dropped.items():
+        for rule, n in rules.items():
             report.drop(rule, topic, n)
     report.merged.update(resample_stats.merged)
     kept_topics = summary.topics if keep is None else keep

@@ -179,18 +179,43 @@ def test_raw_wheel_and_absolute_pass_and_flush() -> None:
     assert sums(out) == sums(inp) == (5, 0)
 
 
-def test_raw_flush_before_other_topic_event() -> None:
+def test_raw_sum_spans_other_topic_events_in_time_order() -> None:
+    """Other topics do not break an accumulation; they wait and come out in time order."""
     k = key(3 * MS, 65)
-    inp = [raw(0, 1), raw(2 * MS, 1), k, raw(4 * MS, 1), raw(6 * MS, 1)]
-    out, _ = run(inp, {"mouse/raw": 10, "keyboard": 10})
+    inp = [raw(0, 1), raw(2 * MS, 1), k, raw(4 * MS, 1), raw(6 * MS, 1), raw(150 * MS, 1)]
+    out, stats = run(inp, {"mouse/raw": 10, "keyboard": 10})
     assert [(e.topic, e.timestamp_ns) for e in out] == [
-        ("mouse/raw", 2 * MS),
         ("keyboard", 3 * MS),
         ("mouse/raw", 6 * MS),
+        ("mouse/raw", 150 * MS),
     ]
-    assert out[1] is k
+    assert out[0] is k
+    assert out[1].fields["last_x"] == 4
     assert_time_ordered(out)
-    assert sums(out) == (4, 0)
+    assert sums(out) == (5, 0)
+    assert stats.merged["mouse/raw"] == 3
+
+
+def test_raw_sum_before_a_later_other_topic_event() -> None:
+    """An event after the last absorbed move comes after the sum, which is stamped at that move."""
+    s = screen(8 * MS)
+    inp = [raw(0, 1), raw(2 * MS, 1), s, raw(150 * MS, 1)]
+    out, _ = run(inp, {"mouse/raw": 10})
+    assert [(e.topic, e.timestamp_ns) for e in out] == [("mouse/raw", 2 * MS), ("screen", 8 * MS), ("mouse/raw", 150 * MS)]
+
+
+def test_mouse_and_raw_limited_together_reach_their_rates() -> None:
+    """Interleaved 1000 Hz mouse and mouse/raw, both limited to 50 Hz, keep ~50 events/s each."""
+    inp = []
+    for i in range(1000):
+        inp.append(raw(i * MS, 1, -1))
+        inp.append(move(i * MS + 500, i))
+    out, stats = run(inp, {"mouse/raw": 50, "mouse": 50})
+    kept = Counter(e.topic for e in out)
+    assert 49 <= kept["mouse/raw"] <= 51 and 49 <= kept["mouse"] <= 51
+    assert sums(out) == (1000, -1000)
+    assert_time_ordered(out)
+    assert stats.input_count("mouse") == 1000 and stats.input_count("mouse/raw") == 1000
 
 
 def test_dropped_event_of_other_topic_does_not_flush() -> None:
@@ -297,11 +322,11 @@ def test_mouse_click_flushes_pending_move_and_passes() -> None:
     assert stats.dropped["mouse"][RULE_MOUSE_LATEST] == 2
 
 
-def test_mouse_pending_flushed_before_other_topic_and_at_end() -> None:
+def test_mouse_pending_waits_for_period_and_flushes_at_end() -> None:
     s = screen(2 * MS)
     inp = [move(0, 1), move(1 * MS, 2), s, move(3 * MS, 3), move(4 * MS, 4)]
     out, _ = run(inp, {"mouse": 10})
-    assert out == [inp[1], s, inp[4]]
+    assert out == [s, inp[4]]
     assert_time_ordered(out)
 
 

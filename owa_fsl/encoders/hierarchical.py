@@ -1,21 +1,19 @@
 """The hierarchical encoder: payload values as coarse-to-fine mixed-radix digits.
 
 Each digit level has its own token family, so a token means the same thing wherever it
-appears (``<V1_37>`` is always "37 hundreds"). Same frame and time digits as the factorized
-encoder; payloads (fixed structure, every field always present)::
+appears (``<V1_37>`` is always "37 hundreds"). Frame, time digits, keyboard and mouse
+payloads as in :class:`~owa_fsl.encoders.base.FramedEncoder`; the raw-mouse payload has a
+fixed structure (every field always present)::
 
-    keyboard   <VK_n> (<press>|<release>)                                   n = 0..255
-    mouse      (<move>|<click>|<scroll>) X Y [<BTN_b> (<press>|<release>)] [DX DY]
     mouse/raw  LAST_X LAST_Y <US_u> <BF2_h> <BF1_h> <BF0_h> BUTTON_DATA
-    screen     <IMAGE>
 
 Radices (most significant first):
 
 - signed values (X, Y, DX, DY, LAST_X, LAST_Y, BUTTON_DATA): sign ``<+>``/``<->`` then the
   magnitude in radices :data:`VALUE_RADICES` = (10, 100, 100) as ``<V2_d> <V1_d> <V0_d>``
   (|v| <= 99_999; zero is ``<+>``);
-- ``button_flags``: radices (16, 16, 16), i.e. the three hex nibbles ``<BF2_h> <BF1_h>
-  <BF0_h>`` with ``h`` in ``0..F`` (0xFFF max);
+- ``button_flags``: radices (16, 16, 16), the three hex nibbles ``<BF2_h> <BF1_h> <BF0_h>``,
+  ``h`` in ``0..F`` (nibble 0 = left/right down/up, 1 = middle/x1, 2 = x2/wheel/h-wheel);
 - ``us_flags``: one radix-16 digit ``<US_u>``, ``u`` in ``0..F``;
 - ``vk``: one radix-256 digit ``<VK_n>`` (key codes are categorical, not split).
 """
@@ -25,9 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from owa_event.events import KEYBOARD, MOUSE, MOUSE_RAW
-from owa_fsl.encoders.base import MINUS, PLUS, SIGN_TOKENS, Cursor, FramedEncoder, register_encoder
-from owa_fsl.encoders.factorized import BUTTON_TOKENS, MOUSE_TYPE_TOKENS, PRESS_TOKENS, VK_TOKENS
+from owa_fsl.encoders.base import MINUS, PLUS, SIGN_VALUES, Cursor, FramedEncoder, register_encoder
 
 VALUE_RADICES: tuple[int, ...] = (10, 100, 100)
 BUTTON_FLAG_RADICES: tuple[int, ...] = (16, 16, 16)
@@ -36,6 +32,8 @@ US_FLAG_RADICES: tuple[int, ...] = (16,)
 
 def to_mixed_radix(value: int, radices: Sequence[int]) -> list[int]:
     """Digits of ``0 <= value < prod(radices)``, most significant first."""
+    if value < 0:
+        raise ValueError(f"{value} is negative")
     digits = []
     for radix in reversed(radices):
         value, digit = divmod(value, radix)
@@ -87,23 +85,6 @@ VALUE_LEVELS = Levels("V", VALUE_RADICES)
 BUTTON_FLAG_LEVELS = Levels("BF", BUTTON_FLAG_RADICES, hexa=True)
 US_FLAG_LEVELS = Levels("US", US_FLAG_RADICES, hexa=True)
 
-_VK_VALUES = {t: n for n, t in enumerate(VK_TOKENS)}
-_PRESS_VALUES = {PRESS_TOKENS["press"]: True, PRESS_TOKENS["release"]: False}
-_KEY_TYPE_VALUES = {t: name for name, t in PRESS_TOKENS.items()}
-_MOUSE_TYPE_VALUES = {t: name for name, t in MOUSE_TYPE_TOKENS.items()}
-_BUTTON_VALUES = {t: name for name, t in BUTTON_TOKENS.items()}
-_SIGN_VALUES = {PLUS: 1, MINUS: -1}
-
-
-def _signed(value: int, out: list[str]) -> None:
-    out.append(PLUS if value >= 0 else MINUS)
-    VALUE_LEVELS.write(abs(value), out)
-
-
-def _read_signed(cursor: Cursor, what: str) -> int:
-    sign = cursor.take(_SIGN_VALUES, f"the sign of {what}")
-    return sign * VALUE_LEVELS.read(cursor, what)
-
 
 @register_encoder
 class HierarchicalEncoder(FramedEncoder):
@@ -112,65 +93,28 @@ class HierarchicalEncoder(FramedEncoder):
     name = "hierarchical"
 
     def payload_vocab(self) -> list[str]:
-        return [
-            *SIGN_TOKENS,
-            *VALUE_LEVELS.vocab(),
-            *VK_TOKENS,
-            *PRESS_TOKENS.values(),
-            *MOUSE_TYPE_TOKENS.values(),
-            *BUTTON_TOKENS.values(),
-            *US_FLAG_LEVELS.vocab(),
-            *BUTTON_FLAG_LEVELS.vocab(),
-        ]
+        return [*VALUE_LEVELS.vocab(), *US_FLAG_LEVELS.vocab(), *BUTTON_FLAG_LEVELS.vocab()]
 
-    def encode_payload(self, topic: str, fields: dict[str, Any], out: list[str]) -> None:
-        if topic == KEYBOARD:
-            out.append(VK_TOKENS[fields["vk"]])
-            out.append(PRESS_TOKENS[fields["event_type"]])
-        elif topic == MOUSE:
-            out.append(MOUSE_TYPE_TOKENS[fields["event_type"]])
-            _signed(fields["x"], out)
-            _signed(fields["y"], out)
-            if fields["event_type"] == "click":
-                out.append(BUTTON_TOKENS[fields["button"]])
-                out.append(PRESS_TOKENS["press" if fields["pressed"] else "release"])
-            elif fields["event_type"] == "scroll":
-                _signed(fields["dx"], out)
-                _signed(fields["dy"], out)
-        elif topic == MOUSE_RAW:
-            _signed(fields["last_x"], out)
-            _signed(fields["last_y"], out)
-            US_FLAG_LEVELS.write(fields["us_flags"], out)
-            BUTTON_FLAG_LEVELS.write(fields["button_flags"], out)
-            _signed(fields["button_data"], out)
-        else:  # pragma: no cover - encode() only routes the three input topics here
-            raise AssertionError(topic)
+    def write_signed(self, value: int, out: list[str]) -> None:
+        out.append(PLUS if value >= 0 else MINUS)
+        VALUE_LEVELS.write(abs(value), out)
 
-    def decode_payload(self, topic: str, cursor: Cursor) -> dict[str, Any]:
-        if topic == KEYBOARD:
-            vk = cursor.take(_VK_VALUES, "a key token <VK_n>")
-            event_type = cursor.take(_KEY_TYPE_VALUES, "<press> or <release>")
-            return {"event_type": event_type, "vk": vk}
-        if topic == MOUSE:
-            event_type = cursor.take(_MOUSE_TYPE_VALUES, "a mouse event type token")
-            fields: dict[str, Any] = {
-                "event_type": event_type,
-                "x": _read_signed(cursor, "x"),
-                "y": _read_signed(cursor, "y"),
-            }
-            if event_type == "click":
-                fields["button"] = cursor.take(_BUTTON_VALUES, "a mouse button token")
-                fields["pressed"] = cursor.take(_PRESS_VALUES, "<press> or <release>")
-            elif event_type == "scroll":
-                fields["dx"] = _read_signed(cursor, "dx")
-                fields["dy"] = _read_signed(cursor, "dy")
-            return fields
-        if topic == MOUSE_RAW:
-            return {
-                "last_x": _read_signed(cursor, "last_x"),
-                "last_y": _read_signed(cursor, "last_y"),
-                "us_flags": US_FLAG_LEVELS.read(cursor, "us_flags"),
-                "button_flags": BUTTON_FLAG_LEVELS.read(cursor, "button_flags"),
-                "button_data": _read_signed(cursor, "button_data"),
-            }
-        raise AssertionError(topic)  # pragma: no cover
+    def read_signed(self, cursor: Cursor, what: str) -> int:
+        sign = cursor.take(SIGN_VALUES, f"the sign of {what}")
+        return sign * VALUE_LEVELS.read(cursor, what)
+
+    def encode_raw(self, fields: dict[str, Any], out: list[str]) -> None:
+        self.write_signed(fields["last_x"], out)
+        self.write_signed(fields["last_y"], out)
+        US_FLAG_LEVELS.write(fields["us_flags"], out)
+        BUTTON_FLAG_LEVELS.write(fields["button_flags"], out)
+        self.write_signed(fields["button_data"], out)
+
+    def decode_raw(self, cursor: Cursor) -> dict[str, Any]:
+        return {
+            "last_x": self.read_signed(cursor, "last_x"),
+            "last_y": self.read_signed(cursor, "last_y"),
+            "us_flags": US_FLAG_LEVELS.read(cursor, "us_flags"),
+            "button_flags": BUTTON_FLAG_LEVELS.read(cursor, "button_flags"),
+            "button_data": self.read_signed(cursor, "button_data"),
+        }

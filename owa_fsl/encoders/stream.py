@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from owa_fsl.encoders.fields import DecodeError
 
@@ -25,11 +26,18 @@ def split_text(text: str, known: Iterable[str]) -> list[str]:
     Longer tokens win over shorter ones at the same position, as in a tokenizer's added vocab.
     ``"".join(split_text(t, k)) == t`` always holds.
     """
-    tokens = sorted(set(known), key=lambda t: (-len(t), t))
-    if not tokens:
+    pattern = _token_pattern(frozenset(known))
+    if pattern is None:
         return [text] if text else []
-    pattern = re.compile("(" + "|".join(re.escape(t) for t in tokens) + ")")
     return [part for part in pattern.split(text) if part]
+
+
+@lru_cache(maxsize=32)
+def _token_pattern(known: frozenset[str]) -> re.Pattern[str] | None:
+    tokens = sorted((t for t in known if t), key=lambda t: (-len(t), t))
+    if not tokens:
+        return None
+    return re.compile("(" + "|".join(re.escape(t) for t in tokens) + ")")
 
 
 def collapse_images(tokens: Sequence[str], expansion: Sequence[str]) -> list[str]:

@@ -1,0 +1,95 @@
+"""The json encoder: a human-readable encoding for debugging (not single tokens).
+
+One event is ``<EVENT_START>``, the compact JSON text
+``{"topic": ..., "offset": <units>, "payload": {...}}``, for a screen event one ``<IMAGE>``,
+then ``<EVENT_END>``. ``offset`` is ``floor((t - base_ns) / time_resolution_ns)`` (an integer
+number of units, limited like the token encoders to ``10**time_digits - 1`` so the packer
+behaves the same with every encoder); ``payload`` is :func:`canonical` (empty for a screen,
+whose frame reference comes from ``frames``). Only the three markers are vocab tokens, so
+``single_tokens`` is False and a :class:`~owa_fsl.tokenizer.TokenTable` runs the tokenizer on
+the JSON text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from owa_event.events import SCREEN, Event
+from owa_fsl.encoders.base import EventEncoder, Frames, register_encoder
+from owa_fsl.encoders.fields import (
+    ENCODED_TOPICS,
+    DecodeError,
+    EncodeError,
+    canonical,
+    canonical_fields,
+    describe,
+    make_event,
+)
+from owa_fsl.encoders.stream import EVENT_END, EVENT_START, IMAGE_PLACEHOLDER, split_events
+
+_KEYS = ("topic", "offset", "payload")
+
+
+@register_encoder
+class JsonEncoder(EventEncoder):
+    """``<EVENT_START>{"topic":..,"offset":..,"payload":{..}}[<IMAGE>]<EVENT_END>``."""
+
+    name = "json"
+    single_tokens = False
+
+    def vocab(self) -> list[str]:
+        return [EVENT_START, EVENT_END, IMAGE_PLACEHOLDER]
+
+    def encode(self, event: Event, base_ns: int) -> list[str]:
+        if not self.supports(event.topic):
+            raise EncodeError(
+                f"{describe(event)}: topic {event.topic!r} is not supported by the json encoder "
+                f"(supported: {list(ENCODED_TOPICS)})"
+            )
+        fields = canonical(event)
+        units = self.offset_units(event.timestamp_ns, base_ns, event)
+        payload: dict[str, Any] = {} if event.topic == SCREEN else fields
+        text = orjson.dumps({"topic": event.topic, "offset": units, "payload": payload}).decode()
+        if event.topic == SCREEN:
+            return [EVENT_START, text, IMAGE_PLACEHOLDER, EVENT_END]
+        return [EVENT_START, text, EVENT_END]
+
+    def decode(self, tokens: Sequence[str], base_ns: int, frames: Frames | None = None) -> list[Event]:
+        frame_iter = iter(frames) if frames is not None else None
+        events: list[Event] = []
+        for start, chunk in split_events(tokens):
+            body = chunk[1:-1]
+            has_image = bool(body) and body[-1] == IMAGE_PLACEHOLDER
+            if has_image:
+                body = body[:-1]
+            if IMAGE_PLACEHOLDER in body:
+                raise DecodeError(f"token {start}: {IMAGE_PLACEHOLDER} must come right before {EVENT_END}")
+            try:
+                obj = orjson.loads("".join(body))
+            except orjson.JSONDecodeError as exc:
+                raise DecodeError(f"token {start}: event text is not JSON: {exc}") from None
+            if not isinstance(obj, dict) or set(obj) != set(_KEYS):
+                raise DecodeError(f"token {start}: expected a JSON object with keys {list(_KEYS)}, got {obj!r}")
+            topic, units, payload = obj["topic"], obj["offset"], obj["payload"]
+            if not self.supports(topic):
+                raise DecodeError(f"token {start}: unsupported topic {topic!r}")
+            if not (isinstance(units, int) and not isinstance(units, bool) and 0 <= units < 10**self.time_digits):
+                raise DecodeError(f"token {start}: offset {units!r} is not an integer in [0, {10**self.time_digits - 1}]")
+            if not isinstance(payload, dict):
+                raise DecodeError(f"token {start}: payload {payload!r} is not an object")
+            if (topic == SCREEN) != has_image:
+                raise DecodeError(f"token {start}: {IMAGE_PLACEHOLDER} must appear in screen events and only there")
+            if topic == SCREEN:
+                if payload:
+                    raise DecodeError(f"token {start}: a screen payload must be empty, got {payload!r}")
+                fields = self._next_frame(frame_iter, start)
+            else:
+                try:
+                    fields = canonical_fields(topic, payload, f"token {start}: decoded {topic} event")
+                except EncodeError as exc:
+                    raise DecodeError(str(exc)) from None
+            events.append(make_event(topic, base_ns + units * self.time_resolution_ns, fields))
+        return events

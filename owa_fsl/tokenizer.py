@@ -1,0 +1,271 @@
+"""The tokenizer side of the FSL stage: image token layouts, vocabulary expansion, validation
+and the id table that turns encoder token strings into ids without calling the tokenizer.
+
+Flow: ``tok = load_base_tokenizer(path)``; ``expand_tokenizer(tok, encoder, image_tokens)``
+(adds the encoder vocab and missing image tokens as special added tokens; resize the model's
+embeddings to ``len(tok)`` afterwards); ``table = TokenTable(tok, encoder, image_tokens)``;
+``table.ids(encoder.encode(event, base_ns))``.
+
+Invariant (tested): for every encodable event, ``table.ids(tokens)`` equals
+``tok("".join(tokens with <IMAGE> replaced by the image expansion), add_special_tokens=False)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tokenizers import AddedToken
+
+from owa_fsl.encoders.base import EventEncoder
+from owa_fsl.encoders.stream import IMAGE_PLACEHOLDER
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+
+@dataclass(frozen=True)
+class ImageTokens:
+    """How a model spells one image: ``prefix``, then ``token`` repeated ``count`` times, then ``suffix``.
+
+    Invariants: ``count >= 1``; every token is a non-empty string other than ``<IMAGE>``.
+    """
+
+    prefix: tuple[str, ...]
+    token: str
+    count: int
+    suffix: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", tuple(self.prefix))
+        object.__setattr__(self, "suffix", tuple(self.suffix))
+        if not (isinstance(self.count, int) and not isinstance(self.count, bool) and self.count >= 1):
+            raise ValueError(f"ImageTokens.count must be a positive integer, got {self.count!r}")
+        for tok in (*self.prefix, self.token, *self.suffix):
+            if not isinstance(tok, str) or not tok:
+                raise ValueError(f"image tokens must be non-empty strings, got {tok!r}")
+            if tok == IMAGE_PLACEHOLDER:
+                raise ValueError(f"{IMAGE_PLACEHOLDER} is the encoders' placeholder, not a model image token")
+
+    def tokens(self) -> list[str]:
+        """The full expansion of one frame (``len(prefix) + count + len(suffix)`` tokens)."""
+        return [*self.prefix, *([self.token] * self.count), *self.suffix]
+
+    def text(self) -> str:
+        """The expansion as text: what ``<IMAGE>`` stands for in the tokenizer's input."""
+        return "".join(self.tokens())
+
+    def distinct(self) -> list[str]:
+        """The distinct token strings of the expansion, in first-use order."""
+        return list(dict.fromkeys((*self.prefix, self.token, *self.suffix)))
+
+
+INTERNVL3 = ImageTokens(("<img>",), "<IMG_CONTEXT>", 256, ("</img>",))
+SMOLVLM = ImageTokens(("<fake_token_around_image>", "<global-img>"), "<image>", 64, ("<fake_token_around_image>",))
+IMAGE_PRESETS: dict[str, ImageTokens] = {"internvl3": INTERNVL3, "smolvlm": SMOLVLM}
+
+
+def get_image_tokens(name: str) -> ImageTokens:
+    """A preset by name (``internvl3``, ``smolvlm``)."""
+    try:
+        return IMAGE_PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown image token preset {name!r}; available: {sorted(IMAGE_PRESETS)}") from None
+
+
+def required_tokens(encoder: EventEncoder, image_tokens: ImageTokens) -> list[str]:
+    """The encoder vocab, then the image tokens not already in it: the deterministic order in
+    which :func:`expand_tokenizer` adds tokens."""
+    return list(dict.fromkeys([*encoder.vocab(), *image_tokens.distinct()]))
+
+
+def load_base_tokenizer(name_or_path: str, **kwargs: Any) -> PreTrainedTokenizerBase:
+    """``transformers.AutoTokenizer.from_pretrained``; a local directory works offline."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+
+
+def expand_tokenizer(
+    tokenizer: PreTrainedTokenizerBase, encoder: EventEncoder, image_tokens: ImageTokens
+) -> PreTrainedTokenizerBase:
+    """Add the encoder vocab and any missing image tokens as special added tokens (never split,
+    not normalized, no stripping), in :func:`required_tokens` order. Modifies ``tokenizer`` in
+    place and returns it.
+
+    Deterministic: the same base tokenizer always gets the same ids (a token already in the
+    base vocabulary keeps its id). Idempotent: tokens already added are skipped.
+    """
+    present = tokenizer.get_added_vocab()
+    new = [tok for tok in required_tokens(encoder, image_tokens) if tok not in present]
+    if new:
+        tokenizer.add_tokens(
+            [AddedToken(t, special=True, normalized=False, lstrip=False, rstrip=False, single_word=False) for t in new],
+            special_tokens=True,
+        )
+    return tokenizer
+
+
+def _check(
+    tokenizer: PreTrainedTokenizerBase, encoder: EventEncoder, image_tokens: ImageTokens
+) -> tuple[dict[str, int], list[str]]:
+    """Every required token's id, and every problem found (empty when the tokenizer is ready)."""
+    image_set = set(image_tokens.distinct())
+    problems: list[str] = []
+    ids: dict[str, int] = {}
+
+    def kind(tok: str) -> str:
+        return "image token" if tok in image_set else f"{encoder.name} token"
+
+    unk_id, unk = getattr(tokenizer, "unk_token_id", None), getattr(tokenizer, "unk_token", None)
+    for tok in required_tokens(encoder, image_tokens):
+        tid = tokenizer.convert_tokens_to_ids(tok)
+        if tid is None or (tid == unk_id and tok != unk):
+            problems.append(f"{kind(tok)} {tok!r} is missing (run expand_tokenizer)")
+        else:
+            ids[tok] = tid
+    if ids:
+        encoded = tokenizer(list(ids), add_special_tokens=False)["input_ids"]
+        for (tok, tid), got in zip(list(ids.items()), encoded):
+            if got != [tid]:
+                problems.append(f"{kind(tok)} {tok!r} is not a single id: tokenizes to {got}, its id is {tid}")
+        by_id: dict[int, list[str]] = {}
+        for tok, tid in ids.items():
+            by_id.setdefault(tid, []).append(tok)
+        problems.extend(f"tokens {toks} share the id {tid}" for tid, toks in by_id.items() if len(toks) > 1)
+        single = [tok for tok, got in zip(ids, encoded) if got == [ids[tok]]]
+        joined = tokenizer("".join(single), add_special_tokens=False)["input_ids"]
+        expected = [ids[tok] for tok in single]
+        if joined != expected:
+            pos = next((i for i, (a, b) in enumerate(zip(joined, expected)) if a != b), min(len(joined), len(expected)))
+            culprit = single[pos] if pos < len(single) else "<end>"
+            problems.append(
+                f"the concatenated tokens do not tokenize to their ids (first difference at {culprit!r}); "
+                f"check the added tokens' lstrip/rstrip/single_word/normalized flags"
+            )
+    return ids, problems
+
+
+def validate_tokenizer(tokenizer: PreTrainedTokenizerBase, encoder: EventEncoder, image_tokens: ImageTokens) -> None:
+    """Check that every encoder token and image token is one id and stays one id in context.
+
+    Collects every problem and raises a single ``ValueError`` listing them all.
+    """
+    _, problems = _check(tokenizer, encoder, image_tokens)
+    if problems:
+        raise ValueError(_problem_message(encoder, image_tokens, problems))
+
+
+def _problem_message(encoder: EventEncoder, image_tokens: ImageTokens, problems: list[str]) -> str:
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return (
+        f"tokenizer is not ready for the {encoder.name!r} encoder with image token {image_tokens.token!r}: "
+        f"{len(problems)} problem(s):\n{lines}"
+    )
+
+
+class TokenTable:
+    """Token strings -> ids by plain dict lookups, built once from an expanded tokenizer.
+
+    ``ids`` expands ``<IMAGE>`` into :attr:`image_ids` (one frame's expansion). For encoders
+    whose strings are not all vocab tokens (``single_tokens`` False: json), each run of
+    non-vocab text is tokenized by the tokenizer, prefixed by the vocab token before it so
+    the result matches tokenizing the whole text (prefix-space schemes included); that path
+    is for debugging, not speed. Construction validates the tokenizer (``ValueError``).
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, encoder: EventEncoder, image_tokens: ImageTokens) -> None:
+        ids, problems = _check(tokenizer, encoder, image_tokens)
+        if problems:
+            raise ValueError(_problem_message(encoder, image_tokens, problems))
+        self.encoder = encoder
+        self.image_tokens = image_tokens
+        self.token_to_id: dict[str, int] = ids
+        self.id_to_token: dict[int, str] = {tid: tok for tok, tid in ids.items()}
+        self.image_ids: tuple[int, ...] = tuple(ids[t] for t in image_tokens.tokens())
+        self._image_last = image_tokens.tokens()[-1]
+        #: ``len(tokenizer)``: the model's embedding table must have at least this many rows.
+        self.tokenizer_size: int = len(tokenizer)
+        self._tokenizer = tokenizer
+
+    def __repr__(self) -> str:
+        return f"TokenTable({self.encoder!r}, {self.image_tokens.token!r}x{self.image_tokens.count}, {len(self.token_to_id)} tokens)"
+
+    def ids(self, tokens: Sequence[str]) -> list[int]:
+        """The ids of encoder token strings, ``<IMAGE>`` expanded; ``ValueError`` for a string
+        outside the vocab of a single-token encoder."""
+        table, image, out = self.token_to_id, self.image_ids, []
+        try:
+            for tok in tokens:
+                if tok == IMAGE_PLACEHOLDER:
+                    out.extend(image)
+                else:
+                    out.append(table[tok])
+        except KeyError as exc:
+            if self.encoder.single_tokens:
+                raise ValueError(f"token {exc.args[0]!r} is not in the {self.encoder.name} vocabulary") from None
+            return self._ids_with_text(tokens)
+        return out
+
+    def _ids_with_text(self, tokens: Sequence[str]) -> list[int]:
+        table, out = self.token_to_id, []
+        run: list[str] = []
+        prev: str | None = None
+
+        def flush() -> None:
+            if not run:
+                return
+            text = "".join(run)
+            run.clear()
+            if prev is None:
+                out.extend(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+                return
+            got = self._tokenizer(prev + text, add_special_tokens=False)["input_ids"]
+            if not got or got[0] != table[prev]:
+                raise ValueError(f"tokenizer splits {prev!r} when followed by text {text[:40]!r}")
+            out.extend(got[1:])
+
+        for tok in tokens:
+            if tok == IMAGE_PLACEHOLDER:
+                flush()
+                out.extend(self.image_ids)
+                prev = self._image_last
+            elif tok in table:
+                flush()
+                out.append(table[tok])
+                prev = tok
+            else:
+                run.append(tok)
+        flush()
+        return out
+
+    def to_tokens(self, ids: Sequence[int]) -> list[str]:
+        """The inverse of :meth:`ids`: table ids become token strings, exact image runs
+        ``<IMAGE>``, and runs of other ids their decoded text (exact for byte-level BPE)."""
+        image, n = self.image_ids, len(self.image_ids)
+        out: list[str] = []
+        run: list[int] = []
+
+        def flush() -> None:
+            if run:
+                out.append(self._tokenizer.decode(run, skip_special_tokens=False, clean_up_tokenization_spaces=False))
+                run.clear()
+
+        i, end = 0, len(ids)
+        while i < end:
+            tid = ids[i]
+            if tid == image[0] and tuple(ids[i : i + n]) == image:
+                flush()
+                out.append(IMAGE_PLACEHOLDER)
+                i += n
+                continue
+            tok = self.id_to_token.get(tid)
+            if tok is None:
+                run.append(tid)
+            else:
+                flush()
+                out.append(tok)
+            i += 1
+        flush()
+        return out
