@@ -171,13 +171,14 @@ def test_validation_lists_every_problem(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as info:
         validate_tokenizer(base, enc, INTERNVL3)
     message = str(info.value)
-    assert "302 problem(s)" in message  # 301 missing encoder tokens... see below
+    expected = len(enc.vocab()) + 2  # every encoder token missing, '</img>' missing, '<IMG_CONTEXT>' split
+    assert f"{expected} problem(s)" in message
     assert "factorized token '<EVENT_START>' is missing" in message
     assert "factorized token '<VK_255>' is missing" in message
     assert "image token '</img>' is missing" in message
     assert "image token '<IMG_CONTEXT>' is not a single id" in message
     assert "'<img>'" not in message  # present and fine
-    assert message.count("\n  - ") == 302  # 300 encoder tokens + </img> + <IMG_CONTEXT>
+    assert message.count("\n  - ") == expected
     with pytest.raises(ValueError, match="is missing"):
         TokenTable(base, enc, INTERNVL3)
 
@@ -251,11 +252,7 @@ def test_table_basics(tables: dict) -> None:
     assert table.ids([]) == []
     with pytest.raises(ValueError, match="'<nope>' is not in the factorized vocabulary"):
         table.ids(["<EVENT_START>", "<nope>"])
-    _, json_table = tables["json", "smolvlm"]
-    assert json_table.ids(["<EVENT_START>", "hello", " world", "<EVENT_END>"]) == expanded_ids(
-        tok, ["<EVENT_START>", "hello world", "<EVENT_END>"], SMOLVLM
-    ) or True  # different tokenizer copy; compare with its own below
-    json_tok, _ = tables["json", "smolvlm"]
+    json_tok, json_table = tables["json", "smolvlm"]
     assert json_table.ids(["<EVENT_START>", "hello", " world", "<EVENT_END>"]) == expanded_ids(
         json_tok, ["<EVENT_START>", "hello world", "<EVENT_END>"], SMOLVLM
     )
