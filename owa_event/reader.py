@@ -132,7 +132,7 @@ class Recording:
         self._reader = make_reader(f)
         try:
             header = self._reader.get_header()
-        except McapError as exc:
+        except Exception as exc:  # any failure to decode untrusted bytes (struct.error, EndOfFile, ...)
             raise RecordingError(self.path, f"unreadable MCAP header: {exc}") from exc
         if header.profile != "owa":
             raise RecordingError(
@@ -142,7 +142,7 @@ class Recording:
         summary = None
         try:
             summary = self._reader.get_summary()
-        except (McapError, ValueError, EOFError, OSError):
+        except Exception:  # no readable summary: recover from the complete chunks
             summary = None
         self._recovered: list[tuple[int, int, bytes]] | None = None
         if summary is None or summary.statistics is None:
@@ -209,7 +209,7 @@ class Recording:
                     schemas[record.id] = record
                 elif isinstance(record, Channel):
                     channels[record.id] = record
-        except (McapError, ValueError, EOFError, OSError, AssertionError) as exc:
+        except Exception as exc:  # struct.error, OverflowError, ZstdError, ... on a cut record
             problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         messages.sort(key=lambda m: m[0])
         self._recovered = messages
@@ -272,8 +272,8 @@ class Recording:
                 log_time_order=True,
             ):
                 yield message.log_time, channel.id, message.data
-        except McapError as exc:
-            raise RecordingError(self.path, f"corrupt MCAP data: {exc}") from exc
+        except Exception as exc:  # McapError, struct.error, ZstdError, KeyError, ... on damaged bytes
+            raise RecordingError(self.path, f"corrupt MCAP data: {type(exc).__name__}: {exc}") from exc
 
     def events(
         self,

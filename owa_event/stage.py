@@ -120,6 +120,9 @@ def episode_events(recording: Recording, config: EventConfig, report: EpisodeRep
     else:
         needed = [t for t in summary.topics if t in selection.topics()]
         intervals = selection.select(recording.events(topics=needed), summary.start_ns, summary.end_ns)
+    # The selection pass above already counted its events in recording.stats: count only the row pass.
+    stats = recording.stats
+    unknown_before, legacy_before = Counter(stats.unknown_types), Counter(stats.legacy_upgraded)
     rates = config.rates()
     resample_stats = ResampleStats()
     read_in_intervals: Counter[str] = Counter()
@@ -142,9 +145,8 @@ def episode_events(recording: Recording, config: EventConfig, report: EpisodeRep
     kept_topics = summary.topics if keep is None else keep
     for topic in kept_topics:
         report.drop("outside_intervals", topic, summary.topic_counts.get(topic, 0) - read_in_intervals[topic])
-    stats = recording.stats
-    report.unknown_types.update(stats.unknown_types)
-    report.legacy_upgraded.update(stats.legacy_upgraded)
+    report.unknown_types.update(stats.unknown_types - unknown_before)
+    report.legacy_upgraded.update(stats.legacy_upgraded - legacy_before)
     report.recovered_messages = stats.recovered_messages
 
 

@@ -62,7 +62,9 @@ class ImageTokens:
 
 
 INTERNVL3 = ImageTokens(("<img>",), "<IMG_CONTEXT>", 256, ("</img>",))
-SMOLVLM = ImageTokens(("<fake_token_around_image>", "<global-img>"), "<image>", 64, ("<fake_token_around_image>",))
+SMOLVLM = ImageTokens(
+    ("<fake_token_around_image>", "<global-img>"), "<image>", 64, ("<fake_token_around_image>",)
+)
 IMAGE_PRESETS: dict[str, ImageTokens] = {"internvl3": INTERNVL3, "smolvlm": SMOLVLM}
 
 
@@ -100,10 +102,8 @@ def expand_tokenizer(
     present = tokenizer.get_added_vocab()
     new = [tok for tok in required_tokens(encoder, image_tokens) if tok not in present]
     if new:
-        tokenizer.add_tokens(
-            [AddedToken(t, special=True, normalized=False, lstrip=False, rstrip=False, single_word=False) for t in new],
-            special_tokens=True,
-        )
+        flags = {"special": True, "normalized": False, "lstrip": False, "rstrip": False, "single_word": False}
+        tokenizer.add_tokens([AddedToken(t, **flags) for t in new], special_tokens=True)
     return tokenizer
 
 
@@ -129,7 +129,9 @@ def _check(
         encoded = tokenizer(list(ids), add_special_tokens=False)["input_ids"]
         for (tok, tid), got in zip(list(ids.items()), encoded):
             if got != [tid]:
-                problems.append(f"{kind(tok)} {tok!r} is not a single id: tokenizes to {got}, its id is {tid}")
+                problems.append(
+                    f"{kind(tok)} {tok!r} is not a single id: tokenizes to {got}, its id is {tid}"
+                )
         by_id: dict[int, list[str]] = {}
         for tok, tid in ids.items():
             by_id.setdefault(tid, []).append(tok)
@@ -138,7 +140,8 @@ def _check(
         joined = tokenizer("".join(single), add_special_tokens=False)["input_ids"]
         expected = [ids[tok] for tok in single]
         if joined != expected:
-            pos = next((i for i, (a, b) in enumerate(zip(joined, expected)) if a != b), min(len(joined), len(expected)))
+            diffs = (i for i, (a, b) in enumerate(zip(joined, expected)) if a != b)
+            pos = next(diffs, min(len(joined), len(expected)))
             culprit = single[pos] if pos < len(single) else "<end>"
             problems.append(
                 f"the concatenated tokens do not tokenize to their ids (first difference at {culprit!r}); "
@@ -147,7 +150,9 @@ def _check(
     return ids, problems
 
 
-def validate_tokenizer(tokenizer: PreTrainedTokenizerBase, encoder: EventEncoder, image_tokens: ImageTokens) -> None:
+def validate_tokenizer(
+    tokenizer: PreTrainedTokenizerBase, encoder: EventEncoder, image_tokens: ImageTokens
+) -> None:
     """Check that every encoder token and image token is one id and stays one id in context.
 
     Collects every problem and raises a single ``ValueError`` listing them all.
@@ -175,7 +180,9 @@ class TokenTable:
     is for debugging, not speed. Construction validates the tokenizer (``ValueError``).
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, encoder: EventEncoder, image_tokens: ImageTokens) -> None:
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, encoder: EventEncoder, image_tokens: ImageTokens
+    ) -> None:
         ids, problems = _check(tokenizer, encoder, image_tokens)
         if problems:
             raise ValueError(_problem_message(encoder, image_tokens, problems))
@@ -190,7 +197,8 @@ class TokenTable:
         self._tokenizer = tokenizer
 
     def __repr__(self) -> str:
-        return f"TokenTable({self.encoder!r}, {self.image_tokens.token!r}x{self.image_tokens.count}, {len(self.token_to_id)} tokens)"
+        image = f"{self.image_tokens.token!r}x{self.image_tokens.count}"
+        return f"TokenTable({self.encoder!r}, {image}, {len(self.token_to_id)} tokens)"
 
     def ids(self, tokens: Sequence[str]) -> list[int]:
         """The ids of encoder token strings, ``<IMAGE>`` expanded; ``ValueError`` for a string
@@ -204,7 +212,8 @@ class TokenTable:
                     out.append(table[tok])
         except KeyError as exc:
             if self.encoder.single_tokens:
-                raise ValueError(f"token {exc.args[0]!r} is not in the {self.encoder.name} vocabulary") from None
+                name = self.encoder.name
+                raise ValueError(f"token {exc.args[0]!r} is not in the {name} vocabulary") from None
             return self._ids_with_text(tokens)
         return out
 
@@ -249,7 +258,8 @@ class TokenTable:
 
         def flush() -> None:
             if run:
-                out.append(self._tokenizer.decode(run, skip_special_tokens=False, clean_up_tokenization_spaces=False))
+                decode = self._tokenizer.decode
+                out.append(decode(run, skip_special_tokens=False, clean_up_tokenization_spaces=False))
                 run.clear()
 
         i, end = 0, len(ids)

@@ -30,7 +30,8 @@ def _training_lines(n: int = 400) -> list[str]:
     for i in range(n):
         payload = {"x": rng.randint(-3000, 3000), "y": rng.randint(0, 2000), "vk": rng.randint(0, 255)}
         text = " ".join(rng.choice(words) for _ in range(6))
-        lines.append(f'{{"topic":"mouse","offset":{rng.randint(0, 10**6)},"payload":{json.dumps(payload)}}} {text} {i}')
+        event = {"topic": "mouse", "offset": rng.randint(0, 10**6), "payload": payload}
+        lines.append(f"{json.dumps(event, separators=(',', ':'))} {text} {i}")
         lines.append(f"<{rng.randint(0, 9)}><VK_{rng.randint(0, 255)}> <img></img> {text.upper()}")
     return lines
 

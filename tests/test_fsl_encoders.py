@@ -302,7 +302,7 @@ def test_supports(enc: EventEncoder) -> None:
         ("json", [EVENT_START, '{"topic":"keyboard","offset":0,"payload":{"event_type":"press","vk":300}}',
                   EVENT_END], r"'vk' = 300"),
         ("json", [EVENT_START, '{"topic":"keyboard","offset":0,"payload":{"event_type":"press","vk":3}}',
-                  IMAGE_PLACEHOLDER, EVENT_END], "only there"),
+                  IMAGE_PLACEHOLDER, EVENT_END], "and only there"),
     ],
 )  # fmt: skip
 def test_decode_errors(name: str, tokens: list[str], message: str) -> None:
@@ -382,14 +382,10 @@ def test_factorized_tokens_documented() -> None:
 
 
 # -- a real recording (skipped when ../shared is absent) -----------------------------------------
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "owamcap-0.5.1" / "0.5.1.mcap"
-
-
-@pytest.mark.skipif(not REAL.exists(), reason="real recording not available")
-def test_real_recording_roundtrip() -> None:
+def test_real_recording_roundtrip(shared_recording: Path) -> None:
     from mcap_owa.highlevel import OWAMcapReader
 
-    with OWAMcapReader(str(REAL)) as reader:
+    with OWAMcapReader(str(shared_recording)) as reader:
         events = [
             Event(m.topic, m.timestamp, m.message_type, m.message, orjson.loads(m.message), i)
             for i, m in enumerate(reader.iter_messages())

@@ -13,7 +13,7 @@ from tokenizers import AddedToken
 from transformers import PreTrainedTokenizerFast
 
 from owa_event.events import TOPIC_TYPES, Event
-from owa_fsl.encoders import IMAGE_PLACEHOLDER, EventEncoder, canonical, frame_ref, get_encoder
+from owa_fsl.encoders import IMAGE_PLACEHOLDER, canonical, frame_ref, get_encoder
 from owa_fsl.tokenizer import (
     INTERNVL3,
     SMOLVLM,
@@ -213,7 +213,7 @@ def test_table_ids_match_tokenizer(tables: dict, name: str, preset: str) -> None
         assert ids == expanded_ids(tok, tokens, image), (event, tokens)
         assert table.to_tokens(ids) == tokens
         kinds.add((event.topic, event.fields.get("event_type")))
-    assert len(kinds) == 8  # keyboard x2, mouse x3, mouse/raw, screen
+    assert len(kinds) == 7  # keyboard x2, mouse x3, mouse/raw, screen
     stream = enc.encode_many(events, BASE)
     ids = table.ids(stream)
     assert ids == expanded_ids(tok, stream, image)

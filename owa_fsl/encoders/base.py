@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from owa_event.events import KEYBOARD, MOUSE, MOUSE_RAW, SCREEN, Event
 from owa_fsl.encoders.fields import (
@@ -74,7 +74,9 @@ _KEY_TYPE_VALUES = {t: name for name, t in PRESS_TOKENS.items()}
 _MOUSE_TYPE_VALUES = {t: name for name, t in MOUSE_TYPE_TOKENS.items()}
 _BUTTON_VALUES = {t: name for name, t in BUTTON_TOKENS.items()}
 
-Frames = Iterable[tuple[str, "int | None"]]
+#: Frame references ``(uri, pts_ns)`` of a sequence's screen events, in order.
+Frames = Iterable[tuple[str, int | None]]
+E = TypeVar("E", bound="type[EventEncoder]")
 
 
 class EventEncoder(ABC):
@@ -93,9 +95,10 @@ class EventEncoder(ABC):
     def __init__(
         self, time_resolution_ns: int = DEFAULT_TIME_RESOLUTION_NS, time_digits: int = DEFAULT_TIME_DIGITS
     ) -> None:
-        if not (isinstance(time_resolution_ns, int) and time_resolution_ns >= 1):
-            raise ValueError(f"time_resolution_ns must be a positive integer (ns), got {time_resolution_ns!r}")
-        if not (isinstance(time_digits, int) and 1 <= time_digits <= 18):
+        res = time_resolution_ns
+        if isinstance(res, bool) or not (isinstance(res, int) and res >= 1):
+            raise ValueError(f"time_resolution_ns must be a positive integer (ns), got {res!r}")
+        if isinstance(time_digits, bool) or not (isinstance(time_digits, int) and 1 <= time_digits <= 18):
             raise ValueError(f"time_digits must be an integer in [1, 18], got {time_digits!r}")
         self.time_resolution_ns = time_resolution_ns
         self.time_digits = time_digits
@@ -196,6 +199,9 @@ class EventEncoder(ABC):
         return {"media_ref": {"uri": uri, "pts_ns": pts_ns}}
 
 
+_MISSING = object()
+
+
 class Cursor:
     """Reads one event's tokens left to right; errors name the stream position."""
 
@@ -214,24 +220,27 @@ class Cursor:
         found = "the end of the event" if got is None else repr(got)
         return DecodeError(f"token {self.offset + self.pos}: expected {expected}, got {found}")
 
-    def take(self, table: dict[str, Any], expected: str) -> Any:
-        """The value ``table`` maps the next token to (and advance); :class:`DecodeError` otherwise."""
-        token = self.peek()
-        if token is None or token not in table:
-            raise self.fail(expected)
-        self.pos += 1
-        return table[token]
+    def take(self, table: dict[str, Any], expected: str, what: str = "") -> Any:
+        """The value ``table`` maps the next token to (and advance); :class:`DecodeError` otherwise,
+        saying ``expected.format(what=what)`` (formatted only on failure)."""
+        pos = self.pos
+        if pos < len(self.tokens):
+            value = table.get(self.tokens[pos], _MISSING)
+            if value is not _MISSING:
+                self.pos = pos + 1
+                return value
+        raise self.fail(expected.format(what=what))
 
     def expect(self, token: str) -> None:
         if self.peek() != token:
             raise self.fail(repr(token))
         self.pos += 1
 
-    def digits(self, n: int, expected: str) -> int:
+    def digits(self, n: int, what: str) -> int:
         """``n`` decimal digit tokens, most significant first, as an int."""
         value = 0
         for _ in range(n):
-            value = value * 10 + self.take(DIGIT_VALUES, f"a digit of {expected}")
+            value = value * 10 + self.take(DIGIT_VALUES, "a digit of {what}", what)
         return value
 
 
@@ -378,7 +387,7 @@ class FramedEncoder(EventEncoder):
 _REGISTRY: dict[str, type[EventEncoder]] = {}
 
 
-def register_encoder(cls: type[EventEncoder]) -> type[EventEncoder]:
+def register_encoder(cls: E) -> E:
     """Class decorator: make ``cls`` available to :func:`get_encoder` under ``cls.name``."""
     existing = _REGISTRY.get(cls.name)
     if existing is not None and existing is not cls:

@@ -37,7 +37,8 @@ _BUTTON_BITS = {t: bit for bit, t in enumerate(BUTTON_FLAG_TOKENS)}
 
 def write_bits(mask: int, tokens: tuple[str, ...], out: list[str]) -> None:
     """Append one token per set bit of ``mask``, lowest bit first."""
-    out.extend(token for bit, token in enumerate(tokens) if mask >> bit & 1)
+    if mask:
+        out.extend(token for bit, token in enumerate(tokens) if mask >> bit & 1)
 
 
 def read_bits(cursor: Cursor, bits: dict[str, int], what: str) -> int:
@@ -46,7 +47,8 @@ def read_bits(cursor: Cursor, bits: dict[str, int], what: str) -> int:
     while (token := cursor.peek()) in bits:
         bit = bits[token]
         if bit <= last:
-            raise DecodeError(f"token {cursor.offset + cursor.pos}: {what} bit {token!r} repeated or out of order")
+            pos = cursor.offset + cursor.pos
+            raise DecodeError(f"token {pos}: {what} bit {token!r} repeated or out of order")
         mask |= 1 << bit
         last = bit
         cursor.pos += 1
@@ -67,7 +69,7 @@ class FactorizedEncoder(FramedEncoder):
         out.extend(digit_tokens(abs(value), VALUE_DIGITS))
 
     def read_signed(self, cursor: Cursor, what: str) -> int:
-        sign = cursor.take(SIGN_VALUES, f"the sign of {what}")
+        sign = cursor.take(SIGN_VALUES, "the sign of {what}", what)
         return sign * cursor.digits(VALUE_DIGITS, what)
 
     def encode_raw(self, fields: dict[str, Any], out: list[str]) -> None:

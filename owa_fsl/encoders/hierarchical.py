@@ -67,7 +67,7 @@ class Levels:
             families.append(tuple(f"<{tag}_{d:X}>" if hexa else f"<{tag}_{d}>" for d in range(radix)))
         self.families: tuple[tuple[str, ...], ...] = tuple(families)
         self._maps = tuple({t: d for d, t in enumerate(f)} for f in families)
-        self._names = tuple(f"{f[0]}..{f[-1]}" for f in families)
+        self._names = tuple(f"a digit of {{what}} ({f[0]}..{f[-1]})" for f in families)
 
     def vocab(self) -> list[str]:
         return [t for family in self.families for t in family]
@@ -77,7 +77,7 @@ class Levels:
         out.extend(family[d] for family, d in zip(self.families, to_mixed_radix(value, self.radices)))
 
     def read(self, cursor: Cursor, what: str) -> int:
-        digits = [cursor.take(m, f"a digit of {what} ({name})") for m, name in zip(self._maps, self._names)]
+        digits = [cursor.take(m, name, what) for m, name in zip(self._maps, self._names)]
         return from_mixed_radix(digits, self.radices)
 
 
@@ -100,7 +100,7 @@ class HierarchicalEncoder(FramedEncoder):
         VALUE_LEVELS.write(abs(value), out)
 
     def read_signed(self, cursor: Cursor, what: str) -> int:
-        sign = cursor.take(SIGN_VALUES, f"the sign of {what}")
+        sign = cursor.take(SIGN_VALUES, "the sign of {what}", what)
         return sign * VALUE_LEVELS.read(cursor, what)
 
     def encode_raw(self, fields: dict[str, Any], out: list[str]) -> None:

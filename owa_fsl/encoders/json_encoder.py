@@ -72,16 +72,18 @@ class JsonEncoder(EventEncoder):
             except orjson.JSONDecodeError as exc:
                 raise DecodeError(f"token {start}: event text is not JSON: {exc}") from None
             if not isinstance(obj, dict) or set(obj) != set(_KEYS):
-                raise DecodeError(f"token {start}: expected a JSON object with keys {list(_KEYS)}, got {obj!r}")
+                raise DecodeError(f"token {start}: expected an object with keys {list(_KEYS)}, got {obj!r}")
             topic, units, payload = obj["topic"], obj["offset"], obj["payload"]
             if not self.supports(topic):
                 raise DecodeError(f"token {start}: unsupported topic {topic!r}")
-            if not (isinstance(units, int) and not isinstance(units, bool) and 0 <= units < 10**self.time_digits):
-                raise DecodeError(f"token {start}: offset {units!r} is not an integer in [0, {10**self.time_digits - 1}]")
+            top = 10**self.time_digits - 1
+            if isinstance(units, bool) or not (isinstance(units, int) and 0 <= units <= top):
+                raise DecodeError(f"token {start}: offset {units!r} is not an integer in [0, {top}]")
             if not isinstance(payload, dict):
                 raise DecodeError(f"token {start}: payload {payload!r} is not an object")
             if (topic == SCREEN) != has_image:
-                raise DecodeError(f"token {start}: {IMAGE_PLACEHOLDER} must appear in screen events and only there")
+                where = "belongs in screen events, and only there"
+                raise DecodeError(f"token {start}: {IMAGE_PLACEHOLDER} {where}")
             if topic == SCREEN:
                 if payload:
                     raise DecodeError(f"token {start}: a screen payload must be empty, got {payload!r}")

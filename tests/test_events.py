@@ -1,0 +1,131 @@
+"""Tests of owa_event.events: the Event value and its McapMessage JSON form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from mcap_owa.highlevel import McapMessage
+
+from owa_event.events import INPUT_TOPICS, KNOWN_TOPICS, KNOWN_TYPES, TOPIC_TYPES, Event
+
+T0 = 1_748_854_800_000_000_000
+
+
+def make(topic: str, t: int, fields: dict[str, Any], message_type: str | None = None, index: int = -1) -> Event:
+    return Event(topic, t, message_type or TOPIC_TYPES.get(topic, "custom/Thing"), orjson.dumps(fields), fields, index)
+
+
+def test_topic_tables_are_consistent() -> None:
+    assert KNOWN_TOPICS == set(TOPIC_TYPES)
+    assert set(TOPIC_TYPES.values()) < KNOWN_TYPES
+    assert INPUT_TOPICS == {"keyboard", "mouse", "mouse/raw"}
+    assert TOPIC_TYPES["screen"] == "desktop/ScreenCaptured"
+    assert TOPIC_TYPES["mouse/raw"] == "desktop/RawMouseEvent"
+
+
+@pytest.mark.parametrize(
+    ("topic", "fields"),
+    [
+        ("keyboard", {"event_type": "press", "vk": 65}),
+        ("mouse", {"event_type": "click", "x": 10, "y": 20, "button": "left", "pressed": True}),
+        ("mouse/raw", {"us_flags": 0, "last_x": -3, "last_y": 2, "button_flags": 0x400, "button_data": 65416}),
+        ("window", {"title": "*test.txt - 메모장", "rect": [819, 263, 1856, 1286], "hWnd": 2822264}),
+        ("window", {"title": 'quotes " and \\ backslash \n newline \u2028 and emoji \U0001f600', "rect": [0, 0, 1, 1], "hWnd": 1}),
+        (
+            "screen",
+            {"utc_ns": T0, "source_shape": [1025, 1017], "shape": [1025, 1017], "media_ref": {"uri": "sub/x.mkv", "pts_ns": 20_000_000}},
+        ),
+        ("custom", {"value": 1, "nested": {"a": [1, 2.5, None, True]}}),
+    ],
+)
+def test_mcap_message_json_round_trips_through_mcap_owa(topic: str, fields: dict[str, Any]) -> None:
+    event = make(topic, T0 + 123_456_789, fields)
+    msg = McapMessage.model_validate_json(event.mcap_message_json())
+    assert msg.topic == topic
+    assert msg.timestamp == T0 + 123_456_789
+    assert msg.message_type == event.message_type
+    assert msg.message == event.data  # exact bytes, non-ASCII included
+    assert orjson.loads(msg.message) == fields
+
+
+def test_mcap_message_json_decodes_to_the_owa_message_with_non_ascii_title() -> None:
+    fields = {"title": "*test.txt - 메모장", "rect": [819, 263, 1856, 1286], "hWnd": 2822264}
+    msg = McapMessage.model_validate_json(make("window", T0, fields).mcap_message_json())
+    decoded = msg.decoded
+    assert decoded.title == "*test.txt - 메모장"
+    assert tuple(decoded.rect) == (819, 263, 1856, 1286)
+    assert decoded.hWnd == 2822264
+
+
+def test_mcap_message_json_keeps_the_original_payload_bytes() -> None:
+    # data read from a file may be formatted differently from orjson's output: it is kept as is.
+    data = b'{ "event_type" : "press",  "vk": 65 }'
+    event = Event("keyboard", T0, "desktop/KeyboardEvent", data, orjson.loads(data))
+    msg = McapMessage.model_validate_json(event.mcap_message_json())
+    assert msg.message == data
+    assert set(orjson.loads(event.mcap_message_json())) == {"topic", "timestamp", "message", "message_type"}
+
+
+def test_replace_changes_fields_and_data_together() -> None:
+    event = make("mouse/raw", T0, {"us_flags": 0, "last_x": 1, "last_y": 2, "button_flags": 0, "button_data": 0}, index=7)
+    new = event.replace(last_x=10, last_y=-20)
+    assert new.fields == {"us_flags": 0, "last_x": 10, "last_y": -20, "button_flags": 0, "button_data": 0}
+    assert orjson.loads(new.data) == new.fields
+    assert (new.topic, new.timestamp_ns, new.message_type, new.index) == ("mouse/raw", T0, "desktop/RawMouseEvent", 7)
+    # the original is untouched
+    assert event.fields["last_x"] == 1 and orjson.loads(event.data)["last_x"] == 1
+    assert new != event
+
+
+def test_replace_can_add_a_field() -> None:
+    event = make("keyboard", T0, {"event_type": "press", "vk": 65})
+    new = event.replace(timestamp=5)
+    assert new.fields == {"event_type": "press", "vk": 65, "timestamp": 5}
+    assert orjson.loads(new.data) == new.fields
+    assert "timestamp" not in event.fields
+
+
+def test_at_moves_the_event_in_time_only() -> None:
+    event = make("keyboard", T0, {"event_type": "press", "vk": 65}, index=3)
+    moved = event.at(T0 + 5)
+    assert moved.timestamp_ns == T0 + 5
+    assert (moved.topic, moved.message_type, moved.fields, moved.data, moved.index) == (
+        event.topic, event.message_type, event.fields, event.data, 3
+    )
+    assert event.timestamp_ns == T0
+    assert moved != event
+    assert moved.at(T0) == event
+
+
+def test_equality_ignores_data_formatting_and_index() -> None:
+    a = Event("keyboard", T0, "desktop/KeyboardEvent", b'{"event_type":"press","vk":65}', {"event_type": "press", "vk": 65}, 0)
+    b = Event("keyboard", T0, "desktop/KeyboardEvent", b'{"vk": 65, "event_type": "press"}', {"vk": 65, "event_type": "press"}, 9)
+    assert a == b
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        Event("mouse", T0, "desktop/KeyboardEvent", b"{}", {"event_type": "press", "vk": 65}),
+        Event("keyboard", T0 + 1, "desktop/KeyboardEvent", b"{}", {"event_type": "press", "vk": 65}),
+        Event("keyboard", T0, "custom/Thing", b"{}", {"event_type": "press", "vk": 65}),
+        Event("keyboard", T0, "desktop/KeyboardEvent", b"{}", {"event_type": "press", "vk": 66}),
+    ],
+)
+def test_equality_compares_topic_time_type_and_fields(other: Event) -> None:
+    event = Event("keyboard", T0, "desktop/KeyboardEvent", b"{}", {"event_type": "press", "vk": 65})
+    assert event != other
+    assert not (event == other)
+
+
+def test_equality_with_other_types_is_not_implemented() -> None:
+    event = make("keyboard", T0, {"event_type": "press", "vk": 65})
+    assert event.__eq__("keyboard") is NotImplemented
+    assert event != ("keyboard", T0)
+
+
+def test_repr_names_topic_time_type_and_fields() -> None:
+    text = repr(make("keyboard", T0, {"event_type": "press", "vk": 65}))
+    assert text == f"Event('keyboard', {T0}, 'desktop/KeyboardEvent', {{'event_type': 'press', 'vk': 65}})"
