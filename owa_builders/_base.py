@@ -63,6 +63,12 @@ class RecordingBuilderMixin:
         self.config.validate(input_topics=None)
         self.reports: list[Any] = []
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Worker processes (num_proc) rebuild caches such as the tokenizer themselves.
+        state = dict(self.__dict__)
+        state.pop("_tokens", None)
+        return state
+
     # -- data files ------------------------------------------------------------------------
     def recordings_by_split(self) -> tuple[dict[str, list[str]], str]:
         """``({split: sorted .mcap paths}, dataset root)``; raises :class:`NoRecordingsError`."""

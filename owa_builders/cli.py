@@ -14,7 +14,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
-STAGES = {"event": ("owa_builders/event", "event")}
+STAGES = {
+    "event": ("owa_builders/event", "event"),
+    "fsl": ("owa_builders/fsl", "fsl-internvl3"),
+}
 
 
 def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -80,6 +83,9 @@ def build(
     dataset = builder.as_dataset()
     if output:
         dataset.save_to_disk(output)
+        tokens = getattr(builder, "tokens", None)
+        if tokens is not None:  # FSL: the expanded tokenizer travels with the dataset
+            tokens.save(os.path.join(output, "tokenizer"))
     for report in getattr(builder, "reports", []):
         if report.dropped or report.unknown_types or report.missing_media or report.skipped or report.recovered_messages is not None:
             print(f"  {report.summary_line()}")
@@ -93,8 +99,23 @@ def _print_event_summary(dataset: Any) -> None:
         print(format_event_summary(event_summary(ds.data.table), title=f"[{split}] event dataset"))
 
 
+def _print_fsl_summary(dataset: Any) -> None:
+    for split, ds in dataset.items():
+        table = ds.data.table
+        import pyarrow.compute as pc
+
+        tokens = pc.sum(pc.list_value_length(table["input_ids"])).as_py() or 0
+        real = sum(sum(mask) for mask in ds["attention_mask"])
+        frames = pc.sum(pc.list_value_length(table["images"])).as_py() or 0
+        events = pc.sum(table["n_events"]).as_py() or 0
+        fill = real / tokens if tokens else 0.0
+        print(f"[{split}] fsl dataset: {ds.num_rows} sequences, {events} events, {frames} frame references, "
+              f"{real} real tokens ({fill:.0%} of {tokens} slots)")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .example import generate_corpus
+    from .example_tokenizer import write_example_tokenizer
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="owa-demo-"))
     recordings = workdir / "recordings"
@@ -108,6 +129,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"built the event dataset with load_dataset('owa_builders/event', data_dir=...) in "
           f"{time.perf_counter() - t0:.1f} s; saved to {workdir / 'event'}")
     _print_event_summary(dataset)
+    tokenizer = write_example_tokenizer(workdir / "example-tokenizer")
+    t0 = time.perf_counter()
+    with _WarningTally() as fsl_tally:
+        fsl = build("fsl", str(recordings), str(workdir / "fsl"), config_name="fsl-smolvlm",
+                    options={"tokenizer_name": str(tokenizer), "max_sequence_length": 1024},
+                    cache_dir=str(workdir / "cache"))
+    print(f"\nbuilt the FSL dataset (config fsl-smolvlm, a locally trained example tokenizer, 1024-token "
+          f"sequences) in {time.perf_counter() - t0:.1f} s; saved with its tokenizer to {workdir / 'fsl'}")
+    _print_fsl_summary(fsl)
+    tally.counts.update(fsl_tally.counts)
     if tally.counts:
         print(f"warnings: {dict(tally.counts)}")
     return 0
@@ -122,6 +153,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"built {args.stage} in {time.perf_counter() - t0:.1f} s" + (f"; saved to {args.output}" if args.output else ""))
     if args.stage == "event":
         _print_event_summary(dataset)
+    elif args.stage == "fsl":
+        _print_fsl_summary(dataset)
     if tally.counts:
         print(f"warnings: {dict(tally.counts)}")
     return 0
@@ -133,6 +166,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     paths = generate_corpus(args.output, episodes=args.episodes, duration_s=args.duration, seed=args.seed,
                             legacy=not args.no_legacy, splits=tuple(args.splits.split(",")))
     print(f"wrote {len(paths)} recordings to {args.output}")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from owa_fsl.decode import decode_command
+
+    print(decode_command(args.dataset_dir, args.output, split=args.split, row=args.row,
+                         episode=args.episode, tokenizer_dir=args.tokenizer))
     return 0
 
 
@@ -172,6 +213,16 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--splits", default="train")
     g.add_argument("--no-legacy", action="store_true", help="only current-format recordings")
     g.set_defaults(func=cmd_generate)
+
+    dec = sub.add_parser("decode", help="write FSL rows back to an .mcap (token ids -> events)")
+    dec.add_argument("dataset_dir", help="an FSL dataset saved by `owa-builders build fsl ... -o DIR`")
+    dec.add_argument("-o", "--output", required=True, help="the .mcap to write")
+    dec.add_argument("--split", default="train")
+    which = dec.add_mutually_exclusive_group(required=True)
+    which.add_argument("--row", type=int, help="decode this one row")
+    which.add_argument("--episode", help="decode every row of this episode_path, in order")
+    dec.add_argument("--tokenizer", default=None, help="expanded tokenizer dir (default: DATASET_DIR/tokenizer)")
+    dec.set_defaults(func=cmd_decode)
 
     n = sub.add_parser("bench", help="throughput of the stages next to the raw mcap reader, same files, same run")
     n.add_argument("--minutes", type=float, nargs="+", default=[2.0], help="corpus sizes (recorded minutes)")

@@ -118,7 +118,7 @@ def session_events(spec: SessionSpec) -> tuple[list[RawEvent], list[int]]:
     period = NS / spec.fps
     k = 0
     while True:
-        t = t0 + int(k * period + rng.gauss(0, spec.frame_jitter_ms * MS)) + (20 * MS if k == 0 else 0)
+        t = t0 + 20 * MS + int(k * period + rng.gauss(0, spec.frame_jitter_ms * MS))
         if t >= end:
             break
         pts = (t - t0) // MS

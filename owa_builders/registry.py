@@ -25,6 +25,7 @@ from typing import Any
 #: Registered name -> module holding its builder.
 BUILDERS: dict[str, str] = {
     "owa_builders/event": "owa_builders.event",
+    "owa_builders/fsl": "owa_builders.fsl",
 }
 _PROJECT_PACKAGES = ("owa_builders", "owa_event", "owa_binned", "owa_fsl")
 

@@ -1,0 +1,129 @@
+"""The FSL stage's configuration: the event stage's fields plus tokenization and packing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal
+
+from owa_event.config import ConfigError, EventConfig
+
+from .encoders import available_encoders, get_encoder
+from .encoders.base import EventEncoder
+from .tokenizer import IMAGE_PRESETS, ImageTokens
+
+OnOversize = Literal["error", "drop"]
+
+#: What the FSL stage keeps by default: the screen and the input events a policy acts with.
+DEFAULT_KEEP_TOPICS = ["screen", "keyboard", "mouse/raw"]
+#: Default rates (Hz): frames and raw mouse motion at 20 Hz keep sequences useful (about 1 s of
+#: activity per 4096 tokens with InternVL3's 258-token frames); keyboard is kept whole.
+DEFAULT_RATES = {"screen": 20.0, "mouse/raw": 20.0}
+
+
+@dataclass
+class FslConfig(EventConfig):
+    """Event selection (inherited) + encoder, tokenizer and packing. Defaults keep screen,
+    keyboard and raw mouse at :data:`DEFAULT_RATES`."""
+
+    keep_topics: list[str] | None = field(default_factory=lambda: list(DEFAULT_KEEP_TOPICS))
+    """Topics to encode; every one must be encodable (screen, keyboard, mouse, mouse/raw)."""
+
+    rate_settings: dict[str, float] | None = field(default_factory=lambda: dict(DEFAULT_RATES))
+    """Topic -> Hz, as in the event stage (see :mod:`owa_event.resample`)."""
+
+    tokenizer_name: str | None = None
+    """Hub name or local path of the base tokenizer (the model's own); the vocabulary of the
+    encoder and the image tokens are added to it deterministically."""
+
+    encoder_type: str = "factorized"
+    """Event encoder: ``factorized`` (default), ``hierarchical`` or ``json`` (debugging)."""
+
+    time_resolution_ns: int = 1_000_000
+    """Resolution of encoded timestamps (ns); decoded times are exact at this resolution."""
+
+    max_sequence_length: int = 4096
+    """Tokens per sequence (every row is padded to exactly this length)."""
+
+    image_preset: str | None = None
+    """``internvl3`` or ``smolvlm``: the model's image token layout (set by the named configs)."""
+
+    image_prefix: list[str] | None = None
+    """Tokens before each frame's image tokens (overrides the preset)."""
+
+    image_token: str | None = None
+    """The repeated image token (overrides the preset)."""
+
+    image_token_count: int | None = None
+    """How many image tokens per frame (overrides the preset)."""
+
+    image_suffix: list[str] | None = None
+    """Tokens after each frame's image tokens (overrides the preset)."""
+
+    drop_frameless: bool = False
+    """Drop sequences that reference no frame (counted)."""
+
+    action_shift_ns: int = 0
+    """Shift input events (keyboard, mouse, mouse/raw) by this many ns before encoding (their
+    timestamps are re-encoded, so text and ids agree); e.g. to pair frames with later actions."""
+
+    on_oversize: OnOversize = "error"
+    """An event longer than ``max_sequence_length`` tokens: ``error`` or ``drop`` (counted)."""
+
+    debug_text: bool = False
+    """Also store each sequence's text (``text`` column), for debugging."""
+
+    def image_tokens(self) -> ImageTokens:
+        """The image token layout: the preset with any explicit fields applied."""
+        base = IMAGE_PRESETS.get(self.image_preset or "", None)
+        prefix = self.image_prefix if self.image_prefix is not None else (base.prefix if base else None)
+        token = self.image_token if self.image_token is not None else (base.token if base else None)
+        count = self.image_token_count if self.image_token_count is not None else (base.count if base else None)
+        suffix = self.image_suffix if self.image_suffix is not None else (base.suffix if base else ())
+        if prefix is None or token is None or count is None:
+            raise ConfigError(["no image token layout: set image_preset or image_prefix/image_token/image_token_count"])
+        return ImageTokens(tuple(prefix), token, count, tuple(suffix))
+
+    def encoder(self) -> EventEncoder:
+        return get_encoder(self.encoder_type, time_resolution_ns=self.time_resolution_ns)
+
+    def event_problems(self, input_topics: Iterable[str] | None = ()) -> list[str]:
+        problems = super().event_problems(input_topics)
+        encoder: EventEncoder | None = None
+        if self.encoder_type not in available_encoders():
+            problems.append(f"encoder_type {self.encoder_type!r} is not one of {sorted(available_encoders())}")
+        else:
+            try:
+                encoder = self.encoder()
+            except ValueError as exc:
+                problems.append(f"time_resolution_ns: {exc}")
+        if self.keep_topics is None:
+            problems.append("keep_topics must list the topics to encode (None would include unencodable topics)")
+        elif encoder is not None and isinstance(self.keep_topics, (list, tuple)):
+            for topic in self.keep_topics:
+                if isinstance(topic, str) and not encoder.supports(topic):
+                    problems.append(f"keep_topics: topic {topic!r} cannot be encoded by the {self.encoder_type} encoder")
+        if not _is_int(self.max_sequence_length) or self.max_sequence_length < 16:
+            problems.append(f"max_sequence_length must be an integer >= 16, got {self.max_sequence_length!r}")
+        if not _is_int(self.action_shift_ns):
+            problems.append(f"action_shift_ns must be an integer (ns), got {self.action_shift_ns!r}")
+        if self.on_oversize not in ("error", "drop"):
+            problems.append(f"on_oversize must be 'error' or 'drop', got {self.on_oversize!r}")
+        if self.image_preset is not None and self.image_preset not in IMAGE_PRESETS:
+            problems.append(f"image_preset {self.image_preset!r} is not one of {sorted(IMAGE_PRESETS)}")
+        else:
+            try:
+                image = self.image_tokens()
+                if _is_int(self.max_sequence_length) and len(image.tokens()) + 16 > self.max_sequence_length:
+                    problems.append(
+                        f"max_sequence_length {self.max_sequence_length} cannot hold one frame "
+                        f"({len(image.tokens())} image tokens) and its event"
+                    )
+            except (ValueError, TypeError) as exc:
+                problems.append(str(exc))
+        if not self.tokenizer_name or not isinstance(self.tokenizer_name, str):
+            problems.append("tokenizer_name must name a tokenizer (hub name or local path)")
+        return problems
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,155 @@
+"""The FSL stage: one recording -> packed, pre-tokenized sequences, straight from MCAP.
+
+Pipeline per recording: the event stage's kept events (read -> select -> resample, per
+interval) -> shift actions (optional) -> encode + table lookup -> pack (:mod:`owa_fsl.pack`).
+Video is never opened: screen events contribute image tokens and a frame reference.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from owa_event.events import INPUT_TOPICS, Event
+from owa_event.stage import EpisodeReport, kept_events
+
+from .config import FslConfig
+from .encoders.base import EventEncoder
+from .pack import Packer, PackStats
+from .tokenizer import ImageTokens, TokenTable, expand_tokenizer, load_base_tokenizer
+
+#: File saved beside the expanded tokenizer: encoder and image-token layout of the ids.
+FSL_META = "owa_fsl.json"
+FSL_COLUMNS = ("input_ids", "attention_mask", "images", "episode_path", "interval_idx", "base_ns", "n_events")
+
+
+def shift_actions(events: Iterable[Event], shift_ns: int) -> Iterator[Event]:
+    """Input events (keyboard, mouse, mouse/raw) moved by ``shift_ns``; output stays time-ordered.
+
+    Memory is bounded by the events within ``|shift_ns|`` of each other. Ties keep non-input
+    events first.
+    """
+    if not shift_ns:
+        yield from events
+        return
+    a, b = itertools.tee(events)
+    others = (e for e in a if e.topic not in INPUT_TOPICS)
+    actions = (e.at(e.timestamp_ns + shift_ns) for e in b if e.topic in INPUT_TOPICS)
+    yield from heapq.merge(others, actions, key=lambda e: e.timestamp_ns)
+
+
+@dataclass
+class FslTokens:
+    """Everything token-related the stage needs, built once from a config."""
+
+    encoder: EventEncoder
+    image_tokens: ImageTokens
+    tokenizer: Any
+    table: TokenTable
+    pad_id: int
+
+    @classmethod
+    def from_config(cls, config: FslConfig, tokenizer: Any = None) -> "FslTokens":
+        """Load (or take) the base tokenizer, expand it and build the id table."""
+        encoder = config.encoder()
+        image_tokens = config.image_tokens()
+        if tokenizer is None:
+            tokenizer = load_tokenizer(config.tokenizer_name or "")
+        expand_tokenizer(tokenizer, encoder, image_tokens)
+        table = TokenTable(tokenizer, encoder, image_tokens)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        if pad_id is None:
+            raise ValueError(f"tokenizer {config.tokenizer_name!r} has neither a pad nor an eos token to pad with")
+        return cls(encoder, image_tokens, tokenizer, table, int(pad_id))
+
+
+    def describe(self) -> dict[str, Any]:
+        """What a reader of the token ids needs besides the tokenizer (saved as ``owa_fsl.json``)."""
+        return {
+            "encoder_type": self.encoder.name,
+            "encoder_options": self.encoder.options(),
+            "image_tokens": {
+                "prefix": list(self.image_tokens.prefix),
+                "token": self.image_tokens.token,
+                "count": self.image_tokens.count,
+                "suffix": list(self.image_tokens.suffix),
+            },
+            "pad_id": self.pad_id,
+        }
+
+    def save(self, directory: str) -> None:
+        """Save the expanded tokenizer and :meth:`describe` into ``directory``."""
+        import json
+        import os
+
+        self.tokenizer.save_pretrained(directory)
+        with open(os.path.join(directory, FSL_META), "w") as f:
+            json.dump(self.describe(), f, indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, directory: str) -> "FslTokens":
+        """The inverse of :meth:`save`: an expanded tokenizer directory -> tokens and table."""
+        import json
+        import os
+
+        from .encoders import get_encoder
+
+        with open(os.path.join(directory, FSL_META)) as f:
+            meta = json.load(f)
+        encoder = get_encoder(meta["encoder_type"], **meta["encoder_options"])
+        img = meta["image_tokens"]
+        image_tokens = ImageTokens(tuple(img["prefix"]), img["token"], img["count"], tuple(img["suffix"]))
+        tokenizer = load_tokenizer(directory)
+        return cls(encoder, image_tokens, tokenizer, TokenTable(tokenizer, encoder, image_tokens), meta["pad_id"])
+
+
+def load_tokenizer(name: str) -> Any:
+    """The base tokenizer, with an error that says what to do when it cannot be had."""
+    try:
+        return load_base_tokenizer(name)
+    except Exception as exc:  # noqa: BLE001 - transformers raises many kinds here
+        raise ValueError(
+            f"cannot load tokenizer {name!r} ({type(exc).__name__}: {exc}); pass tokenizer_name= a local "
+            f"tokenizer directory, or make the Hub reachable"
+        ) from exc
+
+
+def fsl_rows(
+    path: str,
+    *,
+    episode_path: str,
+    root: str,
+    config: FslConfig,
+    tokens: FslTokens,
+    report: EpisodeReport | None = None,
+    pack_stats: PackStats | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The FSL rows of one recording (:data:`FSL_COLUMNS`, plus ``text`` with ``debug_text``)."""
+    report = report if report is not None else EpisodeReport(episode_path)
+    packer = Packer(
+        tokens.encoder,
+        tokens.table,
+        config.max_sequence_length,
+        tokens.pad_id,
+        drop_frameless=config.drop_frameless,
+        on_oversize=config.on_oversize,
+        stats=pack_stats,
+    )
+    events = kept_events(path, episode_path=episode_path, root=root, config=config, report=report)
+    for interval_idx, group in itertools.groupby(events, key=lambda item: item[0]):
+        episode = shift_actions((event for _, event in group), config.action_shift_ns)
+        for seq in packer.pack(episode, where=f"{path} (interval {interval_idx})"):
+            row: dict[str, Any] = {
+                "input_ids": seq.input_ids,
+                "attention_mask": seq.attention_mask,
+                "images": [{"uri": uri, "pts_ns": pts} for uri, pts in seq.images],
+                "episode_path": episode_path,
+                "interval_idx": interval_idx,
+                "base_ns": seq.base_ns,
+                "n_events": seq.n_events,
+            }
+            if config.debug_text:
+                row["text"] = tokens.tokenizer.decode(seq.input_ids[: seq.n_tokens], skip_special_tokens=False)
+            yield row
