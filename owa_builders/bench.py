@@ -1,7 +1,7 @@
 """``owa-builders bench``: stage throughput next to baselines measured on the same files in the same run.
 
-Each measurement runs in a fresh process (multiprocessing "spawn"), so its peak memory
-(``ru_maxrss``, minus the process's footprint after imports) is its own. Absolute rates drift
+Each measurement runs in a fresh process (multiprocessing "spawn"); its peak memory is the
+highest resident set size sampled during the workload minus the footprint after imports. Absolute rates drift
 on shared machines: quote the ratio to the baseline printed beside them.
 """
 
@@ -23,13 +23,52 @@ NS = 1_000_000_000
 
 
 def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Current resident set size of this process (MiB), from /proc (peak RSS as a fallback)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class _PeakSampler:
+    """Samples RSS every ``interval`` s in a thread; ``peak`` is the highest value seen (MiB)."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        import threading
+
+        self.peak = _rss_mib()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.peak = max(self.peak, _rss_mib())
+
+    def __enter__(self) -> "_PeakSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_mib())
 
 
 # ------------------------------------------------------------------------------------------
-# Workloads (each runs in a child process; returns the number of messages it processed)
+# Workloads (each runs in a child process; returns {"messages": <messages read>, ...extra counts})
 # ------------------------------------------------------------------------------------------
-def raw_mcap_json(files: list[str], root: str) -> int:
+def _messages_in(files: list[str]) -> int:
+    from owa_event.reader import Recording
+
+    total = 0
+    for path in files:
+        with Recording(path) as rec:
+            total += rec.summary.message_count
+    return total
+
+
+def raw_mcap_json(files: list[str], root: str, tokenizer: str) -> dict[str, int]:
     """Baseline: the raw `mcap` reader in log-time order, ``json.loads`` of every message."""
     from mcap.reader import make_reader
 
@@ -39,10 +78,10 @@ def raw_mcap_json(files: list[str], root: str) -> int:
             for _schema, _channel, message in make_reader(f).iter_messages(log_time_order=True):
                 json.loads(message.data)
                 n += 1
-    return n
+    return {"messages": n}
 
 
-def event_stage_rows(files: list[str], root: str) -> int:
+def event_stage_rows(files: list[str], root: str, tokenizer: str) -> dict[str, int]:
     """owa_event: MCAP -> event rows (dicts with the McapMessage JSON), lossless default config."""
     from owa_builders._base import relative_path
     from owa_event.config import EventConfig
@@ -53,10 +92,10 @@ def event_stage_rows(files: list[str], root: str) -> int:
     for path in files:
         for _ in event_rows(path, episode_path=relative_path(path, root), root=root, config=config):
             n += 1
-    return n
+    return {"messages": n, "rows": n}
 
 
-def event_builder_arrow(files: list[str], root: str) -> int:
+def event_builder_arrow(files: list[str], root: str, tokenizer: str) -> dict[str, int]:
     """The `datasets` builder end to end: MCAP -> Arrow cache (download_and_prepare)."""
     import datasets
 
@@ -66,17 +105,38 @@ def event_builder_arrow(files: list[str], root: str) -> int:
     with tempfile.TemporaryDirectory() as cache:
         builder = datasets.load_dataset_builder("owa_builders/event", data_files={"train": files}, cache_dir=cache)
         builder.download_and_prepare()
-        return builder.info.splits["train"].num_examples
+        n = builder.info.splits["train"].num_examples
+    return {"messages": n, "rows": n}
 
 
-WORKLOADS: dict[str, Callable[[list[str], str], int]] = {
+def fsl_stage_rows(files: list[str], root: str, tokenizer: str) -> dict[str, int]:
+    """owa_fsl: MCAP -> packed token sequences (fsl-internvl3 layout, default rates, 4096 tokens)."""
+    from owa_builders._base import relative_path
+    from owa_fsl.config import FslConfig
+    from owa_fsl.pack import PackStats
+    from owa_fsl.stage import FslTokens, fsl_rows
+
+    config = FslConfig(tokenizer_name=tokenizer, image_preset="internvl3")
+    tokens = FslTokens.from_config(config)
+    stats = PackStats()
+    rows = 0
+    for path in files:
+        for _ in fsl_rows(path, episode_path=relative_path(path, root), root=root, config=config,
+                          tokens=tokens, pack_stats=stats):
+            rows += 1
+    return {"messages": _messages_in(files), "rows": rows, "events": sum(stats.events_packed.values()),
+            "tokens": stats.tokens}
+
+
+WORKLOADS: dict[str, Callable[[list[str], str, str], dict[str, int]]] = {
     "raw mcap reader + json.loads (baseline)": raw_mcap_json,
     "event stage: MCAP -> rows": event_stage_rows,
     "event builder: MCAP -> Arrow": event_builder_arrow,
+    "fsl stage: MCAP -> token sequences": fsl_stage_rows,
 }
 
 
-def _child(name: str, files: list[str], root: str, queue: Any) -> None:
+def _child(name: str, files: list[str], root: str, tokenizer: str, queue: Any) -> None:
     warnings.simplefilter("ignore")
     # Import everything the workload needs before taking the baseline footprint.
     import datasets  # noqa: F401
@@ -84,18 +144,22 @@ def _child(name: str, files: list[str], root: str, queue: Any) -> None:
 
     import owa_builders  # noqa: F401
     import owa_event.stage  # noqa: F401
+    import owa_fsl.stage  # noqa: F401
+    import transformers  # noqa: F401
 
     base = _rss_mib()
-    t0 = time.perf_counter()
-    n = WORKLOADS[name](files, root)
-    dt = time.perf_counter() - t0
-    queue.put({"messages": n, "seconds": dt, "peak_mib": _rss_mib() - base})
+    with _PeakSampler() as sampler:
+        t0 = time.perf_counter()
+        counts = WORKLOADS[name](files, root, tokenizer)
+        dt = time.perf_counter() - t0
+    queue.put({**counts, "seconds": dt, "peak_mib": sampler.peak - base})
 
 
-def measure(name: str, files: list[str], root: str) -> dict[str, Any]:
+def measure(name: str, files: list[str], root: str, tokenizer: str = "") -> dict[str, Any]:
+    """Run workload ``name`` in a fresh process: its counts, ``seconds`` and ``peak_mib``."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(name, files, root, queue))
+    proc = ctx.Process(target=_child, args=(name, files, root, tokenizer, queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -120,6 +184,9 @@ def corpus(workdir: Path, minutes: float, episodes: int) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "owa-bench"))
     workdir.mkdir(parents=True, exist_ok=True)
+    from .example_tokenizer import write_example_tokenizer
+
+    tokenizer = str(write_example_tokenizer(workdir / "example-tokenizer"))
     print(f"owa-builders bench: best of {args.repeat}, each run in a fresh process; corpora in {workdir}")
     for minutes in args.minutes:
         t0 = time.perf_counter()
@@ -129,14 +196,18 @@ def main(args: argparse.Namespace) -> int:
               f"(ready in {time.perf_counter() - t0:.1f} s)")
         baseline = None
         for name in WORKLOADS:
-            runs = [measure(name, files, str(Path(files[0]).parent)) for _ in range(args.repeat)]
+            runs = [measure(name, files, str(Path(files[0]).parent), tokenizer) for _ in range(args.repeat)]
             best = min(runs, key=lambda r: r["seconds"])
             rate = best["messages"] / best["seconds"]
             peak = max(r["peak_mib"] for r in runs)
             if baseline is None:
                 baseline = rate
+            extra = ""
+            if "tokens" in best:
+                extra = (f"  ({best['events'] / best['seconds']:,.0f} events/s encoded, "
+                         f"{best['tokens'] / best['seconds']:,.0f} tokens/s)")
             print(f"  {name:<42} {best['messages']:>9} msgs  {rate:>10,.0f} msgs/s  "
-                  f"{rate / baseline:>6.2f}x baseline  peak +{peak:,.0f} MiB")
+                  f"{rate / baseline:>6.2f}x baseline  peak +{peak:,.0f} MiB{extra}")
     return 0
 
 
