@@ -172,8 +172,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_decode(args: argparse.Namespace) -> int:
     from owa_fsl.decode import decode_command
 
-    print(decode_command(args.dataset_dir, args.output, split=args.split, row=args.row,
-                         episode=args.episode, tokenizer_dir=args.tokenizer))
+    try:
+        print(decode_command(args.dataset_dir, args.output, split=args.split, row=args.row,
+                             episode=args.episode, tokenizer_dir=args.tokenizer))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     return 0
 
 

@@ -1,0 +1,291 @@
+"""FSL rows back to events and to an OWAMcap file: the inverse of the FSL stage, up to resampling.
+
+A row of the FSL dataset holds token ids (``input_ids``, real tokens where ``attention_mask``
+is 1, then padding), the sequence base time ``base_ns``, the frame references of its screen
+events (``images``, in order) and its event count ``n_events``. Decoding a row:
+
+    ids where mask == 1  --TokenTable.to_tokens-->  token strings  --encoder.decode-->  events
+
+with ``base_ns`` giving absolute times (exact at the encoder's ``time_resolution_ns``: a decoded
+time is ``encoder.quantize(t, base_ns)`` of the time that was encoded) and ``images`` giving each
+screen event its ``media_ref`` ``{uri, pts_ns}``. What comes back is the stage's *input to the
+encoder*: the kept, resampled and (with ``action_shift_ns``) shifted events, in the encoder's
+canonical fields (:func:`owa_fsl.encoders.fields.canonical`); fields the encoders do not keep
+(a screen's ``utc_ns``/``shape``, a raw event's ``device_handle``...) do not come back.
+
+Screen media URIs in the rows are relative to the root of the dataset the FSL dataset was built
+from (the ``data_dir``), and :func:`write_mcap` keeps them as they are: the written ``.mcap``
+refers to frames relative to *that* root, not to its own folder. Put the file in the original
+dataset root (or resolve the URIs against it) to load frames.
+
+API: :func:`decode_row`, :func:`decode_rows`, :func:`write_mcap`, :func:`decode_command`
+(``owa-builders decode``). Every error is a :class:`FslDecodeError` (a ``ValueError``) that says
+which row and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from owa_event.events import SCREEN, Event
+
+from .encoders.fields import DecodeError
+from .stage import FSL_META, FslTokens
+
+#: The columns a row needs to be decoded.
+ROW_KEYS = ("input_ids", "attention_mask", "images", "base_ns", "n_events")
+#: The folder ``owa-builders build fsl ... -o DIR`` saves the expanded tokenizer in.
+TOKENIZER_SUBDIR = "tokenizer"
+#: Metadata record written into decoded files.
+METADATA_NAME = "owa_fsl.decode"
+_SAVED = "a dataset saved by `owa-builders build fsl DATA -o DIR`"
+URI_NOTE = "screen media URIs are relative to the root of the dataset the FSL dataset was built from"
+
+
+class FslDecodeError(ValueError):
+    """A row (or a request) that cannot be decoded; the message names the row and the problem."""
+
+
+def _describe_row(row: Mapping[str, Any], where: str | None) -> str:
+    if where:
+        return where
+    parts = []
+    if "episode_path" in row:
+        parts.append(f"episode {row['episode_path']!r}")
+    if "interval_idx" in row:
+        parts.append(f"interval {row['interval_idx']}")
+    if "base_ns" in row:
+        parts.append(f"base_ns {row['base_ns']}")
+    return "row (" + ", ".join(parts) + ")" if parts else "row"
+
+
+class _Frames:
+    """The row's frame references, then endless placeholders: decoding never runs out of
+    frames, so a mismatch between screen events and frames is reported by count."""
+
+    def __init__(self, images: Sequence[tuple[str, int | None]]) -> None:
+        self.images = images
+
+    def __iter__(self) -> Iterator[tuple[str, int | None]]:
+        yield from self.images
+        while True:
+            yield ("", None)
+
+
+def _frame_refs(images: Any, name: str) -> list[tuple[str, int | None]]:
+    refs: list[tuple[str, int | None]] = []
+    for i, image in enumerate(images or ()):
+        if isinstance(image, Mapping):
+            uri, pts = image.get("uri"), image.get("pts_ns")
+        elif isinstance(image, (tuple, list)) and len(image) == 2:
+            uri, pts = image
+        else:
+            raise FslDecodeError(f"{name}: images[{i}] = {image!r} is not a {{uri, pts_ns}} frame reference")
+        if not isinstance(uri, str):
+            raise FslDecodeError(f"{name}: images[{i}] has no string uri ({image!r})")
+        if pts is not None:
+            pts = int(pts)
+        refs.append((uri, pts))
+    return refs
+
+
+def decode_row(row: Mapping[str, Any], tokens: FslTokens, *, where: str | None = None) -> list[Event]:
+    """The events of one FSL row, in order.
+
+    Only ids where ``attention_mask`` is 1 are decoded (padding is ignored). Times are
+    ``row["base_ns"]`` plus the encoded offsets; screen events take their ``media_ref`` from
+    ``row["images"]`` in order. ``where`` names the row in errors (default: its episode,
+    interval and base). Raises :class:`FslDecodeError` when the ids are not a valid encoding,
+    when the number of screen events differs from ``len(row["images"])`` or the number of
+    events from ``row["n_events"]``.
+    """
+    name = _describe_row(row, where)
+    missing = [key for key in ROW_KEYS if key not in row]
+    if missing:
+        raise FslDecodeError(f"{name}: missing column(s) {missing} (an FSL row has {list(ROW_KEYS)})")
+    ids, mask = row["input_ids"], row["attention_mask"]
+    if len(ids) != len(mask):
+        raise FslDecodeError(f"{name}: {len(ids)} input_ids but {len(mask)} attention_mask entries")
+    real = [int(tid) for tid, m in zip(ids, mask) if m]
+    frames = _Frames(_frame_refs(row["images"], name))
+    base_ns = int(row["base_ns"])
+    try:
+        events = tokens.encoder.decode(tokens.table.to_tokens(real), base_ns, frames)
+    except DecodeError as exc:
+        encoding = f"{tokens.encoder.name} encoding"
+        raise FslDecodeError(f"{name}: the token ids are not a valid {encoding}: {exc}") from None
+    n_screen = sum(1 for e in events if e.topic == SCREEN)
+    if n_screen != len(frames.images):
+        raise FslDecodeError(
+            f"{name}: decoded {n_screen} screen event(s) but the row lists "
+            f"{len(frames.images)} frame(s) in 'images'"
+        )
+    if len(events) != int(row["n_events"]):
+        raise FslDecodeError(
+            f"{name}: decoded {len(events)} event(s) but the row says n_events = {row['n_events']}"
+        )
+    return events
+
+
+def decode_rows(rows: Iterable[Mapping[str, Any]], tokens: FslTokens) -> Iterator[Event]:
+    """The events of ``rows``, row after row (see :func:`decode_row`)."""
+    for i, row in enumerate(rows):
+        yield from decode_row(row, tokens, where=f"row #{i} of the rows given ({_describe_row(row, None)})")
+
+
+def write_mcap(
+    events: Iterable[Event], path: str | os.PathLike[str], *, metadata: Mapping[str, str] | None = None
+) -> Counter[str]:
+    """Write ``events`` as an OWAMcap file with mcap-owa-support's ``OWAMcapWriter``.
+
+    Each event becomes ``owa.core.MESSAGES[event.message_type](**event.fields)`` (the current
+    message classes, which validate the fields) at ``event.timestamp_ns`` on ``event.topic``.
+    Screen media URIs are written as they are (for decoded rows: relative to the original
+    dataset root). ``metadata`` is written as one metadata record. Returns events per topic.
+    """
+    from mcap_owa.highlevel import OWAMcapWriter
+    from owa.core import MESSAGES
+
+    counts: Counter[str] = Counter()
+    classes: dict[str, Any] = {}
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    with OWAMcapWriter(path) as writer:
+        for event in events:
+            cls = classes.get(event.message_type)
+            if cls is None:
+                try:
+                    cls = classes[event.message_type] = MESSAGES[event.message_type]
+                except KeyError:
+                    raise FslDecodeError(
+                        f"{event!r}: message type {event.message_type!r} is not a registered owa message"
+                    ) from None
+            try:
+                message = cls(**event.fields)
+            except Exception as exc:  # noqa: BLE001 - pydantic ValidationError and friends
+                raise FslDecodeError(f"{event!r} is not a valid {event.message_type}: {exc}") from exc
+            writer.write_message(message, topic=event.topic, timestamp=event.timestamp_ns)
+            counts[event.topic] += 1
+        if metadata:
+            writer.write_metadata(METADATA_NAME, {str(k): str(v) for k, v in metadata.items()})
+    return counts
+
+
+def _load_split(dataset_dir: str, split: str) -> Any:
+    import datasets
+
+    if not os.path.isdir(dataset_dir):
+        raise FslDecodeError(f"{dataset_dir!r} is not a folder (expected {_SAVED})")
+    try:
+        loaded = datasets.load_from_disk(dataset_dir)
+    except FileNotFoundError as exc:
+        raise FslDecodeError(
+            f"{dataset_dir!r} is not a saved dataset ({exc}); expected {_SAVED}"
+        ) from None
+    if isinstance(loaded, datasets.DatasetDict):
+        if split not in loaded:
+            raise FslDecodeError(f"{dataset_dir!r} has no split {split!r}; its splits: {sorted(loaded)}")
+        ds = loaded[split]
+    else:  # a single saved Dataset: it is the only split there is
+        ds = loaded
+    absent = [key for key in (*ROW_KEYS, "episode_path") if key not in ds.column_names]
+    if absent:
+        raise FslDecodeError(f"{dataset_dir!r} [{split}] is not an FSL dataset: no column(s) {absent}")
+    return ds
+
+
+def _load_tokens(dataset_dir: str, tokenizer_dir: str | None) -> tuple[FslTokens, str]:
+    directory = tokenizer_dir if tokenizer_dir is not None else os.path.join(dataset_dir, TOKENIZER_SUBDIR)
+    hint = "pass the expanded tokenizer directory saved with the dataset (--tokenizer DIR)"
+    if not os.path.isdir(directory):
+        raise FslDecodeError(f"tokenizer directory {directory!r} does not exist; {hint}")
+    if not os.path.isfile(os.path.join(directory, FSL_META)):
+        raise FslDecodeError(
+            f"tokenizer directory {directory!r} has no {FSL_META} (not an expanded FSL tokenizer); {hint}"
+        )
+    try:
+        return FslTokens.load(directory), directory
+    except (OSError, ValueError, KeyError) as exc:
+        raise FslDecodeError(f"cannot load the FSL tokenizer from {directory!r}: {exc}") from exc
+
+
+def _episode_rows(ds: Any, episode: str, name: str) -> tuple[list[int], str]:
+    paths: list[str] = ds["episode_path"]
+    indices = [i for i, p in enumerate(paths) if p == episode]
+    if indices:
+        return indices, episode
+    # A unique episode_path ending in "/<episode>" is accepted too (e.g. "train/x.mcap" as "x.mcap").
+    suffix = "/" + episode.lstrip("/")
+    matches = sorted({p for p in paths if p.endswith(suffix)})
+    if len(matches) == 1:
+        return [i for i, p in enumerate(paths) if p == matches[0]], matches[0]
+    known = sorted(set(paths))
+    if matches:
+        raise FslDecodeError(f"episode {episode!r} is ambiguous in {name}: it matches {matches}")
+    shown = ", ".join(repr(p) for p in known[:10])
+    if len(known) > 10:
+        shown += f" ... ({len(known)} in all)"
+    raise FslDecodeError(f"unknown episode {episode!r} in {name}; its episodes: {shown or '(none)'}")
+
+
+def decode_command(
+    dataset_dir: str,
+    output: str,
+    *,
+    split: str = "train",
+    row: int | None = None,
+    episode: str | None = None,
+    tokenizer_dir: str | None = None,
+) -> str:
+    """Decode one row, or every row of one episode (in dataset order), of a saved FSL dataset into
+    the OWAMcap file ``output``; returns a one-line summary.
+
+    ``dataset_dir`` is what ``owa-builders build fsl DATA -o DIR`` writes: a ``datasets``
+    DatasetDict saved with ``save_to_disk`` plus ``DIR/tokenizer`` (the expanded tokenizer and
+    ``owa_fsl.json``); ``tokenizer_dir`` overrides the latter. Exactly one of ``row`` (an index
+    into ``split``) and ``episode`` (an ``episode_path``, or a unique suffix of one after a
+    ``/``) is given. Screen media URIs are kept relative to the original dataset root.
+    """
+    if (row is None) == (episode is None):
+        raise FslDecodeError("give exactly one of row= (a row index) and episode= (an episode_path)")
+    tokens, tok_dir = _load_tokens(dataset_dir, tokenizer_dir)
+    ds = _load_split(dataset_dir, split)
+    name = f"{dataset_dir} [{split}]"
+    if row is not None:
+        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < ds.num_rows:
+            n = ds.num_rows
+            raise FslDecodeError(f"row {row!r} is out of range: {name} has {n} rows (0..{n - 1})")
+        indices, what = [row], f"row {row}"
+    else:
+        assert episode is not None
+        indices, episode_path = _episode_rows(ds, episode, name)
+        what = f"episode {episode_path!r} ({len(indices)} rows)"
+    rows = ds.select(indices) if len(indices) != ds.num_rows else ds
+    events = (
+        event
+        for index, r in zip(indices, rows)
+        for event in decode_row(r, tokens, where=f"row {index} of {name} ({_describe_row(r, None)})")
+    )
+    metadata = {
+        "dataset_dir": os.path.abspath(dataset_dir),
+        "split": split,
+        "rows": ",".join(map(str, indices)),
+        "tokenizer_dir": os.path.abspath(tok_dir),
+        "note": URI_NOTE,
+    }
+    partial = f"{output}.partial"
+    try:  # written beside, renamed when complete: a failed decode leaves no half-written output
+        counts = write_mcap(events, partial, metadata=metadata)
+        os.replace(partial, output)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    per_topic = ", ".join(f"{topic}: {n}" for topic, n in sorted(counts.items())) or "none"
+    return (
+        f"decoded {sum(counts.values())} events ({per_topic}) from {what} of {name} to {output}; "
+        f"{URI_NOTE}"
+    )
