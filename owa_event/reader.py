@@ -241,6 +241,8 @@ class Recording:
                     best_lo, best_hi = lo, i
                 lo = i
         outliers = [(i, t) for i, t in enumerate(times) if not (best_lo <= i < best_hi)]
+        if not outliers:  # long but continuous (no gap > MAX_SPAN_NS): every time is in the real span
+            return
         shown = ", ".join(f"message #{i} at log time {t} ns" for i, t in outliers[:3])
         more = f" (and {len(outliers) - 3} more)" if len(outliers) > 3 else ""
         raise RecordingError(

@@ -9,6 +9,7 @@ from owa_event.config import ConfigError, EventConfig
 
 from .encoders import available_encoders, get_encoder
 from .encoders.base import EventEncoder
+from .encoders.fields import ENCODED_TOPICS
 from .tokenizer import IMAGE_PRESETS, ImageTokens
 
 OnOversize = Literal["error", "drop"]
@@ -98,10 +99,14 @@ class FslConfig(EventConfig):
                 problems.append(f"time_resolution_ns: {exc}")
         if self.keep_topics is None:
             problems.append("keep_topics must list the topics to encode (None would include unencodable topics)")
-        elif encoder is not None and isinstance(self.keep_topics, (list, tuple)):
+        elif isinstance(self.keep_topics, (list, tuple)):
+            # without a valid encoder, still report topics no encoder supports
+            supports = encoder.supports if encoder is not None else ENCODED_TOPICS.__contains__
+            by = (f"the {self.encoder_type} encoder" if encoder is not None
+                  else f"any encoder (encodable: {list(ENCODED_TOPICS)})")
             for topic in self.keep_topics:
-                if isinstance(topic, str) and not encoder.supports(topic):
-                    problems.append(f"keep_topics: topic {topic!r} cannot be encoded by the {self.encoder_type} encoder")
+                if isinstance(topic, str) and not supports(topic):
+                    problems.append(f"keep_topics: topic {topic!r} cannot be encoded by {by}")
         if not _is_int(self.max_sequence_length) or self.max_sequence_length < 16:
             problems.append(f"max_sequence_length must be an integer >= 16, got {self.max_sequence_length!r}")
         if not _is_int(self.action_shift_ns):
@@ -118,6 +123,8 @@ class FslConfig(EventConfig):
                         f"max_sequence_length {self.max_sequence_length} cannot hold one frame "
                         f"({len(image.tokens())} image tokens) and its event"
                     )
+            except ConfigError as exc:
+                problems.extend(exc.problems)
             except (ValueError, TypeError) as exc:
                 problems.append(str(exc))
         if not self.tokenizer_name or not isinstance(self.tokenizer_name, str):

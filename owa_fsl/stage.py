@@ -7,8 +7,8 @@ Video is never opened: screen events contribute image tokens and a frame referen
 
 from __future__ import annotations
 
-import heapq
 import itertools
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -34,10 +34,28 @@ def shift_actions(events: Iterable[Event], shift_ns: int) -> Iterator[Event]:
     if not shift_ns:
         yield from events
         return
-    a, b = itertools.tee(events)
-    others = (e for e in a if e.topic not in INPUT_TOPICS)
-    actions = (e.at(e.timestamp_ns + shift_ns) for e in b if e.topic in INPUT_TOPICS)
-    yield from heapq.merge(others, actions, key=lambda e: e.timestamp_ns)
+    # One pass (a tee + merge would buffer a whole stretch without input or without other events).
+    # Held back: shifted actions (shift > 0) or other events (shift < 0) that a later event may precede.
+    held: deque[Event] = deque()
+    for e in events:
+        t = e.timestamp_ns
+        if shift_ns > 0:
+            while held and held[0].timestamp_ns < t:  # later events are all at >= t
+                yield held.popleft()
+            if e.topic in INPUT_TOPICS:
+                held.append(e.at(t + shift_ns))
+            else:
+                yield e
+        elif e.topic in INPUT_TOPICS:
+            shifted = t + shift_ns
+            while held and held[0].timestamp_ns <= shifted:  # ties: non-input first
+                yield held.popleft()
+            yield e.at(shifted)
+        else:
+            held.append(e)
+            while held and held[0].timestamp_ns <= t + shift_ns:  # no later action comes before
+                yield held.popleft()
+    yield from held
 
 
 @dataclass

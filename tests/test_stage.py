@@ -1,0 +1,349 @@
+"""Tests of owa_event.stage: recordings -> event rows, with an exact account of every message."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+import pytest
+from mcap.writer import Writer as McapWriter
+from mcap_owa.highlevel import McapMessage, OWAMcapWriter
+from owa.core import MESSAGES, OWAMessage
+
+from owa_builders.example import MS, NS, RawEvent, SessionSpec, session_events, write_recording
+from owa_event.config import EventConfig
+from owa_event.events import INPUT_TOPICS, TOPIC_TYPES, Event
+from owa_event.intervals import Inactivity, IntervalSelection, StartStopKey
+from owa_event.reader import Recording, RecordingError, TruncatedRecordingWarning
+from owa_event.stage import (
+    EVENT_COLUMNS,
+    EpisodeReport,
+    MissingMediaWarning,
+    SkippedFileWarning,
+    event_batches,
+    event_rows,
+    kept_events,
+)
+
+F8, F9 = 0x77, 0x78
+CORPUS_FILES = ["train/episode_000.mcap", "test/episode_001.mcap", "train/episode_002.mcap", "test/episode_003.mcap"]
+
+
+def rows_of(root: Path, episode_path: str, config: EventConfig, **kwargs: Any) -> tuple[list[dict[str, Any]], EpisodeReport]:
+    report = EpisodeReport(episode_path)
+    rows = list(event_rows(str(root / episode_path), episode_path=episode_path, root=str(root), config=config, report=report, **kwargs))
+    return rows, report
+
+
+def read(path: Path, episode_path: str) -> tuple[list[Event], Any]:
+    with Recording(path, episode_path=episode_path) as rec:
+        return list(rec.events()), rec.summary
+
+
+# ---------------------------------------------------------------------------------------
+# default config: lossless
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("episode_path", CORPUS_FILES)
+def test_default_config_keeps_every_message(corpus: Path, episode_path: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MissingMediaWarning)
+        rows, report = rows_of(corpus, episode_path, EventConfig())
+    events, summary = read(corpus / episode_path, episode_path)
+    assert len(rows) == summary.message_count == len(events)
+    assert report.unaccounted() == {}
+    assert report.dropped == {} and report.merged == {}
+    assert dict(report.messages_in) == summary.topic_counts == dict(report.rows_out)
+    assert report.intervals == 1 and report.kept_ns == summary.end_ns - summary.start_ns + 1
+    assert report.missing_media == [] and report.skipped is None and report.recovered_messages is None
+    for row, event in zip(rows, events):
+        assert set(row) == set(EVENT_COLUMNS)
+        assert row["episode_path"] == episode_path and row["interval_idx"] == 0
+        assert (row["topic"], row["timestamp_ns"], row["message_type"]) == (event.topic, event.timestamp_ns, event.message_type)
+        msg = McapMessage.model_validate_json(row["mcap_message"])
+        assert (msg.topic, msg.timestamp, msg.message_type) == (event.topic, event.timestamp_ns, event.message_type)
+        assert orjson.loads(msg.message) == event.fields
+    screens = [orjson.loads(McapMessage.model_validate_json(r["mcap_message"]).message) for r in rows if r["topic"] == "screen"]
+    assert {s["media_ref"]["uri"] for s in screens} == {episode_path.replace(".mcap", ".mkv")}
+
+
+def test_legacy_files_report_their_upgrades(corpus: Path) -> None:
+    _, report = rows_of(corpus, "test/episode_003.mcap", EventConfig())
+    events, summary = read(corpus / "test/episode_003.mcap", "test/episode_003.mcap")
+    assert dict(report.legacy_upgraded) == {summary.topics[t]: n for t, n in summary.topic_counts.items()}
+    assert sum(report.legacy_upgraded.values()) == len(events)
+    _, current = rows_of(corpus, "train/episode_000.mcap", EventConfig())
+    assert current.legacy_upgraded == {}
+
+
+def test_legacy_upgrades_are_counted_once_with_an_interval_selection(corpus: Path) -> None:
+    # The selection reads the input topics once more; they must not be counted twice.
+    config = EventConfig(interval=Inactivity(input_timeout_s=100.0))
+    rows, report = rows_of(corpus, "test/episode_003.mcap", config)
+    _, summary = read(corpus / "test/episode_003.mcap", "test/episode_003.mcap")
+    assert len(rows) == summary.message_count
+    assert dict(report.legacy_upgraded) == {summary.topics[t]: n for t, n in summary.topic_counts.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# rates + topics + intervals: the account balances exactly
+# ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A 6 s session with F8/F9 start/stop presses (two intervals, the second runs to the end),
+    no input between 3.0 s and 3.7 s (an inactive stretch) and a held, auto-repeating key at 5 s."""
+    events, pts = session_events(SessionSpec(duration_s=6.0, seed=5))
+    t0 = events[0].timestamp_ns
+    gap = (t0 + 3 * NS, t0 + 3_700 * MS)
+    events = [e for e in events if not (e.topic in INPUT_TOPICS and gap[0] <= e.timestamp_ns < gap[1])]
+    for t, vk in [(1.0, F8), (2.5, F9), (4.0, F8)]:
+        at = t0 + int(t * NS) + 7
+        events += [RawEvent("keyboard", at, {"event_type": "press", "vk": vk}), RawEvent("keyboard", at + 50 * MS, {"event_type": "release", "vk": vk})]
+    # a held arrow key with OS auto-repeat presses
+    held = t0 + 5 * NS + 3
+    events += [RawEvent("keyboard", held + k * 33 * MS, {"event_type": "press", "vk": 0x25}) for k in range(12)]
+    events.append(RawEvent("keyboard", held + 12 * 33 * MS, {"event_type": "release", "vk": 0x25}))
+    events.sort(key=lambda e: e.timestamp_ns)
+    root = tmp_path_factory.mktemp("keyed")
+    write_recording(root / "sub" / "keyed.mcap", events, video=(pts, 64, 48))
+    return root, "sub/keyed.mcap"
+
+
+RATES = {"screen": 5, "mouse": 20, "mouse/raw": 30, "keyboard": 10, "window": 0.5}
+KEEP = ["screen", "mouse", "mouse/raw", "keyboard", "window"]
+SELECTIONS: dict[str, IntervalSelection] = {
+    "start_stop_key": StartStopKey(start_vk=F8, stop_vk=F9),
+    "inactivity": Inactivity(input_timeout_s=0.5, screen_timeout_s=1.0),
+}
+
+
+@pytest.mark.parametrize("name", SELECTIONS)
+def test_rates_topics_and_intervals_balance_exactly(keyed: tuple[Path, str], name: str) -> None:
+    root, episode_path = keyed
+    selection = SELECTIONS[name]
+    config = EventConfig(rate_settings=RATES, keep_topics=KEEP, interval=selection)
+    config.validate()
+    rows, report = rows_of(root, episode_path, config)
+    events, summary = read(root / episode_path, episode_path)
+    intervals = selection.select(events, summary.start_ns, summary.end_ns)
+    if name == "start_stop_key":
+        assert len(intervals) == 2 and intervals[1][1] == summary.end_ns + 1
+
+    # every message is a row, or dropped / merged under a named rule, per topic
+    assert report.unaccounted() == {}
+    assert dict(report.messages_in) == summary.topic_counts
+    for topic, n in summary.topic_counts.items():
+        dropped = sum(c[topic] for c in report.dropped.values())
+        assert n == report.rows_out[topic] + dropped + report.merged[topic], topic
+    assert report.rows_out == Counter(r["topic"] for r in rows)
+    assert report.dropped["topic_not_kept"] == {"keyboard/state": summary.topic_counts["keyboard/state"], "mouse/state": summary.topic_counts["mouse/state"]}
+    assert report.dropped["outside_intervals"]  # the selection removed something
+    assert report.dropped["rate_limit"]["screen"] > 0
+    assert report.dropped["mouse_latest_per_period"]["mouse"] > 0
+    assert report.merged["mouse/raw"] > 0
+    assert report.intervals == len(intervals) > 1
+    assert report.kept_ns == sum(end - start for start, end in intervals)
+    assert {r["topic"] for r in rows} <= set(KEEP)
+
+    # rows lie in their interval, in time order per interval
+    for row in rows:
+        start, end = intervals[row["interval_idx"]]
+        assert start <= row["timestamp_ns"] < end
+    assert [r["interval_idx"] for r in rows] == sorted(r["interval_idx"] for r in rows)
+    for idx in range(len(intervals)):
+        times = [r["timestamp_ns"] for r in rows if r["interval_idx"] == idx]
+        assert times == sorted(times) and times
+
+    # raw mouse displacement inside the intervals is preserved exactly, per interval
+    def raw(fields_list: list[dict[str, Any]]) -> tuple[int, int]:
+        return sum(f["last_x"] for f in fields_list), sum(f["last_y"] for f in fields_list)
+
+    for idx, (start, end) in enumerate(intervals):
+        source = [e.fields for e in events if e.topic == "mouse/raw" and start <= e.timestamp_ns < end]
+        out = [orjson.loads(McapMessage.model_validate_json(r["mcap_message"]).message) for r in rows if r["topic"] == "mouse/raw" and r["interval_idx"] == idx]
+        assert raw(out) == raw(source)
+        assert len(out) < len(source)
+    # nothing outside the kept topics, and nothing of a kept topic outside the intervals
+    outside = Counter(e.topic for e in events if e.topic in KEEP and not any(s <= e.timestamp_ns < t for s, t in intervals))
+    assert report.dropped["outside_intervals"] == +outside
+
+
+def test_keyboard_autorepeat_is_dropped_and_counted(keyed: tuple[Path, str]) -> None:
+    root, episode_path = keyed
+    events, _ = read(root / episode_path, episode_path)
+    rows, report = rows_of(root, episode_path, EventConfig(rate_settings={"keyboard": 10}))
+    held: set[int] = set()
+    repeats = 0
+    for e in events:
+        if e.topic == "keyboard":
+            if e.fields["event_type"] == "press":
+                repeats += e.fields["vk"] in held
+                held.add(e.fields["vk"])
+            else:
+                held.discard(e.fields["vk"])
+    assert repeats >= 11
+    assert report.dropped == {"keyboard_autorepeat": Counter(keyboard=repeats)}
+    assert report.unaccounted() == {}
+    assert len(rows) == len(events) - repeats
+
+
+def test_interval_dict_form_gives_the_same_rows(keyed: tuple[Path, str]) -> None:
+    root, episode_path = keyed
+    a, _ = rows_of(root, episode_path, EventConfig(interval=StartStopKey(start_vk=F8, stop_vk=F9)))
+    b, _ = rows_of(root, episode_path, EventConfig(interval={"type": "start_stop_key", "start_vk": F8, "stop_vk": F9}))
+    assert a == b and {r["interval_idx"] for r in a} == {0, 1}
+
+
+@pytest.mark.parametrize(
+    "config",
+    [EventConfig(), EventConfig(rate_settings=RATES, keep_topics=KEEP, interval=SELECTIONS["start_stop_key"])],
+    ids=["default", "resampled"],
+)
+def test_event_batches_give_the_same_rows(keyed: tuple[Path, str], config: EventConfig) -> None:
+    root, episode_path = keyed
+    rows, report = rows_of(root, episode_path, config)
+    batch_report = EpisodeReport(episode_path)
+    batches = list(event_batches(str(root / episode_path), episode_path=episode_path, root=str(root), config=config, batch_size=100, report=batch_report))
+    assert len(batches) == -(-len(rows) // 100) > 1
+    for batch in batches:
+        assert set(batch) == set(EVENT_COLUMNS)
+        assert len({len(column) for column in batch.values()}) == 1
+        assert len(batch["topic"]) <= 100
+    flat = [{name: value for name, value in zip(EVENT_COLUMNS, values)} for batch in batches for values in zip(*(batch[c] for c in EVENT_COLUMNS))]
+    assert flat == rows
+    assert batch_report.rows_out == report.rows_out and batch_report.dropped == report.dropped
+
+
+# ---------------------------------------------------------------------------------------
+# missing media, bad files, unknown types
+# ---------------------------------------------------------------------------------------
+def test_missing_video_warns_but_builds_every_row(corpus: Path, tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    shutil.copy(corpus / "train/episode_000.mcap", tmp_path / "sub" / "episode_000.mcap")  # no .mkv beside it
+    with pytest.warns(MissingMediaWarning) as record:
+        rows, report = rows_of(tmp_path, "sub/episode_000.mcap", EventConfig())
+    _, summary = read(tmp_path / "sub" / "episode_000.mcap", "sub/episode_000.mcap")
+    assert len(rows) == summary.message_count
+    assert report.missing_media == ["sub/episode_000.mkv"]
+    assert report.unaccounted() == {}
+    assert any("sub/episode_000.mkv" in str(w.message) for w in record)
+    assert "missing video: sub/episode_000.mkv" in report.summary_line()
+
+
+def test_media_exists_hook_is_used(corpus: Path) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def exists(root: str, uri: str) -> bool:
+        seen.append((root, uri))
+        return True
+
+    rows, report = rows_of(corpus, "test/episode_001.mcap", EventConfig(), media_exists=exists)
+    assert seen == [(str(corpus), "test/episode_001.mkv")]
+    assert report.missing_media == []
+
+
+def write_bad_json(path: Path) -> Path:
+    with path.open("wb") as f:
+        writer = McapWriter(f)
+        writer.start(profile="owa", library="test")
+        schema = writer.register_schema(name="desktop/KeyboardEvent", encoding="jsonschema", data=b"{}")
+        channel = writer.register_channel(topic="keyboard", message_encoding="json", schema_id=schema)
+        t0 = 1_748_854_800 * NS
+        for i in range(10):
+            data = b'{"event_type":"press","vk":65}' if i != 7 else b'{"event_type":'
+            writer.add_message(channel, log_time=t0 + i * MS, data=data, publish_time=t0)
+        writer.finish()
+    return path
+
+
+@pytest.mark.parametrize("kind", ["bad_json", "empty", "not_mcap"])
+def test_bad_file_is_skipped_whole(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "bad.mcap"
+    if kind == "bad_json":
+        write_bad_json(path)
+    else:
+        path.write_bytes(b"" if kind == "empty" else b"hello world")
+    with pytest.warns(SkippedFileWarning) as record:
+        rows, report = rows_of(tmp_path, "bad.mcap", EventConfig(on_bad_file="skip"))
+    assert rows == []  # nothing of it, not even the good messages before the bad one
+    assert report.skipped is not None and str(path) in report.skipped
+    assert str(path) in str(record[0].message)
+    assert "SKIPPED" in report.summary_line()
+    if kind == "bad_json":
+        assert "message #7" in report.skipped
+
+
+def test_bad_file_is_an_error_by_default(tmp_path: Path) -> None:
+    path = write_bad_json(tmp_path / "bad.mcap")
+    with pytest.raises(RecordingError) as exc:
+        rows_of(tmp_path, "bad.mcap", EventConfig())
+    assert str(path) in str(exc.value) and "message #7" in str(exc.value)
+
+
+def test_truncated_file_is_recovered_or_skipped(corpus: Path, tmp_path: Path) -> None:
+    data = (corpus / "train/episode_000.mcap").read_bytes()
+    (tmp_path / "cut.mcap").write_bytes(data[: len(data) * 2 // 3])
+    with pytest.warns(TruncatedRecordingWarning):
+        rows, report = rows_of(tmp_path, "cut.mcap", EventConfig(on_bad_file="skip"), media_exists=lambda root, uri: True)
+    assert report.recovered_messages == len(rows) > 0
+    assert report.skipped is None and report.unaccounted() == {}
+    with pytest.warns(SkippedFileWarning):
+        rows, report = rows_of(tmp_path, "cut.mcap", EventConfig(on_bad_file="skip", on_truncated="error"))
+    assert rows == [] and "truncated" in (report.skipped or "")
+
+
+class Thing(OWAMessage):
+    _type: ClassVar[str] = "custom/Thing"
+    value: int
+
+
+def test_unknown_types_are_counted_and_kept_as_rows(tmp_path: Path) -> None:
+    events, _ = session_events(SessionSpec(duration_s=1.0, seed=9))
+    path = tmp_path / "custom.mcap"
+    with OWAMcapWriter(path) as writer:
+        for i, e in enumerate(events):
+            if e.topic != "screen":
+                writer.write_message(MESSAGES[TOPIC_TYPES[e.topic]](**e.fields), topic=e.topic, timestamp=e.timestamp_ns)
+            if i % 10 == 0:
+                writer.write_message(Thing(value=i), topic="custom", timestamp=e.timestamp_ns + 1)
+    n_custom = (len(events) + 9) // 10
+    for config in (EventConfig(), EventConfig(rate_settings={"custom": 1000, "mouse": 30}, interval=Inactivity(input_timeout_s=10.0))):
+        rows, report = rows_of(tmp_path, "custom.mcap", config)
+        custom = [r for r in rows if r["topic"] == "custom"]
+        assert len(custom) == n_custom
+        assert {r["message_type"] for r in custom} == {"custom/Thing"}
+        assert [orjson.loads(McapMessage.model_validate_json(r["mcap_message"]).message) for r in custom] == [
+            {"value": i} for i in range(0, len(events), 10)
+        ]
+        assert dict(report.unknown_types) == {"custom/Thing": n_custom}
+        assert report.unaccounted() == {}
+        assert "unknown message types kept verbatim" in report.summary_line()
+
+
+def test_kept_events_yields_interval_and_event(keyed: tuple[Path, str]) -> None:
+    root, episode_path = keyed
+    out = list(kept_events(str(root / episode_path), episode_path=episode_path, root=str(root), config=EventConfig(keep_topics=["keyboard"])))
+    events, _ = read(root / episode_path, episode_path)
+    assert out == [(0, e) for e in events if e.topic == "keyboard"]
+
+
+def test_fsspec_paths_give_the_same_rows(corpus: Path) -> None:
+    import fsspec
+
+    episode_path = "test/episode_001.mcap"
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/ds/" + episode_path, (corpus / episode_path).read_bytes())
+    try:
+        with pytest.warns(MissingMediaWarning):  # the video is not in memory://
+            remote = list(event_rows("memory://ds/" + episode_path, episode_path=episode_path, root="memory://ds", config=EventConfig()))
+        fs.pipe("/ds/test/episode_001.mkv", b"stand-in")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", MissingMediaWarning)
+            again = list(event_rows("memory://ds/" + episode_path, episode_path=episode_path, root="memory://ds", config=EventConfig()))
+    finally:
+        fs.rm("/ds", recursive=True)
+    local, _ = rows_of(corpus, episode_path, EventConfig())
+    assert remote == local == again
