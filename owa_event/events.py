@@ -39,8 +39,8 @@ class Event:
 
     Invariants: ``timestamp_ns`` is the MCAP log time in ns since the epoch; ``data`` is the
     JSON payload (bytes) in the current format and ``fields`` is ``data`` parsed, the two
-    always describing the same message; ``index`` is the message's position in the
-    recording's time order (0-based), used to name the message in errors.
+    always describing the same message; ``index`` is the message's position (0-based) in the time-ordered
+    read that produced it (after topic/time filters), used with topic and time to name it in errors.
     """
 
     __slots__ = ("topic", "timestamp_ns", "message_type", "data", "fields", "index")
