@@ -8,9 +8,11 @@ is saved beside the prepared dataset (``<cache dir>/tokenizer``) and available a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -24,6 +26,7 @@ from owa_fsl.pack import PackStats
 from owa_fsl.stage import FslTokens, fsl_rows
 
 from ._base import RecordingBuilderMixin, episode_key, relative_path
+from .registry import code_hash
 
 logger = logging.getLogger("owa_builders")
 
@@ -79,6 +82,21 @@ class FslBuilder(RecordingBuilderMixin, datasets.ArrowBasedBuilder):
     DATASET_NAME = "owa_builders/fsl"
 
     _tokens: FslTokens | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # A local tokenizer's files are part of the cache fingerprint: a changed tokenizer at the
+        # same path must not reuse sequences built with the old ids.
+        name = kwargs.get("tokenizer_name")
+        if name is None:
+            wanted = kwargs.get("config_name") or self.DEFAULT_CONFIG_NAME
+            name = next((c.tokenizer_name for c in self.BUILDER_CONFIGS if c.name == wanted), None)
+        if isinstance(name, str) and os.path.isdir(name):
+            digest = hashlib.sha256((kwargs.get("hash") or code_hash()).encode())
+            for path in sorted(Path(name).iterdir()):
+                if path.is_file():
+                    digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            kwargs["hash"] = digest.hexdigest()
+        super().__init__(*args, **kwargs)
 
     @property
     def tokens(self) -> FslTokens:

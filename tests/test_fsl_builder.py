@@ -281,3 +281,23 @@ def test_the_real_shared_recording_builds(shared_recording: Path, tokenizer_dir:
                                       config=builder.config)]  # fmt: skip
     assert sum(ds["n_events"]) == len(kept)
     assert len(images) == sum(e.topic == SCREEN for e in kept)
+
+
+def test_cache_fingerprint_follows_the_local_tokenizer_contents(tmp_path: Path, current_corpus: Path) -> None:
+    import datasets as ds_lib
+
+    from owa_builders.example_tokenizer import write_example_tokenizer
+
+    tok = write_example_tokenizer(tmp_path / "tok")
+
+    def cache_dir() -> str:
+        return ds_lib.load_dataset_builder(
+            "owa_builders/fsl", "fsl-smolvlm", data_dir=str(current_corpus), tokenizer_name=str(tok),
+            cache_dir=str(tmp_path / "c"),
+        ).cache_dir
+
+    first = cache_dir()
+    assert cache_dir() == first
+    config = tok / "tokenizer_config.json"
+    config.write_text(config.read_text().replace('"<pad>"', '"<|endoftext|>"', 1))
+    assert cache_dir() != first
