@@ -17,6 +17,7 @@ from typing import Any, Sequence
 STAGES = {
     "event": ("owa_builders/event", "event"),
     "fsl": ("owa_builders/fsl", "fsl-internvl3"),
+    "binned": ("owa_builders/binned", "binned"),
 }
 
 

@@ -26,6 +26,7 @@ from typing import Any
 BUILDERS: dict[str, str] = {
     "owa_builders/event": "owa_builders.event",
     "owa_builders/fsl": "owa_builders.fsl",
+    "owa_builders/binned": "owa_builders.binned",
 }
 _PROJECT_PACKAGES = ("owa_builders", "owa_event", "owa_binned", "owa_fsl")
 
