@@ -156,6 +156,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         _print_event_summary(dataset)
     elif args.stage == "fsl":
         _print_fsl_summary(dataset)
+    else:
+        for split, ds in dataset.items():
+            print(f"[{split}] {args.stage} dataset: {ds.num_rows} rows, {len(set(ds['episode_path']))} recordings")
     if tally.counts:
         print(f"warnings: {dict(tally.counts)}")
     return 0
@@ -178,6 +181,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
                              episode=args.episode, tokenizer_dir=args.tokenizer))
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
+    return 0
+
+
+def cmd_bench_frames(args: argparse.Namespace) -> int:
+    from .frames_bench import main as frames_bench_main
+
+    frames_bench_main(args.args)
     return 0
 
 
@@ -234,10 +244,19 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--workdir", default=None)
     n.add_argument("--repeat", type=int, default=3, help="best of N")
     n.set_defaults(func=cmd_bench)
+
+    f = sub.add_parser("bench-frames", add_help=False,
+                       help="frame loading (FSL-like samples, 1080p) next to PyAV's sequential decode; "
+                            "options: owa-builders bench-frames --help")
+    f.add_argument("args", nargs=argparse.REMAINDER)
+    f.set_defaults(func=cmd_bench_frames)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench-frames"]:  # its options belong to owa_builders.frames_bench
+        return cmd_bench_frames(argparse.Namespace(args=argv[1:]))
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     return int(args.func(args) or 0)
