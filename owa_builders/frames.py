@@ -32,30 +32,44 @@ Semantics
 How (and why it is fast *and* right)
 -----------------------------------
 - **Real keyframes.** Some recordings flag every frame as a keyframe; seeking straight to a
-  flagged frame then returns garbage (HEVC: grey) or the wrong frame (H.264 skips to the next
-  IDR). So the loader never trusts the flags: once per video it runs a demux-only pass
+  flagged frame then gives a wrong frame -- grey garbage, a later frame, or nothing, depending
+  on the decoder (FFmpeg 8's H.264 and HEVC decoders drop frames until the next real
+  keyframe). So the loader never trusts the flags: once per video it runs a demux-only pass
   (no decoding) and classifies every packet by its NAL units -- H.264 (AVCC or Annex-B): IDR
   (type 5), or a recovery-point SEI with ``recovery_frame_cnt == 0`` (open-GOP I frames);
   HEVC: IRAP (types 16..23: BLA/IDR/CRA). Other codecs fall back to the container's flags.
   The result (:class:`VideoIndex`: pts in decode order, random-access points, presentation
-  order) is cached per video.
+  order; a few bytes per frame) is cached per video. The pass reads the whole file once (for
+  a remote root: the first touch of a video downloads it once).
+- **Only the video.** The first video stream is decoded; other streams (audio, subtitles)
+  are discarded in the demuxer (``AVDISCARD_ALL``) and never decoded.
 - **One forward pass per video.** ``load`` groups references by video, dedups and sorts each
   video's targets by pts, seeks to the exact pts of the nearest *real* random-access point at
   or before the first target (skipping demuxed packets until that packet if the demuxer lands
   earlier) and decodes forward, converting only the requested frames. Frames of an open GOP's
   starting point that precede it are never returned.
-- **Resume without seeking.** Each open video keeps its decoder state. When the next target
-  (same call or a later call) is ahead of the decoder and no more than ``resume_within``
-  frames of decoding separate the decoder from the target's random-access point, decoding
-  just continues -- time-ordered loading (FSL samples in order) runs at the decoder's
-  sequential speed with one seek per video.
+- **Resume without seeking.** Each open video keeps its decoder state (and its last frame).
+  When the next target (same call or a later call) is ahead of the decoder, decoding just
+  continues unless a seek would skip more than ``resume_within`` (default 2) frames, i.e.
+  unless the target's random-access point lies further ahead than that. A target in the GOP
+  being decoded, or just past the next keyframe, is reached without a seek; one several GOPs
+  ahead is reached by a seek to *its* keyframe (decoding the GOPs in between would only cost
+  more: a seek costs about one frame's decoding). So time-ordered loading (FSL samples in
+  order) runs at the decoder's sequential speed with one seek per video.
 - **Bounded cache.** Open containers + decoder state live in one :class:`VideoCache` per
   loader: an LRU of at most ``max_open_videos`` open videos (evicted ones are closed) plus an
   LRU of small per-video indexes. Memory is bounded whatever the number of videos.
-- **Processes.** A loader pickles without its open videos (``__getstate__``), so each
-  ``DataLoader`` worker builds its own cache; a cache used after ``fork`` drops the parent's
-  containers instead of sharing file descriptors. A loader is not meant to be shared between
-  threads (a lock serialises ``load`` calls if it is).
+- **Processes.** A loader pickles as its configuration only (``__getstate__``), so each
+  ``DataLoader`` worker builds its own cache. Before ``os.fork`` (a forking DataLoader)
+  every loader closes its open videos, which a child could neither use nor close (their
+  decoder threads do not exist there) and which would share file offsets with the parent;
+  indexes are kept. A loader is not meant to be shared between threads (a lock serialises
+  ``load`` calls if it is).
+- **Speed notes.** Conversion to RGB reuses one swscale context per loader (PyAV's
+  ``frame.to_ndarray(format=...)`` builds one per frame). Decoding uses slice threads by
+  default (``thread_type``). Frames kept by the caller cost glibc page faults that can exceed
+  the conversion itself; see :func:`tune_allocator` (``tune_allocator=True``).
+  ``owa_builders.frames_bench`` measures all of this against plain PyAV.
 """
 
 from __future__ import annotations
@@ -70,7 +84,7 @@ import weakref
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
-from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Literal, Mapping
 
 import numpy as np
 
@@ -93,7 +107,19 @@ _SLACK_NS = 1  # rounding tolerance when matching a request to a frame time
 
 
 class FrameLoadError(ValueError):
-    """A frame reference that cannot be served (missing video, time outside the stream, decode failure)."""
+    """A frame reference that cannot be served (missing video, time outside the stream, decode failure).
+
+    ``media_root``, ``uri``, ``pts_ns`` (None when no time was involved) and ``reason`` are kept
+    as attributes; the message names them all.
+    """
+
+    def __init__(self, media_root: str, uri: str, pts_ns: int | None, reason: str) -> None:
+        at = f" at pts_ns={pts_ns}" if pts_ns is not None else ""
+        super().__init__(f"cannot load frame uri={uri!r}{at} from media_root={media_root!r}: {reason}")
+        self.media_root, self.uri, self.pts_ns, self.reason = media_root, uri, pts_ns, reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.media_root, self.uri, self.pts_ns, self.reason))
 
 
 # ------------------------------------------------------------------------------------------
@@ -305,6 +331,19 @@ class VideoIndex:
         return (int(self.pts_ns[0]), int(self.end_ns)) if len(self.pts_ns) else (0, -1)
 
 
+def _video_only(container: Any) -> Any:
+    """The container's first video stream; every other stream (audio, subtitles, ...) is discarded
+    by the demuxer itself, so its packets are not even read out."""
+    video = container.streams.video[0]
+    for stream in container.streams:
+        if stream.index != video.index:
+            try:
+                stream.discard = type(stream.discard).all
+            except Exception:  # pragma: no cover - older PyAV: the packets are then just skipped
+                pass
+    return video
+
+
 def _to_ns(pts: int, tb: Fraction) -> int:
     num = pts * tb.numerator * NS
     return (2 * num + tb.denominator) // (2 * tb.denominator)  # round half up
@@ -380,7 +419,7 @@ class _OpenVideo:
         self.container = container
         self.fileobj = fileobj
         self.index = index
-        self.stream = container.streams.video[0]
+        self.stream = _video_only(container)
         self.codec_context = self.stream.codec_context
         if thread_type:
             self.codec_context.thread_type = thread_type
@@ -428,7 +467,17 @@ class VideoCache:
         self._pid = os.getpid()
         self.evictions = 0
         self.lock = threading.RLock()
+        self._reformatter: Any = None  # swscale context (with its threads) shared by the loader's conversions
         _LIVE_CACHES.add(self)
+
+    def reformatter(self) -> Any:
+        """This process's ``av.video.reformatter.VideoReformatter``."""
+        self._check_pid()
+        if self._reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._reformatter = VideoReformatter()
+        return self._reformatter
 
     def _check_pid(self) -> None:
         if self._pid != os.getpid():
@@ -439,6 +488,9 @@ class VideoCache:
         for video in self._open.values():
             _leak(video)
         self._open.clear()
+        if self._reformatter is not None:
+            _leak(self._reformatter)
+            self._reformatter = None
         self._pid = os.getpid()
 
     def get(self, key: str) -> _OpenVideo | None:
@@ -483,10 +535,12 @@ class VideoCache:
         return key in self._open
 
     def close(self) -> None:
-        """Close every open video (indexes are kept)."""
+        """Close every open video (indexes are kept) and free the swscale context."""
+        self._check_pid()
         while self._open:
             _, video = self._open.popitem(last=False)
             video.close()
+        self._reformatter = None
 
 
 _TUNED_PID: int | None = None
@@ -587,11 +641,13 @@ class FrameLoader:
         on_missing: ``"error"`` (raise :class:`FrameLoadError`) or ``"placeholder"`` (black frame,
             counted in ``stats.placeholders``).
         storage_options: passed to fsspec for remote roots / URL uris.
-        resume_within: keep decoding forward (no seek) when at most this many frames of decoding
-            separate the decoder's position from the next target's random-access point;
-            None: two GOPs of the video (median random-access interval).
-        thread_type: decoder threading (``"AUTO"``: frame + slice threads; ``"SLICE"``; ``""``:
-            PyAV's default).
+        resume_within: a target ahead of the decoder is reached by decoding forward unless a
+            seek to its random-access point would skip more than this many frames (0: seek
+            whenever that saves any decoding).
+        thread_type: decoder threading: ``"SLICE"`` (PyAV's default; no added latency, cheap
+            seeks), ``"AUTO"``/``"FRAME"`` (frame threads: faster sequential decoding of
+            single-slice streams on idle cores, but every seek drains the thread pipeline and each
+            thread holds frames), ``"NONE"``, or ``""`` to leave the codec context untouched.
         tune_allocator: call :func:`tune_allocator` once per process (glibc: frame buffers kept
             by the caller stop costing page faults; freed memory stays resident up to 512 MiB).
     """
@@ -605,8 +661,8 @@ class FrameLoader:
         max_open_videos: int = 4,
         on_missing: OnMissing = "error",
         storage_options: Mapping[str, Any] | None = None,
-        resume_within: int | None = None,
-        thread_type: str = "AUTO",
+        resume_within: int = 2,
+        thread_type: str = "SLICE",
         tune_allocator: bool = False,
     ) -> None:
         if output not in ("pil", "numpy", "torch"):
@@ -623,8 +679,8 @@ class FrameLoader:
             resize = (int(resize[0]), int(resize[1]))
         if isinstance(max_open_videos, bool) or not isinstance(max_open_videos, int) or max_open_videos < 1:
             raise ValueError(f"max_open_videos must be an int >= 1, got {max_open_videos!r}")
-        if resume_within is not None and resume_within < 0:
-            raise ValueError(f"resume_within must be >= 0 or None, got {resume_within!r}")
+        if isinstance(resume_within, bool) or not isinstance(resume_within, int) or resume_within < 0:
+            raise ValueError(f"resume_within must be an int >= 0, got {resume_within!r}")
         self.media_root = os.fspath(media_root)
         self.output: Output = output
         self.resize = resize
@@ -709,8 +765,7 @@ class FrameLoader:
 
     # -- opening -----------------------------------------------------------------------------
     def _error(self, uri: str, pts_ns: int | None, reason: str) -> FrameLoadError:
-        at = f" at pts_ns={pts_ns}" if pts_ns is not None else ""
-        return FrameLoadError(f"cannot load frame uri={uri!r}{at} from media_root={self.media_root!r}: {reason}")
+        return FrameLoadError(self.media_root, uri, pts_ns, reason)
 
     def _filesystem(self) -> tuple[Any, str]:
         if self._fs is None:
@@ -759,7 +814,7 @@ class FrameLoader:
         try:
             if not container.streams.video:
                 raise self._error(uri, None, "no video stream")
-            stream = container.streams.video[0]
+            stream = _video_only(container)
             index = self.cache.index(uri)
             if index is None:
                 try:
@@ -779,11 +834,6 @@ class FrameLoader:
         return video
 
     # -- loading -----------------------------------------------------------------------------
-    def _reach(self, index: VideoIndex) -> int:
-        if self.resume_within is not None:
-            return self.resume_within
-        return max(2, 2 * index.gop)
-
     def _load_video(self, uri: str, items: list[tuple[int, int]], out: list[Any]) -> None:
         video = self.cache.get(uri)
         if video is not None:
@@ -793,7 +843,7 @@ class FrameLoader:
                 video = self._open(uri)
             except FrameLoadError as e:
                 for pts_ns, slot in items:
-                    out[slot] = self._missing(e, None)
+                    out[slot] = self._missing(self._error(uri, pts_ns, e.reason), None)
                 self.stats.evictions = self.cache.evictions
                 return
             self.stats.cache_misses += 1
@@ -862,7 +912,7 @@ class FrameLoader:
             return True
         if video.eof:
             return False
-        return start - video.next_pos <= self._reach(video.index)
+        return start - video.next_pos <= self.resume_within
 
     def _seek(self, video: _OpenVideo, start: int) -> None:
         """Position the decoder on the random-access point at decode position ``start``."""
@@ -896,7 +946,8 @@ class FrameLoader:
                 video.valid_from = start_pts
                 self._feed(video, packet, k)
                 return
-        raise self._error(video.uri, _to_ns(start_pts, idx.time_base), "cannot position the demuxer on a random-access point")
+        raise self._error(video.uri, _to_ns(start_pts, idx.time_base),
+                          "cannot position the demuxer on a random-access point")
 
     def _reopen(self, video: _OpenVideo) -> None:
         import av
@@ -909,7 +960,7 @@ class FrameLoader:
         else:
             target, _ = self._open_file(video.uri)
             video.container = av.open(target, mode="r", metadata_errors="ignore")
-        video.stream = video.container.streams.video[0]
+        video.stream = _video_only(video.container)
         video.codec_context = video.stream.codec_context
         if self.thread_type:
             video.codec_context.thread_type = self.thread_type
@@ -956,11 +1007,11 @@ class FrameLoader:
 
     # -- output ------------------------------------------------------------------------------
     def _convert(self, frame: Any) -> Any:
-        if self.resize is not None:
-            arr = frame.to_ndarray(format="rgb24", width=self.resize[0], height=self.resize[1])
-        else:
-            arr = frame.to_ndarray(format="rgb24")
-        return self._wrap(np.ascontiguousarray(arr))
+        # One reformatter per loader: its swscale context (and thread pool) is set up once, not per
+        # frame as with frame.to_ndarray(format=...) -- same pixels, a fraction of the setup cost.
+        width, height = self.resize or (None, None)
+        rgb = self.cache.reformatter().reformat(frame, width=width, height=height, format="rgb24")
+        return self._wrap(np.ascontiguousarray(rgb.to_ndarray()))
 
     def _wrap(self, arr: np.ndarray) -> Any:
         if self.output == "numpy":

@@ -141,6 +141,8 @@ def test_every_pts_matches_sequential_decode(videos: Path) -> None:
     got = loader.load([("vfr.mkv", p * MS) for p in pts])
     for i, (p, arr) in enumerate(zip(pts, got)):
         assert np.array_equal(arr, seq[p]) and frame_index_of(arr) == i
+    audio = loader.cache.get("vfr.mkv").container.streams.audio[0]
+    assert audio.discard.name == "all"  # only the video stream is read out and decoded
     seeker = FrameLoader(videos, output="numpy", resume_within=0)
     order = list(range(len(pts)))
     random.Random(1).shuffle(order)
@@ -197,18 +199,23 @@ def test_time_ordered_samples_resume_without_seeking(videos: Path) -> None:
     assert loader.stats.seeks == 1
     assert loader.stats.decoded == n  # every frame decoded exactly once
     assert loader.stats.cache_misses == 1 and loader.stats.cache_hits == 4
-    # a gap within reach (same GOP or the next): no seek; the same frame again: no decode
+    # a.mkv has keyframes every 10 frames. Ahead in the same GOP, or just past the next keyframe:
+    # no seek; the same frame again: no decode.
     loader2 = FrameLoader(videos, output="numpy")
-    loader2.load_one("a.mkv", 0)
-    loader2.load_one("a.mkv", 0)
-    loader2.load_one("a.mkv", 15 * 50 * MS)
-    assert loader2.stats.seeks == 1 and loader2.stats.decoded == 16
-    # backwards, or far ahead: seek to the real keyframe before the target
+    got = [frame_index_of(loader2.load_one("a.mkv", i * 50 * MS)) for i in (0, 0, 4, 8, 12)]
+    assert got == [0, 0, 4, 8, 12]
+    assert loader2.stats.seeks == 1 and loader2.stats.decoded == 13
+    # backwards: seek to the real keyframe before the target
     assert frame_index_of(loader2.load_one("a.mkv", 3 * 50 * MS)) == 3
-    assert loader2.stats.seeks == 2
-    assert frame_index_of(loader2.load_one("a.mkv", 39 * 50 * MS)) == 39
-    assert loader2.stats.seeks == 3
-    assert loader2.stats.decoded == 16 + 4 + 10  # 0..3 again, then 30..39
+    assert loader2.stats.seeks == 2 and loader2.stats.decoded == 13 + 4
+    # far ahead (a seek to frame 30 skips 26 frames): seek instead of decoding 4..29
+    assert frame_index_of(loader2.load_one("a.mkv", 33 * 50 * MS)) == 33
+    assert loader2.stats.seeks == 3 and loader2.stats.decoded == 13 + 4 + 4
+    # with a larger resume_within, the same jump decodes forward
+    loader3 = FrameLoader(videos, output="numpy", resume_within=30)
+    loader3.load_one("a.mkv", 3 * 50 * MS)
+    assert frame_index_of(loader3.load_one("a.mkv", 33 * 50 * MS)) == 33
+    assert loader3.stats.seeks == 1 and loader3.stats.decoded == 34
 
 
 def test_lru_bound_and_evictions(videos: Path) -> None:
@@ -246,6 +253,25 @@ def test_video_cache_closes_evicted() -> None:
     assert closed == ["a", "c"] and cache.open_keys() == ["b", "d"]
     with pytest.raises(ValueError):
         VideoCache(0)
+    small = VideoCache(1, max_indexes=3)
+    for k in range(10):
+        small.put_index(f"v{k}", object())  # type: ignore[arg-type]
+    assert [k for k in ("v6", "v7", "v8", "v9") if small.index(k) is not None] == ["v7", "v8", "v9"]
+
+
+def test_tune_allocator_in_a_subprocess() -> None:
+    code = (
+        "import pickle, sys\n"
+        "from owa_builders.frames import FrameLoader, tune_allocator\n"
+        "ok = tune_allocator()\n"
+        "import platform\n"
+        "assert ok == (platform.libc_ver()[0] == 'glibc'), ok\n"
+        "loader = pickle.loads(pickle.dumps(FrameLoader('.', tune_allocator=True)))\n"
+        "assert loader.tune_allocator is True\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 # ------------------------------------------------------------------------------------------
@@ -296,20 +322,45 @@ def test_lying_keyframes_hevc_open_gop(tmp_path: Path) -> None:
     assert wrong >= (40 - len(rap_pts)) // 2
 
 
+def test_lying_keyframes_h264_open_gop(tmp_path: Path) -> None:
+    """x264 open GOPs: after the first IDR, random access is at non-IDR I frames that only a
+    recovery-point SEI marks; B-frames; every packet flagged as a keyframe."""
+    opts = {"preset": "ultrafast", "x264-params": "open-gop=1:bframes=2:keyint=10:min-keyint=10:scenecut=0"}
+    path = write_mkv(tmp_path / "og.mkv", [i * 50 for i in range(40)], options=opts, lie=True)
+    pts, seq = sequential(path)
+    loader = FrameLoader(tmp_path, output="numpy", resume_within=0)
+    idx = loader.index("og.mkv")
+    assert idx.rap_positions.tolist() == [0, 10, 20, 30]
+    assert not np.array_equal(idx.order, np.arange(40))  # B-frames
+    order = list(range(40))
+    random.Random(5).shuffle(order)
+    for i in order:
+        got = loader.load_one("og.mkv", pts[i] * MS)
+        assert np.array_equal(got, seq[pts[i]]) and frame_index_of(got) == i
+
+
 def test_nal_parsing() -> None:
     # H.264 AVCC, 4-byte lengths: a P slice whose length is 0x125 starts "00 00 01 25" -- which is
     # NOT an Annex-B start code followed by an IDR NAL (0x25 & 0x1f == 5).
     p_slice = (0x125).to_bytes(4, "big") + bytes([0x41]) + bytes(0x124)
     idr = (5).to_bytes(4, "big") + bytes([0x65, 0x88, 0x84, 0x00, 0x10])
     sei_recovery = bytes([0x06, 0x06, 0x01, 0xC4, 0x80])  # recovery point, recovery_frame_cnt = 0
-    open_gop_i = len(sei_recovery).to_bytes(4, "big") + sei_recovery + (3).to_bytes(4, "big") + bytes([0x41, 0x9A, 0x00])
+    p_nal = bytes([0x41, 0x9A, 0x00])
+    open_gop_i = len(sei_recovery).to_bytes(4, "big") + sei_recovery + len(p_nal).to_bytes(4, "big") + p_nal
     avcc = bytes([1, 0x64, 0, 0x1F, 0xFF, 0xE1, 0x00, 0x10])
     assert random_access_points("h264", avcc, [p_slice, idr, open_gop_i]) == [False, True, True]
+    sei_later = bytes([0x06, 0x06, 0x01, 0x44, 0x80])  # recovery_frame_cnt = 1: not a random-access point
+    gradual = len(sei_later).to_bytes(4, "big") + sei_later + len(p_nal).to_bytes(4, "big") + p_nal
+    assert random_access_points("h264", avcc, [gradual]) == [False]
     annexb = [b"\x00\x00\x00\x01\x09\xf0\x00\x00\x01\x65\x88", b"\x00\x00\x01\x41\x9a"]
     assert random_access_points("h264", b"", annexb) == [True, False]
     # HEVC: CRA (21) and IDR_W_RADL (19) are random-access points; TRAIL_R (1) and RASL_N (8) are not
     hvcc = bytes([1] + [0] * 20 + [3, 0])
-    au = lambda t: (3).to_bytes(4, "big") + bytes([0x46, 0x01, 0x10]) + (3).to_bytes(4, "big") + bytes([t << 1, 1, 0xAF])  # noqa: E731
+    aud = (3).to_bytes(4, "big") + bytes([0x46, 0x01, 0x10])  # access unit delimiter (35)
+
+    def au(nal_type: int) -> bytes:
+        return aud + (3).to_bytes(4, "big") + bytes([nal_type << 1, 1, 0xAF])
+
     assert random_access_points("hevc", hvcc, [au(19), au(21), au(1), au(8)]) == [True, True, False, False]
     assert random_access_points("vp9", None, [b"\x00"]) == [None]
 
@@ -439,9 +490,9 @@ def test_errors_name_root_uri_and_pts(videos: Path, tmp_path: Path) -> None:
             loader.load([("a.mkv", 0), (uri, pts_ns)])
         msg = str(e.value)
         assert isinstance(e.value, ValueError)
-        assert str(videos) in msg and repr(uri) in msg and reason in msg
-        if uri != "missing.mkv" and uri != "garbage.mkv":
-            assert f"pts_ns={pts_ns}" in msg
+        assert str(videos) in msg and repr(uri) in msg and reason in msg and f"pts_ns={pts_ns}" in msg
+        assert (e.value.media_root, e.value.uri, e.value.pts_ns) == (str(videos), uri, pts_ns)
+        assert str(pickle.loads(pickle.dumps(e.value))) == msg  # crosses DataLoader worker boundaries
     audio_only = tmp_path / "audio.mka"
     with av.open(str(audio_only), "w", format="matroska") as c:
         s = c.add_stream("aac", rate=16000)
@@ -468,6 +519,9 @@ def test_bad_arguments(videos: Path) -> None:
     for n in [0, -1, 1.5, True]:
         with pytest.raises(ValueError):
             FrameLoader(videos, max_open_videos=n)  # type: ignore[arg-type]
+    for n in [-1, None, 2.0]:
+        with pytest.raises(ValueError):
+            FrameLoader(videos, resume_within=n)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         FrameLoader(videos).load([("a.mkv", "0")])
 

@@ -17,7 +17,8 @@ def test_frames_bench_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "wrote" in out and "(b)/(a)" in out and "(c)/(d)" in out
     assert result["malloc_tuned"] is False  # process-wide setting: not in the test process
     assert result["frames"] == 40 and result["samples"] == 10 and result["checked"]
-    assert set(result["fps"]) == {"a_sequential", "b_ordered", "c_shuffled", "d_seek_per_frame"}
+    assert set(result["fps"]) == {"a_sequential", "a_sequential_holding_samples", "b_ordered", "c_shuffled",
+                                    "d_seek_per_frame"}
     assert all(v > 0 for v in result["fps"].values())
     assert result["loader_stats"]["b"]["seeks"] == 1  # time order: one forward pass
     assert result["loader_stats"]["b"]["decoded"] == 40
