@@ -395,17 +395,30 @@ def binned_rows(events: datasets.Dataset, period_ns: int = 100 * MS, n_bins: int
     return rows
 
 
-#: The binned stage's row schema (spelled out here; the builder is owa_builders/binned).
-BINNED_FEATURES = datasets.Features(
-    {
-        "episode_path": datasets.Value("string"),
-        "interval_idx": datasets.Value("int32"),
-        "bin_idx": datasets.Value("int32"),
-        "timestamp_ns": datasets.Value("int64"),
-        "state": datasets.List(datasets.Value("binary")),
-        "actions": datasets.List(datasets.Value("binary")),
-    }
-)
+from owa_builders.binned import BINNED_FEATURES  # noqa: E402
+
+
+def test_binned_transform_on_the_binned_builder_through_a_dataloader(current_corpus: Path, tmp_path: Path) -> None:
+    """BinnedTransform on real `owa_builders/binned` rows, in DataLoader workers."""
+    from torch.utils.data import DataLoader
+
+    import owa_builders  # noqa: F401
+
+    ds = datasets.load_dataset("owa_builders/binned", data_dir=str(current_corpus), cache_dir=str(tmp_path / "c"),
+                               split="train", fps=5)
+    loader = DataLoader(ds.with_transform(BinnedTransform(current_corpus, output="numpy")), batch_size=4,
+                        num_workers=2, collate_fn=lambda rows: rows)
+    seen = 0
+    for batch in loader:
+        for row in batch:
+            assert row["num_frames"] == len(row["frames"]) <= 1
+            for frame in row["frames"]:
+                assert frame.ndim == 3 and frame.shape[2] == 3
+            seen += 1
+    assert seen == ds.num_rows
+    with_actions = [r for r in ds.with_transform(BinnedTransform(current_corpus, output="numpy"))
+                    if r["text"]]  # fmt: skip
+    assert with_actions and all(t.startswith("<EVENT_START>") for t in (r["text"] for r in with_actions))
 
 
 def test_binned_transform_state_frames_and_action_text(events: datasets.Dataset, fsl: dict[str, Any],
