@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 import warnings
 from collections import Counter
@@ -87,7 +86,11 @@ def build(
         tokens = getattr(builder, "tokens", None)
         if tokens is not None:  # FSL: the expanded tokenizer travels with the dataset
             tokens.save(os.path.join(output, "tokenizer"))
-    for report in getattr(builder, "reports", []):
+    reports = getattr(builder, "reports", [])
+    if any(r.dropped or r.unknown_types or r.missing_media or r.skipped or r.recovered_messages is not None
+           for r in reports):
+        print(f"{stage}: per-recording account (messages in, events kept, dropped by rule):")
+    for report in reports:
         if report.dropped or report.unknown_types or report.missing_media or report.skipped or report.recovered_messages is not None:
             print(f"  {report.summary_line()}")
     return dataset
@@ -118,7 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .example import generate_corpus
     from .example_tokenizer import write_example_tokenizer
 
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="owa-demo-"))
+    workdir = Path(args.workdir)
     recordings = workdir / "recordings"
     t0 = time.perf_counter()
     paths = generate_corpus(recordings, episodes=args.episodes, duration_s=args.duration, splits=("train", "test"))
@@ -203,7 +206,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="generate example recordings and build the event dataset from them")
-    d.add_argument("--workdir", help="where to put recordings and datasets (default: a new temp dir)")
+    d.add_argument("--workdir", default="owa-demo",
+                   help="where to put recordings, tokenizer and datasets (default: ./owa-demo)")
     d.add_argument("--episodes", type=int, default=4)
     d.add_argument("--duration", type=float, default=30.0, help="seconds per recording")
     d.set_defaults(func=cmd_demo)

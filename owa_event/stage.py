@@ -62,7 +62,7 @@ class EpisodeReport:
         return out
 
     def summary_line(self) -> str:
-        parts = [f"{self.episode_path}: {sum(self.messages_in.values())} messages in, {sum(self.rows_out.values())} rows out"]
+        parts = [f"{self.episode_path}: {sum(self.messages_in.values())} messages in, {sum(self.rows_out.values())} events kept"]
         if self.skipped:
             parts.append(f"SKIPPED ({self.skipped})")
         for rule, counts in sorted(self.dropped.items()):
