@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import datasets
+import pyarrow as pa
 from datasets.builder import Key
 from datasets.data_files import DataFilesDict, get_data_patterns
 
@@ -109,6 +110,24 @@ class RecordingBuilderMixin:
             datasets.SplitGenerator(name=split, gen_kwargs={"files": files, "root": root})
             for split, files in splits.items()
         ]
+
+    def column_tables(
+        self,
+        files: list[str],
+        root: str,
+        stage: str,
+        new_report: Callable[[str], Any],
+        batches: Callable[[str, Any], Iterable[dict[str, list[Any]]]],
+        schema: pa.Schema,
+    ) -> Iterator[tuple[Key, pa.Table]]:
+        """Arrow tables of every recording, one shard each: ``batches(path, report)`` yields column
+        batches; each recording's report (``new_report(episode_path)``) is kept and logged."""
+        for shard, path in enumerate(files):
+            report = new_report(relative_path(path, root))
+            for i, batch in enumerate(batches(path, report)):
+                yield episode_key(shard, i), pa.Table.from_pydict(batch, schema=schema)
+            self.reports.append(report)
+            logger.info("owa_builders %s: %s", stage, report.summary_line())
 
     def check_topics(self, splits: dict[str, list[str]]) -> None:
         """Reject config topics that are neither OWAMcap topics nor in any input (reads summaries only if needed)."""

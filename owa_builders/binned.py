@@ -7,7 +7,6 @@ Thin: wires :class:`BinnedBuilderConfig` to :func:`owa_binned.stage.binned_batch
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -17,9 +16,8 @@ import pyarrow as pa
 from owa_binned.config import BinnedConfig, binned_config_of
 from owa_binned.stage import BinnedReport, binned_batches
 
-from ._base import RecordingBuilderMixin, episode_key, relative_path
+from ._base import RecordingBuilderMixin
 
-logger = logging.getLogger("owa_builders")
 
 BINNED_FEATURES = datasets.Features(
     {
@@ -82,13 +80,9 @@ class BinnedBuilder(RecordingBuilderMixin, datasets.ArrowBasedBuilder):
 
     def _generate_tables(self, files: list[str], root: str) -> Iterator[tuple[Any, pa.Table]]:
         config = binned_config_of(self.config)
-        schema = BINNED_FEATURES.arrow_schema
-        for shard, path in enumerate(files):
-            report = BinnedReport(relative_path(path, root))
-            batches = binned_batches(
-                path, episode_path=report.episode_path, root=root, config=config, report=report
-            )
-            for i, batch in enumerate(batches):
-                yield episode_key(shard, i), pa.Table.from_pydict(batch, schema=schema)
-            self.reports.append(report)
-            logger.info("owa_builders binned: %s", report.summary_line())
+        return self.column_tables(
+            files, root, "binned", BinnedReport,
+            lambda path, report: binned_batches(path, episode_path=report.episode_path, root=root, config=config,
+                                                report=report),
+            BINNED_FEATURES.arrow_schema,
+        )  # fmt: skip

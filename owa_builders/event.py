@@ -7,7 +7,6 @@ Thin: wires :class:`EventBuilderConfig` to :func:`owa_event.stage.event_batches`
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -18,9 +17,8 @@ import pyarrow as pa
 
 from owa_event.stage import EpisodeReport, event_batches
 
-from ._base import RecordingBuilderMixin, episode_key, relative_path
+from ._base import RecordingBuilderMixin
 
-logger = logging.getLogger("owa_builders")
 
 EVENT_FEATURES = datasets.Features(
     {
@@ -63,11 +61,9 @@ class EventBuilder(RecordingBuilderMixin, datasets.ArrowBasedBuilder):
 
     def _generate_tables(self, files: list[str], root: str) -> Iterator[tuple[Any, pa.Table]]:
         config = event_config_of(self.config)
-        schema = EVENT_FEATURES.arrow_schema
-        for shard, path in enumerate(files):
-            report = EpisodeReport(relative_path(path, root))
-            batches = event_batches(path, episode_path=report.episode_path, root=root, config=config, report=report)
-            for i, batch in enumerate(batches):
-                yield episode_key(shard, i), pa.Table.from_pydict(batch, schema=schema)
-            self.reports.append(report)
-            logger.info("owa_builders event: %s", report.summary_line())
+        return self.column_tables(
+            files, root, "event", EpisodeReport,
+            lambda path, report: event_batches(path, episode_path=report.episode_path, root=root, config=config,
+                                               report=report),
+            EVENT_FEATURES.arrow_schema,
+        )  # fmt: skip

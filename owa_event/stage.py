@@ -214,10 +214,12 @@ def event_batches(
     path: str, *, episode_path: str, root: str, config: EventConfig, batch_size: int = 8192, **kwargs: Any
 ) -> Iterator[dict[str, list[Any]]]:
     """The same rows as :func:`event_rows`, as column batches of at most ``batch_size`` rows."""
-    columns: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
-    intervals, topics, times, types, messages = (
-        columns["interval_idx"], columns["topic"], columns["timestamp_ns"], columns["message_type"], columns["mcap_message"]
-    )
+    def batch() -> dict[str, list[Any]]:  # the current columns (rebound, never copied, after each yield)
+        return {"episode_path": [episode_path] * len(times), "interval_idx": intervals, "topic": topics,
+                "timestamp_ns": times, "message_type": types, "mcap_message": messages}  # fmt: skip
+
+    intervals, topics, times, types, messages = [], [], [], [], []  # type: ignore[var-annotated]
+
     for interval_idx, event in kept_events(path, episode_path=episode_path, root=root, config=config, **kwargs):
         intervals.append(interval_idx)
         topics.append(event.topic)
@@ -225,12 +227,7 @@ def event_batches(
         types.append(event.message_type)
         messages.append(event.mcap_message_json())
         if len(times) >= batch_size:
-            columns["episode_path"] = [episode_path] * len(times)
-            yield columns
-            columns = {name: [] for name in EVENT_COLUMNS}
-            intervals, topics, times, types, messages = (
-                columns["interval_idx"], columns["topic"], columns["timestamp_ns"], columns["message_type"], columns["mcap_message"]
-            )
+            yield batch()
+            intervals, topics, times, types, messages = [], [], [], [], []
     if times:
-        columns["episode_path"] = [episode_path] * len(times)
-        yield columns
+        yield batch()
