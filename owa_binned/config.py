@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterable
+from typing import Any
 
 from owa_event.config import ConfigError, EventConfig  # noqa: F401  (ConfigError re-exported)
 from owa_event.events import KEYBOARD, KNOWN_TOPICS, MOUSE, MOUSE_RAW, SCREEN

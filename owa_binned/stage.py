@@ -17,8 +17,9 @@ in the bins); ``report.unaccounted()`` checks both.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from owa_event.stage import EpisodeReport, kept_events
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import datasets
 import pyarrow as pa
@@ -99,7 +100,12 @@ class RecordingBuilderMixin:
             root = data_dir if "://" in data_dir else os.path.abspath(os.path.expanduser(data_dir))
         else:
             root = common_root(f for files in splits.values() for f in files)
-        logger.info("owa_builders: %d recordings in %d split(s) under %s", sum(map(len, splits.values())), len(splits), root)
+        logger.info(
+            "owa_builders: %d recordings in %d split(s) under %s",
+            sum(map(len, splits.values())),
+            len(splits),
+            root,
+        )
         return splits, root
 
     def split_generators(self) -> list[datasets.SplitGenerator]:
@@ -146,7 +152,7 @@ class RecordingBuilderMixin:
                 try:
                     with Recording(path, on_truncated="recover") as rec:
                         topics |= set(rec.summary.topics)
-                except Exception:  # noqa: BLE001 - bad files are reported when they are built
+                except Exception:
                     continue
         self.config.validate(input_topics=topics)
 
@@ -160,5 +166,5 @@ def relative_path(path: str, root: str) -> str:
     """POSIX path of ``path`` relative to ``root``."""
     if "://" in path or "://" in root:
         prefix = root.rstrip("/") + "/"
-        return path[len(prefix):] if path.startswith(prefix) else posixpath.basename(path)
+        return path[len(prefix) :] if path.startswith(prefix) else posixpath.basename(path)
     return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")

@@ -16,8 +16,9 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 NS = 1_000_000_000
 
@@ -45,7 +46,7 @@ class _PeakSampler:
         while not self._stop.wait(interval):
             self.peak = max(self.peak, _rss_mib())
 
-    def __enter__(self) -> "_PeakSampler":
+    def __enter__(self) -> _PeakSampler:
         self._thread.start()
         return self
 
@@ -103,7 +104,9 @@ def event_builder_arrow(files: list[str], root: str, tokenizer: str) -> dict[str
 
     datasets.disable_progress_bars()
     with tempfile.TemporaryDirectory() as cache:
-        builder = datasets.load_dataset_builder("owa_builders/event", data_files={"train": files}, cache_dir=cache)
+        builder = datasets.load_dataset_builder(
+            "owa_builders/event", data_files={"train": files}, cache_dir=cache
+        )
         builder.download_and_prepare()
         n = builder.info.splits["train"].num_examples
     return {"messages": n, "rows": n}
@@ -121,11 +124,21 @@ def fsl_stage_rows(files: list[str], root: str, tokenizer: str) -> dict[str, int
     stats = PackStats()
     rows = 0
     for path in files:
-        for _ in fsl_rows(path, episode_path=relative_path(path, root), root=root, config=config,
-                          tokens=tokens, pack_stats=stats):
+        for _ in fsl_rows(
+            path,
+            episode_path=relative_path(path, root),
+            root=root,
+            config=config,
+            tokens=tokens,
+            pack_stats=stats,
+        ):
             rows += 1
-    return {"messages": _messages_in(files), "rows": rows, "events": sum(stats.events_packed.values()),
-            "tokens": stats.tokens}
+    return {
+        "messages": _messages_in(files),
+        "rows": rows,
+        "events": sum(stats.events_packed.values()),
+        "tokens": stats.tokens,
+    }
 
 
 WORKLOADS: dict[str, Callable[[list[str], str, str], dict[str, int]]] = {
@@ -141,11 +154,11 @@ def _child(name: str, files: list[str], root: str, tokenizer: str, queue: Any) -
     # Import everything the workload needs before taking the baseline footprint.
     import datasets  # noqa: F401
     import mcap.reader  # noqa: F401
+    import transformers  # noqa: F401
 
     import owa_builders  # noqa: F401
     import owa_event.stage  # noqa: F401
     import owa_fsl.stage  # noqa: F401
-    import transformers  # noqa: F401
 
     base = _rss_mib()
     with _PeakSampler() as sampler:
@@ -192,8 +205,10 @@ def main(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         files = corpus(workdir, minutes, args.episodes)
         size = sum(os.path.getsize(f) for f in files) / 2**20
-        print(f"\ncorpus: {minutes:g} recorded minutes in {args.episodes} recording(s), {size:.1f} MiB of MCAP "
-              f"(ready in {time.perf_counter() - t0:.1f} s)")
+        print(
+            f"\ncorpus: {minutes:g} recorded minutes in {args.episodes} recording(s), {size:.1f} MiB of MCAP "
+            f"(ready in {time.perf_counter() - t0:.1f} s)"
+        )
         baseline = None
         for name in WORKLOADS:
             runs = [measure(name, files, str(Path(files[0]).parent), tokenizer) for _ in range(args.repeat)]
@@ -204,10 +219,14 @@ def main(args: argparse.Namespace) -> int:
                 baseline = rate
             extra = ""
             if "tokens" in best:
-                extra = (f"  ({best['events'] / best['seconds']:,.0f} events/s encoded, "
-                         f"{best['tokens'] / best['seconds']:,.0f} tokens/s)")
-            print(f"  {name:<42} {best['messages']:>9} msgs  {rate:>10,.0f} msgs/s  "
-                  f"{rate / baseline:>6.2f}x baseline  peak +{peak:,.0f} MiB{extra}")
+                extra = (
+                    f"  ({best['events'] / best['seconds']:,.0f} events/s encoded, "
+                    f"{best['tokens'] / best['seconds']:,.0f} tokens/s)"
+                )
+            print(
+                f"  {name:<42} {best['messages']:>9} msgs  {rate:>10,.0f} msgs/s  "
+                f"{rate / baseline:>6.2f}x baseline  peak +{peak:,.0f} MiB{extra}"
+            )
     return 0
 
 

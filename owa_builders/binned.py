@@ -7,8 +7,9 @@ Thin: wires :class:`BinnedBuilderConfig` to :func:`owa_binned.stage.binned_batch
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import datasets
 import pyarrow as pa
@@ -17,7 +18,6 @@ from owa_binned.config import BinnedConfig, binned_config_of
 from owa_binned.stage import BinnedReport, binned_batches
 
 from ._base import RecordingBuilderMixin
-
 
 BINNED_FEATURES = datasets.Features(
     {

@@ -10,8 +10,9 @@ import sys
 import time
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 STAGES = {
     "event": ("owa_builders/event", "event"),
@@ -44,10 +45,12 @@ class _WarningTally:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
 
-    def __enter__(self) -> "_WarningTally":
+    def __enter__(self) -> _WarningTally:
         self._old = warnings.showwarning
 
-        def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        def show(
+            message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None
+        ) -> None:
             self.counts[category.__name__] += 1
             print(f"warning: {message}", file=sys.stderr)
 
@@ -87,11 +90,19 @@ def build(
         if tokens is not None:  # FSL: the expanded tokenizer travels with the dataset
             tokens.save(os.path.join(output, "tokenizer"))
     reports = getattr(builder, "reports", [])
-    if any(r.dropped or r.unknown_types or r.missing_media or r.skipped or r.recovered_messages is not None
-           for r in reports):
+    if any(
+        r.dropped or r.unknown_types or r.missing_media or r.skipped or r.recovered_messages is not None
+        for r in reports
+    ):
         print(f"{stage}: per-recording account (messages in, events kept, dropped by rule):")
     for report in reports:
-        if report.dropped or report.unknown_types or report.missing_media or report.skipped or report.recovered_messages is not None:
+        if (
+            report.dropped
+            or report.unknown_types
+            or report.missing_media
+            or report.skipped
+            or report.recovered_messages is not None
+        ):
             print(f"  {report.summary_line()}")
     return dataset
 
@@ -113,8 +124,10 @@ def _print_fsl_summary(dataset: Any) -> None:
         frames = pc.sum(pc.list_value_length(table["images"])).as_py() or 0
         events = pc.sum(table["n_events"]).as_py() or 0
         fill = real / tokens if tokens else 0.0
-        print(f"[{split}] fsl dataset: {ds.num_rows} sequences, {events} events, {frames} frame references, "
-              f"{real} real tokens ({fill:.0%} of {tokens} slots)")
+        print(
+            f"[{split}] fsl dataset: {ds.num_rows} sequences, {events} events, {frames} frame references, "
+            f"{real} real tokens ({fill:.0%} of {tokens} slots)"
+        )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -124,23 +137,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir)
     recordings = workdir / "recordings"
     t0 = time.perf_counter()
-    paths = generate_corpus(recordings, episodes=args.episodes, duration_s=args.duration, splits=("train", "test"))
-    print(f"generated {len(paths)} recordings ({args.duration:.0f} s each, current and legacy layouts, "
-          f"H.264 video) in {recordings} ({time.perf_counter() - t0:.1f} s)")
+    paths = generate_corpus(
+        recordings, episodes=args.episodes, duration_s=args.duration, splits=("train", "test")
+    )
+    print(
+        f"generated {len(paths)} recordings ({args.duration:.0f} s each, current and legacy layouts, "
+        f"H.264 video) in {recordings} ({time.perf_counter() - t0:.1f} s)"
+    )
     t0 = time.perf_counter()
     with _WarningTally() as tally:
         dataset = build("event", str(recordings), str(workdir / "event"), cache_dir=str(workdir / "cache"))
-    print(f"built the event dataset with load_dataset('owa_builders/event', data_dir=...) in "
-          f"{time.perf_counter() - t0:.1f} s; saved to {workdir / 'event'}")
+    print(
+        f"built the event dataset with load_dataset('owa_builders/event', data_dir=...) in "
+        f"{time.perf_counter() - t0:.1f} s; saved to {workdir / 'event'}"
+    )
     _print_event_summary(dataset)
     tokenizer = write_example_tokenizer(workdir / "example-tokenizer")
     t0 = time.perf_counter()
     with _WarningTally() as fsl_tally:
-        fsl = build("fsl", str(recordings), str(workdir / "fsl"), config_name="fsl-smolvlm",
-                    options={"tokenizer_name": str(tokenizer), "max_sequence_length": 1024},
-                    cache_dir=str(workdir / "cache"))
-    print(f"\nbuilt the FSL dataset (config fsl-smolvlm, a locally trained example tokenizer, 1024-token "
-          f"sequences) in {time.perf_counter() - t0:.1f} s; saved with its tokenizer to {workdir / 'fsl'}")
+        fsl = build(
+            "fsl",
+            str(recordings),
+            str(workdir / "fsl"),
+            config_name="fsl-smolvlm",
+            options={"tokenizer_name": str(tokenizer), "max_sequence_length": 1024},
+            cache_dir=str(workdir / "cache"),
+        )
+    print(
+        f"\nbuilt the FSL dataset (config fsl-smolvlm, a locally trained example tokenizer, 1024-token "
+        f"sequences) in {time.perf_counter() - t0:.1f} s; saved with its tokenizer to {workdir / 'fsl'}"
+    )
     _print_fsl_summary(fsl)
     tally.counts.update(fsl_tally.counts)
     if tally.counts:
@@ -152,16 +178,28 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = _parse_options(args.option)
     t0 = time.perf_counter()
     with _WarningTally() as tally:
-        dataset = build(args.stage, args.data_dir, args.output, config_name=args.config, options=options,
-                        num_proc=args.num_proc, cache_dir=args.cache_dir)
-    print(f"built {args.stage} in {time.perf_counter() - t0:.1f} s" + (f"; saved to {args.output}" if args.output else ""))
+        dataset = build(
+            args.stage,
+            args.data_dir,
+            args.output,
+            config_name=args.config,
+            options=options,
+            num_proc=args.num_proc,
+            cache_dir=args.cache_dir,
+        )
+    print(
+        f"built {args.stage} in {time.perf_counter() - t0:.1f} s"
+        + (f"; saved to {args.output}" if args.output else "")
+    )
     if args.stage == "event":
         _print_event_summary(dataset)
     elif args.stage == "fsl":
         _print_fsl_summary(dataset)
     else:
         for split, ds in dataset.items():
-            print(f"[{split}] {args.stage} dataset: {ds.num_rows} rows, {len(set(ds['episode_path']))} recordings")
+            print(
+                f"[{split}] {args.stage} dataset: {ds.num_rows} rows, {len(set(ds['episode_path']))} recordings"
+            )
     if tally.counts:
         print(f"warnings: {dict(tally.counts)}")
     return 0
@@ -170,8 +208,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from .example import generate_corpus
 
-    paths = generate_corpus(args.output, episodes=args.episodes, duration_s=args.duration, seed=args.seed,
-                            legacy=not args.no_legacy, splits=tuple(args.splits.split(",")))
+    paths = generate_corpus(
+        args.output,
+        episodes=args.episodes,
+        duration_s=args.duration,
+        seed=args.seed,
+        legacy=not args.no_legacy,
+        splits=tuple(args.splits.split(",")),
+    )
     print(f"wrote {len(paths)} recordings to {args.output}")
     return 0
 
@@ -180,8 +224,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from owa_fsl.decode import decode_command
 
     try:
-        print(decode_command(args.dataset_dir, args.output, split=args.split, row=args.row,
-                             episode=args.episode, tokenizer_dir=args.tokenizer))
+        print(
+            decode_command(
+                args.dataset_dir,
+                args.output,
+                split=args.split,
+                row=args.row,
+                episode=args.episode,
+                tokenizer_dir=args.tokenizer,
+            )
+        )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
     return 0
@@ -206,8 +258,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="generate example recordings and build the event dataset from them")
-    d.add_argument("--workdir", default="owa-demo",
-                   help="where to put recordings, tokenizer and datasets (default: ./owa-demo)")
+    d.add_argument(
+        "--workdir",
+        default="owa-demo",
+        help="where to put recordings, tokenizer and datasets (default: ./owa-demo)",
+    )
     d.add_argument("--episodes", type=int, default=4)
     d.add_argument("--duration", type=float, default=30.0, help="seconds per recording")
     d.set_defaults(func=cmd_demo)
@@ -217,8 +272,13 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("data_dir", help="folder of .mcap recordings (train/ test/ subfolders become splits)")
     b.add_argument("-o", "--output", help="save the dataset here (Dataset.save_to_disk)")
     b.add_argument("--config", help="config name (default: the stage's default)")
-    b.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help='config field, VALUE as JSON, e.g. --option rate_settings=\'{"mouse/raw": 60}\'')
+    b.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config field, VALUE as JSON, e.g. --option rate_settings='{\"mouse/raw\": 60}'",
+    )
     b.add_argument("--num-proc", type=int, default=None)
     b.add_argument("--cache-dir", default=None)
     b.set_defaults(func=cmd_build)
@@ -239,19 +299,26 @@ def parser() -> argparse.ArgumentParser:
     which = dec.add_mutually_exclusive_group(required=True)
     which.add_argument("--row", type=int, help="decode this one row")
     which.add_argument("--episode", help="decode every row of this episode_path, in order")
-    dec.add_argument("--tokenizer", default=None, help="expanded tokenizer dir (default: DATASET_DIR/tokenizer)")
+    dec.add_argument(
+        "--tokenizer", default=None, help="expanded tokenizer dir (default: DATASET_DIR/tokenizer)"
+    )
     dec.set_defaults(func=cmd_decode)
 
-    n = sub.add_parser("bench", help="throughput of the stages next to the raw mcap reader, same files, same run")
+    n = sub.add_parser(
+        "bench", help="throughput of the stages next to the raw mcap reader, same files, same run"
+    )
     n.add_argument("--minutes", type=float, nargs="+", default=[2.0], help="corpus sizes (recorded minutes)")
     n.add_argument("--episodes", type=int, default=2, help="recordings per corpus")
     n.add_argument("--workdir", default=None)
     n.add_argument("--repeat", type=int, default=3, help="best of N")
     n.set_defaults(func=cmd_bench)
 
-    f = sub.add_parser("bench-frames", add_help=False,
-                       help="frame loading (FSL-like samples, 1080p) next to PyAV's sequential decode; "
-                            "options: owa-builders bench-frames --help")
+    f = sub.add_parser(
+        "bench-frames",
+        add_help=False,
+        help="frame loading (FSL-like samples, 1080p) next to PyAV's sequential decode; "
+        "options: owa-builders bench-frames --help",
+    )
     f.add_argument("args", nargs=argparse.REMAINDER)
     f.set_defaults(func=cmd_bench_frames)
     return p

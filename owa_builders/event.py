@@ -7,18 +7,17 @@ Thin: wires :class:`EventBuilderConfig` to :func:`owa_event.stage.event_batches`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import datasets
-
-from owa_event.config import EventConfig, event_config_of
 import pyarrow as pa
 
+from owa_event.config import EventConfig, event_config_of
 from owa_event.stage import EpisodeReport, event_batches
 
 from ._base import RecordingBuilderMixin
-
 
 EVENT_FEATURES = datasets.Features(
     {
@@ -46,7 +45,9 @@ class EventBuilder(RecordingBuilderMixin, datasets.ArrowBasedBuilder):
     ``timestamp_ns``, ``message_type``, ``mcap_message``)."""
 
     BUILDER_CONFIG_CLASS = EventBuilderConfig
-    BUILDER_CONFIGS = [EventBuilderConfig(name="event", description="One row per event, every topic, nothing resampled.")]
+    BUILDER_CONFIGS = [
+        EventBuilderConfig(name="event", description="One row per event, every topic, nothing resampled.")
+    ]
     DEFAULT_CONFIG_NAME = "event"
     DATASET_NAME = "owa_builders/event"
 

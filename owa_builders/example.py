@@ -16,9 +16,10 @@ import contextlib
 import os
 import random
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Literal, Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -67,7 +68,9 @@ def frame_index_of(rgb: np.ndarray) -> int:
     return index
 
 
-def write_video(path: str | os.PathLike[str], pts_ms: Sequence[int], width: int, height: int, gop: int = 20) -> None:
+def write_video(
+    path: str | os.PathLike[str], pts_ms: Sequence[int], width: int, height: int, gop: int = 20
+) -> None:
     """Write an H.264 MKV with one frame per pts (ms, strictly increasing); frame i shows index i."""
     import av
 
@@ -153,7 +156,13 @@ def session_events(spec: SessionSpec) -> tuple[list[RawEvent], list[int]]:
     while t < end:
         dx, dy = rng.randint(-4, 4), rng.randint(-3, 3)
         x, y = min(max(x + dx, 0), 1919), min(max(y + dy, 0), 1079)
-        events.append(RawEvent("mouse/raw", t, {"us_flags": 0, "last_x": dx, "last_y": dy, "button_flags": 0, "button_data": 0}))
+        events.append(
+            RawEvent(
+                "mouse/raw",
+                t,
+                {"us_flags": 0, "last_x": dx, "last_y": dy, "button_flags": 0, "button_data": 0},
+            )
+        )
         if i % mouse_every == 0:
             events.append(RawEvent("mouse", t + 1000, {"event_type": "move", "x": x, "y": y}))
         roll = rng.random()
@@ -161,18 +170,60 @@ def session_events(spec: SessionSpec) -> tuple[list[RawEvent], list[int]]:
             button = rng.choice(["left", "left", "left", "right"])
             buttons_down.add(button)
             flag = 0x1 if button == "left" else 0x4
-            events.append(RawEvent("mouse/raw", t + 2000, {"us_flags": 0, "last_x": 0, "last_y": 0, "button_flags": flag, "button_data": 0}))
-            events.append(RawEvent("mouse", t + 3000, {"event_type": "click", "x": x, "y": y, "button": button, "pressed": True}))
+            events.append(
+                RawEvent(
+                    "mouse/raw",
+                    t + 2000,
+                    {"us_flags": 0, "last_x": 0, "last_y": 0, "button_flags": flag, "button_data": 0},
+                )
+            )
+            events.append(
+                RawEvent(
+                    "mouse",
+                    t + 3000,
+                    {"event_type": "click", "x": x, "y": y, "button": button, "pressed": True},
+                )
+            )
         elif roll < 0.03 and buttons_down:
             button = buttons_down.pop()
             flag = 0x2 if button == "left" else 0x8
-            events.append(RawEvent("mouse/raw", t + 2000, {"us_flags": 0, "last_x": 0, "last_y": 0, "button_flags": flag, "button_data": 0}))
-            events.append(RawEvent("mouse", t + 3000, {"event_type": "click", "x": x, "y": y, "button": button, "pressed": False}))
+            events.append(
+                RawEvent(
+                    "mouse/raw",
+                    t + 2000,
+                    {"us_flags": 0, "last_x": 0, "last_y": 0, "button_flags": flag, "button_data": 0},
+                )
+            )
+            events.append(
+                RawEvent(
+                    "mouse",
+                    t + 3000,
+                    {"event_type": "click", "x": x, "y": y, "button": button, "pressed": False},
+                )
+            )
         elif roll > 0.997:
             up = rng.random() < 0.5
             # Windows reports the wheel delta as an unsigned 16-bit value: -120 is 65416.
-            events.append(RawEvent("mouse/raw", t + 2000, {"us_flags": 0, "last_x": 0, "last_y": 0, "button_flags": 0x400, "button_data": 120 if up else 65416}))
-            events.append(RawEvent("mouse", t + 3000, {"event_type": "scroll", "x": x, "y": y, "dx": 0, "dy": 1 if up else -1}))
+            events.append(
+                RawEvent(
+                    "mouse/raw",
+                    t + 2000,
+                    {
+                        "us_flags": 0,
+                        "last_x": 0,
+                        "last_y": 0,
+                        "button_flags": 0x400,
+                        "button_data": 120 if up else 65416,
+                    },
+                )
+            )
+            events.append(
+                RawEvent(
+                    "mouse",
+                    t + 3000,
+                    {"event_type": "scroll", "x": x, "y": y, "dx": 0, "dy": 1 if up else -1},
+                )
+            )
         i += 1
         t = t0 + 5 * MS + int(i * raw_period)
 
@@ -201,7 +252,17 @@ def session_events(spec: SessionSpec) -> tuple[list[RawEvent], list[int]]:
     k = 0
     while t0 + int(k * period) < end:
         t = t0 + int(k * period) + 1 * MS
-        events.append(RawEvent("window", t, {"title": f"Untitled - Notepad ({k // 5})", "rect": [100, 100, 1380, 820], "hWnd": 131072 + k // 5}))
+        events.append(
+            RawEvent(
+                "window",
+                t,
+                {
+                    "title": f"Untitled - Notepad ({k // 5})",
+                    "rect": [100, 100, 1380, 820],
+                    "hWnd": 131072 + k // 5,
+                },
+            )
+        )
         events.append(RawEvent("keyboard/state", t + 1000, {"buttons": []}))
         events.append(RawEvent("mouse/state", t + 2000, {"x": 800, "y": 450, "buttons": []}))
         k += 1
@@ -243,11 +304,18 @@ def _message(topic: str, fields: dict[str, Any], version: WriterVersion, classes
     if topic == "screen" and version != "current":
         ref = fields["media_ref"]
         if version == "0.5.0":
-            fields = {**{k: v for k, v in fields.items() if k != "media_ref"},
-                      "media_ref": {"type": "external_video", "path": ref["uri"], "pts_ns": ref["pts_ns"]}}
+            fields = {
+                **{k: v for k, v in fields.items() if k != "media_ref"},
+                "media_ref": {"type": "external_video", "path": ref["uri"], "pts_ns": ref["pts_ns"]},
+            }
         elif version == "0.4.2":
-            fields = {"utc_ns": fields["utc_ns"], "original_shape": fields["source_shape"], "shape": fields["shape"],
-                      "path": ref["uri"], "pts": ref["pts_ns"]}
+            fields = {
+                "utc_ns": fields["utc_ns"],
+                "original_shape": fields["source_shape"],
+                "shape": fields["shape"],
+                "path": ref["uri"],
+                "pts": ref["pts_ns"],
+            }
         else:
             fields = {"path": ref["uri"], "pts": ref["pts_ns"], "utc_ns": fields["utc_ns"]}
     if version == "0.3.2":
@@ -306,7 +374,11 @@ def write_recording(
                 fields = {**fields, "media_ref": {**fields["media_ref"], "uri": video_name}}
             if version == "0.3.2" and event.topic == "mouse/raw":
                 continue  # 0.3.x recorders had no raw mouse topic
-            writer.write_message(_message(event.topic, fields, version, classes), topic=event.topic, timestamp=event.timestamp_ns)
+            writer.write_message(
+                _message(event.topic, fields, version, classes),
+                topic=event.topic,
+                timestamp=event.timestamp_ns,
+            )
     if video is not None:
         pts_ms, width, height = video
         write_video(mcap_path.with_suffix(".mkv"), pts_ms, width, height)
@@ -314,11 +386,17 @@ def write_recording(
 
 
 def generate_recording(
-    mcap_path: str | os.PathLike[str], spec: SessionSpec = SessionSpec(), *, version: WriterVersion = "current", video: bool = True
+    mcap_path: str | os.PathLike[str],
+    spec: SessionSpec = SessionSpec(),
+    *,
+    version: WriterVersion = "current",
+    video: bool = True,
 ) -> Path:
     """Generate one synthetic session as ``mcap_path`` (+ its ``.mkv`` when ``video``)."""
     events, pts_ms = session_events(spec)
-    return write_recording(mcap_path, events, version=version, video=(pts_ms, spec.width, spec.height) if video else None)
+    return write_recording(
+        mcap_path, events, version=version, video=(pts_ms, spec.width, spec.height) if video else None
+    )
 
 
 def generate_corpus(
@@ -341,6 +419,16 @@ def generate_corpus(
     for i in range(episodes):
         split = splits[i % len(splits)]
         version = WRITER_VERSIONS[i % len(WRITER_VERSIONS)] if legacy else "current"
-        spec = SessionSpec(duration_s=duration_s, seed=seed + i, start_ns=DEFAULT_START_NS + i * 3600 * NS, width=width, height=height)
-        paths.append(generate_recording(Path(root) / split / f"episode_{i:03d}.mcap", spec, version=version, video=video))
+        spec = SessionSpec(
+            duration_s=duration_s,
+            seed=seed + i,
+            start_ns=DEFAULT_START_NS + i * 3600 * NS,
+            width=width,
+            height=height,
+        )
+        paths.append(
+            generate_recording(
+                Path(root) / split / f"episode_{i:03d}.mcap", spec, version=version, video=video
+            )
+        )
     return paths

@@ -53,7 +53,9 @@ def write_example_tokenizer(path: str | Path, spec_json: str | None = None) -> P
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_str(spec_json or example_tokenizer_json()), eos_token=EOS, pad_token=PAD
+        tokenizer_object=Tokenizer.from_str(spec_json or example_tokenizer_json()),
+        eos_token=EOS,
+        pad_token=PAD,
     )
     out = Path(path)
     tokenizer.save_pretrained(out)

@@ -82,9 +82,10 @@ import sys
 import threading
 import weakref
 from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
-from typing import Any, Iterable, Iterator, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 
@@ -140,7 +141,7 @@ class FrameRef:
         object.__setattr__(self, "pts_ns", int(self.pts_ns))
 
     @classmethod
-    def coerce(cls, ref: Any) -> "FrameRef":
+    def coerce(cls, ref: Any) -> FrameRef:
         """A :class:`FrameRef` from a FrameRef, a ``(uri, pts_ns)`` pair, a mapping with ``uri`` and
         ``pts_ns``, or any object with those attributes (e.g. ``mediaref.MediaRef``)."""
         if isinstance(ref, cls):
@@ -149,12 +150,16 @@ class FrameRef:
             try:
                 return cls(ref["uri"], ref["pts_ns"])
             except KeyError as e:
-                raise TypeError(f"a frame reference mapping needs 'uri' and 'pts_ns', got keys {sorted(ref)}") from e
+                raise TypeError(
+                    f"a frame reference mapping needs 'uri' and 'pts_ns', got keys {sorted(ref)}"
+                ) from e
         if isinstance(ref, (tuple, list)) and len(ref) == 2:
             return cls(ref[0], ref[1])
         if hasattr(ref, "uri") and hasattr(ref, "pts_ns"):
             return cls(ref.uri, ref.pts_ns)
-        raise TypeError(f"cannot read a frame reference from {ref!r}: use FrameRef, (uri, pts_ns) or {{'uri', 'pts_ns'}}")
+        raise TypeError(
+            f"cannot read a frame reference from {ref!r}: use FrameRef, (uri, pts_ns) or {{'uri', 'pts_ns'}}"
+        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -426,7 +431,9 @@ class _OpenVideo:
         self.demux: Iterator[Any] | None = None
         self.pending: deque[Any] = deque()
         self.next_pos = 0  # decode position of the next packet to feed
-        self.valid_from: int | None = None  # pts of the random-access point decoding started at; None: must seek
+        self.valid_from: int | None = (
+            None  # pts of the random-access point decoding started at; None: must seek
+        )
         self.last_pts: int | None = None  # pts of the last frame handed out of the decoder
         self.last_frame: Any = None
         self.eof = False
@@ -568,7 +575,9 @@ def tune_allocator(mmap_threshold: int = 32 << 20, trim_threshold: int = 512 << 
     except (OSError, AttributeError):  # not glibc (e.g. musl)
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
-    ok = bool(mallopt(m_mmap_threshold, int(mmap_threshold))) and bool(mallopt(m_trim_threshold, int(trim_threshold)))
+    ok = bool(mallopt(m_mmap_threshold, int(mmap_threshold))) and bool(
+        mallopt(m_trim_threshold, int(trim_threshold))
+    )
     if ok:
         _TUNED_PID = os.getpid()
     return ok
@@ -581,7 +590,7 @@ def _leak(obj: Any) -> None:
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
-_LIVE_CACHES: "weakref.WeakSet[VideoCache]" = weakref.WeakSet()
+_LIVE_CACHES: weakref.WeakSet[VideoCache] = weakref.WeakSet()
 
 
 def _before_fork() -> None:
@@ -673,7 +682,9 @@ class FrameLoader:
             if (
                 not isinstance(resize, (tuple, list))
                 or len(resize) != 2
-                or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in resize)
+                or not all(
+                    isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in resize
+                )
             ):
                 raise ValueError(f"resize must be a (width, height) pair of positive ints, got {resize!r}")
             resize = (int(resize[0]), int(resize[1]))
@@ -700,8 +711,17 @@ class FrameLoader:
         self._local = "://" not in self.media_root or self.media_root.startswith("file://")
 
     # -- pickling: configuration only (each process builds its own cache) -----------------------
-    _CONFIG = ("media_root", "output", "resize", "max_open_videos", "on_missing", "storage_options",
-               "resume_within", "thread_type", "tune_allocator")
+    _CONFIG = (
+        "media_root",
+        "output",
+        "resize",
+        "max_open_videos",
+        "on_missing",
+        "storage_options",
+        "resume_within",
+        "thread_type",
+        "tune_allocator",
+    )
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self._CONFIG}
@@ -711,15 +731,17 @@ class FrameLoader:
         self._init_runtime()
 
     def __repr__(self) -> str:
-        return (f"FrameLoader({self.media_root!r}, output={self.output!r}, resize={self.resize!r}, "
-                f"max_open_videos={self.max_open_videos}, on_missing={self.on_missing!r})")
+        return (
+            f"FrameLoader({self.media_root!r}, output={self.output!r}, resize={self.resize!r}, "
+            f"max_open_videos={self.max_open_videos}, on_missing={self.on_missing!r})"
+        )
 
     def close(self) -> None:
         """Close every open video (the loader stays usable)."""
         with self.cache.lock:
             self.cache.close()
 
-    def __enter__(self) -> "FrameLoader":
+    def __enter__(self) -> FrameLoader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -781,7 +803,11 @@ class FrameLoader:
 
             fs, path = url_to_fs(uri, **self.storage_options)
         elif self._local:
-            root = self.media_root[len("file://"):] if self.media_root.startswith("file://") else self.media_root
+            root = (
+                self.media_root[len("file://") :]
+                if self.media_root.startswith("file://")
+                else self.media_root
+            )
             path = os.path.join(root, uri)
             if not os.path.isfile(path):
                 raise FileNotFoundError(path)
@@ -882,13 +908,17 @@ class FrameLoader:
             return video.last_frame
         start = idx.start_for(pos)
         if start is None:
-            raise self._error(video.uri, idx._pts_ns_list[j], "no random-access point at or before this frame")
+            raise self._error(
+                video.uri, idx._pts_ns_list[j], "no random-access point at or before this frame"
+            )
         if self._can_resume(video, t, start):
             self.stats.resumed += 1
         else:
             self._seek(video, start)
         frame = self._advance_to(video, t)
-        if frame is None:  # the decoder skipped it: retry from the previous, then the first, random-access point
+        if (
+            frame is None
+        ):  # the decoder skipped it: retry from the previous, then the first, random-access point
             k = int(np.searchsorted(idx.rap_positions, start, side="left")) - 1
             retries = [int(idx.rap_positions[k])] if k >= 0 else []
             if k > 0:
@@ -946,8 +976,11 @@ class FrameLoader:
                 video.valid_from = start_pts
                 self._feed(video, packet, k)
                 return
-        raise self._error(video.uri, _to_ns(start_pts, idx.time_base),
-                          "cannot position the demuxer on a random-access point")
+        raise self._error(
+            video.uri,
+            _to_ns(start_pts, idx.time_base),
+            "cannot position the demuxer on a random-access point",
+        )
 
     def _reopen(self, video: _OpenVideo) -> None:
         import av
@@ -1037,4 +1070,3 @@ class FrameLoader:
         self.stats.placeholders += 1
         width, height = self.resize or size or (1, 1)
         return self._wrap(np.zeros((height, width, 3), dtype=np.uint8))
-

@@ -30,9 +30,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +51,16 @@ def video_name(width: int, height: int, seconds: float, fps: float, gop: int) ->
     return f"frames_bench_{width}x{height}_{seconds:g}s_{fps:g}fps_gop{gop}.mkv"
 
 
-def write_bench_video(path: str | os.PathLike[str], *, width: int, height: int, seconds: float, fps: float,
-                      gop: int, seed: int = 0) -> list[int]:
+def write_bench_video(
+    path: str | os.PathLike[str],
+    *,
+    width: int,
+    height: int,
+    seconds: float,
+    fps: float,
+    gop: int,
+    seed: int = 0,
+) -> list[int]:
     """Write the benchmark video (H.264 ultrafast, no B-frames, GOP ``gop``); returns pts in ms."""
     import av
 
@@ -75,7 +84,11 @@ def write_bench_video(path: str | os.PathLike[str], *, width: int, height: int, 
         stream.time_base = Fraction(1, 1000)
         stream.codec_context.time_base = stream.time_base
         stream.codec_context.gop_size = gop
-        stream.options = {"preset": "ultrafast", "bframes": "0", "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+        stream.options = {
+            "preset": "ultrafast",
+            "bframes": "0",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+        }
         yuv = np.full((h * 3 // 2, w), 128, dtype=np.uint8)
         for i, pts in enumerate(pts_ms):
             off = (i * max(1, h // 150)) % h
@@ -132,8 +145,14 @@ def bench_sequential(path: str, thread_type: str, keep: int = 0) -> tuple[int, f
     return n, time.perf_counter() - t0
 
 
-def bench_loader(root: str, name: str, samples: Sequence[Sequence[int]], pts_ms: Sequence[int], thread_type: str,
-                 check: bool) -> tuple[int, float, dict[str, int]]:
+def bench_loader(
+    root: str,
+    name: str,
+    samples: Sequence[Sequence[int]],
+    pts_ms: Sequence[int],
+    thread_type: str,
+    check: bool,
+) -> tuple[int, float, dict[str, int]]:
     """(b)/(c) one fresh FrameLoader, one ``load`` call per sample."""
     from .frames import FrameLoader
 
@@ -153,8 +172,9 @@ def bench_loader(root: str, name: str, samples: Sequence[Sequence[int]], pts_ms:
     return n, elapsed, loader.stats.as_dict()
 
 
-def bench_seek_per_frame(path: str, frames: Sequence[int], pts_ms: Sequence[int], thread_type: str,
-                         check: bool) -> tuple[int, float]:
+def bench_seek_per_frame(
+    path: str, frames: Sequence[int], pts_ms: Sequence[int], thread_type: str, check: bool
+) -> tuple[int, float]:
     """(d) each frame with its own seek: seek to the keyframe at or before it, decode forward to it."""
     t0 = time.perf_counter()
     container, stream = _open(path, thread_type)
@@ -186,9 +206,14 @@ def fsl_samples(n_frames: int, window: int) -> list[list[int]]:
 # CLI
 # ------------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m owa_builders.frames_bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "owa-frames-bench"),
-                   help="where the benchmark video is written once and reused")
+    p = argparse.ArgumentParser(
+        prog="python -m owa_builders.frames_bench", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument(
+        "--workdir",
+        default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "owa-frames-bench"),
+        help="where the benchmark video is written once and reused",
+    )
     p.add_argument("--width", type=int, default=1920)
     p.add_argument("--height", type=int, default=1080)
     p.add_argument("--seconds", type=float, default=20.0)
@@ -196,13 +221,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gop", type=int, default=20)
     p.add_argument("--window", type=int, default=8, help="frames per FSL-like sample")
     p.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best is kept")
-    p.add_argument("--naive-samples", type=int, default=0,
-                   help="shuffled samples measured in (d) (0: all); (d) is slow")
-    p.add_argument("--thread-type", default="SLICE",
-                   help="decoder threading for all four: SLICE (PyAV's default), AUTO, FRAME, NONE or ''")
-    p.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
-                   help="tuned: frames.tune_allocator() for the whole run (all four measurements); "
-                        "default: glibc's defaults")
+    p.add_argument(
+        "--naive-samples", type=int, default=0, help="shuffled samples measured in (d) (0: all); (d) is slow"
+    )
+    p.add_argument(
+        "--thread-type",
+        default="SLICE",
+        help="decoder threading for all four: SLICE (PyAV's default), AUTO, FRAME, NONE or ''",
+    )
+    p.add_argument(
+        "--malloc",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="tuned: frames.tune_allocator() for the whole run (all four measurements); "
+        "default: glibc's defaults",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-check", action="store_true", help="do not verify frame indices")
     p.add_argument("--json", action="store_true", help="also print the results as one JSON line")
@@ -219,9 +252,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     pts_ms = [int(round(i * 1000 / args.fps)) for i in range(n)]
     if not path.exists():
         t0 = time.perf_counter()
-        pts_ms = write_bench_video(path, width=args.width, height=args.height, seconds=args.seconds, fps=args.fps,
-                                   gop=args.gop, seed=args.seed)
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s", flush=True)
+        pts_ms = write_bench_video(
+            path,
+            width=args.width,
+            height=args.height,
+            seconds=args.seconds,
+            fps=args.fps,
+            gop=args.gop,
+            seed=args.seed,
+        )
+        print(
+            f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
     else:
         print(f"reusing {path}", flush=True)
     window = max(1, min(args.window, n))
@@ -259,21 +302,33 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     ratio_ba = best["b"] / best["a"] if best["a"] else float("nan")
     ratio_cd = best["c"] / best["d"] if best["d"] else float("nan")
-    print(f"video: {args.width}x{args.height}, {n} frames, {args.fps:g} fps, GOP {args.gop}, H.264 ultrafast; "
-          f"samples of {window} frames: {len(samples)}; decoder threads: {tt or 'PyAV default'}; "
-          f"malloc: {'tuned' if tuned else 'default'}; best of {max(1, args.repeat)}")
+    print(
+        f"video: {args.width}x{args.height}, {n} frames, {args.fps:g} fps, GOP {args.gop}, H.264 ultrafast; "
+        f"samples of {window} frames: {len(samples)}; decoder threads: {tt or 'PyAV default'}; "
+        f"malloc: {'tuned' if tuned else 'default'}; best of {max(1, args.repeat)}"
+    )
     print(f"(a) PyAV sequential decode + RGB     : {best['a']:8.1f} frames/s  ({counts['a']} frames)")
-    print(f"    same, holding each sample's frames: {best['a_keep']:8.1f} frames/s  (reference: the cost of "
-          f"keeping frames)")
-    print(f"(b) FrameLoader, samples in order    : {best['b']:8.1f} frames/s  ({counts['b']} frames; "
-          f"seeks={stats['b']['seeks']}, decoded={stats['b']['decoded']})")
-    print(f"(c) FrameLoader, samples shuffled    : {best['c']:8.1f} frames/s  ({counts['c']} frames; "
-          f"seeks={stats['c']['seeks']}, decoded={stats['c']['decoded']})")
+    print(
+        f"    same, holding each sample's frames: {best['a_keep']:8.1f} frames/s  (reference: the cost of "
+        f"keeping frames)"
+    )
+    print(
+        f"(b) FrameLoader, samples in order    : {best['b']:8.1f} frames/s  ({counts['b']} frames; "
+        f"seeks={stats['b']['seeks']}, decoded={stats['b']['decoded']})"
+    )
+    print(
+        f"(c) FrameLoader, samples shuffled    : {best['c']:8.1f} frames/s  ({counts['c']} frames; "
+        f"seeks={stats['c']['seeks']}, decoded={stats['c']['decoded']})"
+    )
     print(f"(d) seek + decode per frame, shuffled: {best['d']:8.1f} frames/s  ({counts['d']} frames)")
     print(f"(b)/(a) = {ratio_ba:.2f}  (target >= 0.70: {'met' if ratio_ba >= 0.70 else 'NOT met'})")
     print(f"(c)/(d) = {ratio_cd:.2f}  (target >= 4.00: {'met' if ratio_cd >= 4.0 else 'NOT met'})")
     result = {
-        "video": str(path), "frames": n, "window": window, "samples": len(samples), "thread_type": tt,
+        "video": str(path),
+        "frames": n,
+        "window": window,
+        "samples": len(samples),
+        "thread_type": tt,
         "malloc_tuned": tuned,
         "fps": {
             "a_sequential": best["a"],
@@ -282,7 +337,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "c_shuffled": best["c"],
             "d_seek_per_frame": best["d"],
         },
-        "ratio_b_a": ratio_ba, "ratio_c_d": ratio_cd, "loader_stats": stats, "checked": check,
+        "ratio_b_a": ratio_ba,
+        "ratio_c_d": ratio_cd,
+        "loader_stats": stats,
+        "checked": check,
     }
     if args.json:
         print(json.dumps(result))

@@ -12,9 +12,10 @@ import hashlib
 import json
 import logging
 import os
-from pathlib import Path
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any
 
 import datasets
 import pyarrow as pa
@@ -136,8 +137,15 @@ class FslBuilder(RecordingBuilderMixin, datasets.ArrowBasedBuilder):
             stats = PackStats()
             batch: list[dict[str, Any]] = []
             i = 0
-            for row in fsl_rows(path, episode_path=report.episode_path, root=root, config=self.config,
-                                tokens=tokens, report=report, pack_stats=stats):
+            for row in fsl_rows(
+                path,
+                episode_path=report.episode_path,
+                root=root,
+                config=self.config,
+                tokens=tokens,
+                report=report,
+                pack_stats=stats,
+            ):
                 batch.append(row)
                 if len(batch) >= BATCH_ROWS:
                     yield episode_key(shard, i), pa.Table.from_pylist(batch, schema=schema)
@@ -146,4 +154,9 @@ class FslBuilder(RecordingBuilderMixin, datasets.ArrowBasedBuilder):
                 yield episode_key(shard, i), pa.Table.from_pylist(batch, schema=schema)
             report.pack_stats = stats  # type: ignore[attr-defined]
             self.reports.append(report)
-            logger.info("owa_builders fsl: %s; %d sequences, %d frames", report.summary_line(), stats.sequences, stats.frames)
+            logger.info(
+                "owa_builders fsl: %s; %d sequences, %d frames",
+                report.summary_line(),
+                stats.sequences,
+                stats.frames,
+            )

@@ -67,7 +67,11 @@ def register() -> None:
         raise RegistrationError(f"cannot import datasets internals: {exc}") from exc
     table = getattr(packaged_modules, "_PACKAGED_DATASETS_MODULES", None)
     factory = getattr(load, "PackagedDatasetModuleFactory", None)
-    if not isinstance(table, dict) or factory is None or getattr(load, "_PACKAGED_DATASETS_MODULES", None) is not table:
+    if (
+        not isinstance(table, dict)
+        or factory is None
+        or getattr(load, "_PACKAGED_DATASETS_MODULES", None) is not table
+    ):
         raise RegistrationError(
             "datasets internals changed: _PACKAGED_DATASETS_MODULES / PackagedDatasetModuleFactory "
             "not found where owa_builders.registry expects them; pin datasets<6 or update the registry"

@@ -122,14 +122,20 @@ class _Collator:
             if pv.ndim == 3:  # one frame
                 pv = pv.unsqueeze(0)
             if pv.ndim != 4:
-                raise ValueError(f"row {b}: pixel_values must be (n_frames, C, H, W), got shape {tuple(pv.shape)}")
+                raise ValueError(
+                    f"row {b}: pixel_values must be (n_frames, C, H, W), got shape {tuple(pv.shape)}"
+                )
             expected = s.get("num_frames")
             if expected is not None and int(expected) != pv.shape[0]:
-                raise ValueError(f"row {b}: num_frames is {int(expected)} but pixel_values has {pv.shape[0]} frames")
+                raise ValueError(
+                    f"row {b}: num_frames is {int(expected)} but pixel_values has {pv.shape[0]} frames"
+                )
             out.append(pv)
         shapes = {tuple(p.shape[1:]) for p in out if p.shape[0]}
         if len(shapes) > 1:
-            raise ValueError(f"frames of different shapes in one batch {sorted(shapes)}: resize them (resize=)")
+            raise ValueError(
+                f"frames of different shapes in one batch {sorted(shapes)}: resize them (resize=)"
+            )
         return out
 
     def _keep(self, samples: Sequence[Mapping[str, Any]], out: dict[str, Any]) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def tokenizer_dir_of(dataset: Any) -> str:
     )
 
 
-def _load_tokens(tokens: "str | os.PathLike[str] | FslTokens") -> "FslTokens":
+def _load_tokens(tokens: str | os.PathLike[str] | FslTokens) -> FslTokens:
     from owa_fsl.stage import FslTokens
 
     if isinstance(tokens, FslTokens):
@@ -133,7 +133,7 @@ def _load_tokens(tokens: "str | os.PathLike[str] | FslTokens") -> "FslTokens":
     raise TypeError(f"tokens must be a tokenizer directory or an FslTokens, got {type(tokens).__name__}")
 
 
-def _encoder_of(encoder: "str | EventEncoder | None", tokens: "FslTokens | None") -> "EventEncoder":
+def _encoder_of(encoder: str | EventEncoder | None, tokens: FslTokens | None) -> EventEncoder:
     from owa_fsl.encoders import get_encoder
     from owa_fsl.encoders.base import EventEncoder
 
@@ -169,8 +169,14 @@ def fsl_labels(input_ids: Any, attention_mask: Any, image_token_ids: Iterable[in
         ids = input_ids.astype(np.int64)
         mask = (np.asarray(attention_mask) == 0) | np.isin(ids, sorted(image))
         return np.where(mask, IGNORE_INDEX, ids)
-    if input_ids and isinstance(input_ids[0], (list, tuple)) or (
-        input_ids and type(input_ids[0]).__module__ in ("numpy", "torch") and getattr(input_ids[0], "ndim", 0) > 0
+    if (
+        input_ids
+        and isinstance(input_ids[0], (list, tuple))
+        or (
+            input_ids
+            and type(input_ids[0]).__module__ in ("numpy", "torch")
+            and getattr(input_ids[0], "ndim", 0) > 0
+        )
     ):
         return [fsl_labels(i, m, image) for i, m in zip(input_ids, attention_mask)]
     return [IGNORE_INDEX if (not m or int(i) in image) else int(i) for i, m in zip(input_ids, attention_mask)]
@@ -307,7 +313,9 @@ class _FrameTransform:
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         if image_processor is not None and image_processor is not False and not callable(image_processor):
-            raise TypeError(f"image_processor must be callable, None or False, got {type(image_processor).__name__}")
+            raise TypeError(
+                f"image_processor must be callable, None or False, got {type(image_processor).__name__}"
+            )
         if on_missing not in ("error", "placeholder"):
             raise ValueError(f"on_missing must be 'error' or 'placeholder', got {on_missing!r}")
         self.media_root = os.fspath(media_root) if isinstance(media_root, os.PathLike) else media_root
@@ -458,7 +466,7 @@ class FslTransform(_FrameTransform):
     def __init__(
         self,
         media_root: str | os.PathLike[str],
-        tokens: "str | os.PathLike[str] | FslTokens",
+        tokens: str | os.PathLike[str] | FslTokens,
         *,
         output: Output = "torch",
         resize: Any = None,
@@ -509,8 +517,8 @@ class _TextTransform(_FrameTransform):
         self,
         media_root: str | os.PathLike[str],
         *,
-        encoder: "str | EventEncoder | None" = None,
-        tokens: "str | os.PathLike[str] | FslTokens | None" = None,
+        encoder: str | EventEncoder | None = None,
+        tokens: str | os.PathLike[str] | FslTokens | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(media_root, **kwargs)
@@ -527,7 +535,7 @@ class _TextTransform(_FrameTransform):
         return state
 
     @property
-    def tokens(self) -> "FslTokens | None":
+    def tokens(self) -> FslTokens | None:
         if self._tokens is None and self._tokens_dir:
             self._tokens = _load_tokens(self._tokens_dir)
         return self._tokens
@@ -633,7 +641,9 @@ def apply_transform(dataset: Any, transform: Callable[[Any], dict[str, Any]], *,
     import datasets
 
     if isinstance(dataset, (datasets.DatasetDict, datasets.IterableDatasetDict)):
-        return type(dataset)({k: apply_transform(v, transform, batch_size=batch_size) for k, v in dataset.items()})
+        return type(dataset)(
+            {k: apply_transform(v, transform, batch_size=batch_size) for k, v in dataset.items()}
+        )
     if isinstance(dataset, datasets.Dataset):
         return dataset.with_transform(transform)
     if isinstance(dataset, datasets.IterableDataset):

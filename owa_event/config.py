@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
-from typing import Any, Iterable, Literal, Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 from .events import KNOWN_TOPICS
 
@@ -66,17 +67,23 @@ class EventConfig:
             else:
                 for topic, hz in rates.items():
                     if check_topics and topic not in known:
-                        problems.append(f"rate_settings names unknown topic {topic!r} (known: {sorted(known)})")
+                        problems.append(
+                            f"rate_settings names unknown topic {topic!r} (known: {sorted(known)})"
+                        )
                     if isinstance(hz, bool) or not isinstance(hz, (int, float)) or not math.isfinite(hz):
                         problems.append(f"rate_settings[{topic!r}] must be a finite number of Hz, got {hz!r}")
                     elif hz < 0:
-                        problems.append(f"rate_settings[{topic!r}] is negative ({hz} Hz); use 0 to keep every event")
+                        problems.append(
+                            f"rate_settings[{topic!r}] is negative ({hz} Hz); use 0 to keep every event"
+                        )
         if self.keep_topics is not None:
             if isinstance(self.keep_topics, str) or not isinstance(self.keep_topics, (list, tuple)):
                 problems.append(f"keep_topics must be a list of topics or None, got {self.keep_topics!r}")
             else:
                 if not self.keep_topics:
-                    problems.append("keep_topics is empty: nothing would be kept (use None to keep every topic)")
+                    problems.append(
+                        "keep_topics is empty: nothing would be kept (use None to keep every topic)"
+                    )
                 for topic in self.keep_topics:
                     if check_topics and topic not in known:
                         problems.append(f"keep_topics names unknown topic {topic!r} (known: {sorted(known)})")
@@ -87,7 +94,9 @@ class EventConfig:
                 except ValueError as exc:
                     problems.append(f"interval: {exc}")
             else:
-                problems.append(f"interval must be an IntervalSelection, a dict or None, got {self.interval!r}")
+                problems.append(
+                    f"interval must be an IntervalSelection, a dict or None, got {self.interval!r}"
+                )
         if self.on_bad_file not in ("error", "skip"):
             problems.append(f"on_bad_file must be 'error' or 'skip', got {self.on_bad_file!r}")
         if self.on_truncated not in ("recover", "error"):

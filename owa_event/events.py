@@ -61,12 +61,14 @@ class Event:
         self.fields = fields
         self.index = index
 
-    def replace(self, **fields: Any) -> "Event":
+    def replace(self, **fields: Any) -> Event:
         """A copy whose payload has ``fields`` changed (``data`` is re-serialized)."""
         merged = {**self.fields, **fields}
-        return Event(self.topic, self.timestamp_ns, self.message_type, orjson.dumps(merged), merged, self.index)
+        return Event(
+            self.topic, self.timestamp_ns, self.message_type, orjson.dumps(merged), merged, self.index
+        )
 
-    def at(self, timestamp_ns: int) -> "Event":
+    def at(self, timestamp_ns: int) -> Event:
         """A copy at another time (payload unchanged)."""
         return Event(self.topic, timestamp_ns, self.message_type, self.data, self.fields, self.index)
 

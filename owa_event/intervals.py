@@ -461,4 +461,3 @@ def selection_from_dict(d: Mapping[str, Any]) -> IntervalSelection:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise ValueError(f"invalid interval selection ({len(problems)} problem(s)):\n{lines}")
     return sel
-

@@ -15,22 +15,20 @@
 from __future__ import annotations
 
 import bisect
-import heapq
-import io
 import os
 import posixpath
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterable, Iterator, Literal
+from typing import IO, Any, Literal
 
 import orjson
-from mcap.exceptions import McapError
 from mcap.reader import make_reader
 from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
 
-from .events import KNOWN_TYPES, SCREEN, Event
+from .events import KNOWN_TYPES, Event
 from .legacy import SCREEN_TYPE, is_legacy_screen, upgrade_screen, upgrade_type
 
 MCAP_MAGIC = b"\x89MCAP0\r\n"
@@ -90,7 +88,9 @@ class _ChannelInfo:
 
 
 def _is_relative_path(uri: str) -> bool:
-    return not (uri.startswith("data:") or "://" in uri or uri.startswith("/") or (len(uri) > 1 and uri[1] == ":"))
+    return not (
+        uri.startswith("data:") or "://" in uri or uri.startswith("/") or (len(uri) > 1 and uri[1] == ":")
+    )
 
 
 class Recording:
@@ -147,7 +147,9 @@ class Recording:
         self._recovered: list[tuple[int, int, bytes]] | None = None
         if summary is None or summary.statistics is None:
             if on_truncated == "error":
-                raise RecordingError(self.path, "truncated MCAP file: no summary section (the recorder may have crashed)")
+                raise RecordingError(
+                    self.path, "truncated MCAP file: no summary section (the recorder may have crashed)"
+                )
             schemas, channels, messages = self._recover()
             channel_counts: dict[int, int] = dict(Counter(cid for _, cid, _ in messages))
         else:
@@ -182,7 +184,8 @@ class Recording:
     def _channel_info(self, channel: Channel, schema: Schema | None) -> _ChannelInfo:
         if channel.message_encoding != "json":
             raise RecordingError(
-                self.path, f"topic {channel.topic!r} uses message encoding {channel.message_encoding!r}, expected 'json'"
+                self.path,
+                f"topic {channel.topic!r} uses message encoding {channel.message_encoding!r}, expected 'json'",
             )
         name = schema.name if schema is not None else ""
         mtype = upgrade_type(name)
@@ -218,7 +221,9 @@ class Recording:
         self._end_ns = messages[-1][0] if messages else 0
         self.stats.recovered_messages = len(messages)
         if not messages:
-            raise RecordingError(self.path, f"truncated MCAP file with no complete chunk to recover ({problem})")
+            raise RecordingError(
+                self.path, f"truncated MCAP file with no complete chunk to recover ({problem})"
+            )
         warnings.warn(
             f"{self.path}: truncated MCAP file (no summary section; stopped at {problem}); "
             f"recovered {len(messages)} messages from its complete chunks, "
@@ -258,7 +263,9 @@ class Recording:
     ) -> Iterator[tuple[int, int, bytes]]:
         """(log_time, channel_id, data) in log-time order; ``end_ns`` exclusive."""
         if self._recovered is not None:
-            wanted = None if topics is None else {c for c, i in self._channels.items() if i.topic in set(topics)}
+            wanted = (
+                None if topics is None else {c for c, i in self._channels.items() if i.topic in set(topics)}
+            )
             msgs = self._recovered
             lo = 0 if start_ns is None else bisect.bisect_left(msgs, start_ns, key=lambda m: m[0])
             hi = len(msgs) if end_ns is None else bisect.bisect_left(msgs, end_ns, key=lambda m: m[0])
@@ -294,7 +301,9 @@ class Recording:
         for log_time, channel_id, data in self._raw(topics, start_ns, end_ns):
             info = channels.get(channel_id)
             if info is None:
-                raise RecordingError(self.path, f"message #{index} at log time {log_time} ns has unknown channel {channel_id}")
+                raise RecordingError(
+                    self.path, f"message #{index} at log time {log_time} ns has unknown channel {channel_id}"
+                )
             try:
                 fields = loads(data)
             except orjson.JSONDecodeError as exc:
@@ -348,7 +357,7 @@ class Recording:
         if self._owns_stream:
             self._file.close()
 
-    def __enter__(self) -> "Recording":
+    def __enter__(self) -> Recording:
         return self
 
     def __exit__(self, *exc: object) -> None:

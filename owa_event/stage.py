@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .config import EventConfig
 from .events import Event
@@ -62,7 +63,9 @@ class EpisodeReport:
         return out
 
     def summary_line(self) -> str:
-        parts = [f"{self.episode_path}: {sum(self.messages_in.values())} messages in, {sum(self.rows_out.values())} events kept"]
+        parts = [
+            f"{self.episode_path}: {sum(self.messages_in.values())} messages in, {sum(self.rows_out.values())} events kept"
+        ]
         if self.skipped:
             parts.append(f"SKIPPED ({self.skipped})")
         for rule, counts in sorted(self.dropped.items()):
@@ -104,7 +107,9 @@ def open_recording(path: str, episode_path: str, config: EventConfig) -> Recordi
     return Recording(path, episode_path=episode_path, on_truncated=config.on_truncated)
 
 
-def episode_events(recording: Recording, config: EventConfig, report: EpisodeReport) -> Iterator[tuple[int, Event]]:
+def episode_events(
+    recording: Recording, config: EventConfig, report: EpisodeReport
+) -> Iterator[tuple[int, Event]]:
     """The kept events of one recording as ``(interval_idx, event)``, in time order per interval."""
     summary = recording.summary
     report.messages_in.update({t: n for t, n in summary.topic_counts.items()})
@@ -197,9 +202,13 @@ def kept_events(
         )
 
 
-def event_rows(path: str, *, episode_path: str, root: str, config: EventConfig, **kwargs: Any) -> Iterator[dict[str, Any]]:
+def event_rows(
+    path: str, *, episode_path: str, root: str, config: EventConfig, **kwargs: Any
+) -> Iterator[dict[str, Any]]:
     """The event rows of one recording (:data:`EVENT_COLUMNS`); arguments as :func:`kept_events`."""
-    for interval_idx, event in kept_events(path, episode_path=episode_path, root=root, config=config, **kwargs):
+    for interval_idx, event in kept_events(
+        path, episode_path=episode_path, root=root, config=config, **kwargs
+    ):
         yield {
             "episode_path": episode_path,
             "interval_idx": interval_idx,
@@ -214,13 +223,16 @@ def event_batches(
     path: str, *, episode_path: str, root: str, config: EventConfig, batch_size: int = 8192, **kwargs: Any
 ) -> Iterator[dict[str, list[Any]]]:
     """The same rows as :func:`event_rows`, as column batches of at most ``batch_size`` rows."""
+
     def batch() -> dict[str, list[Any]]:  # the current columns (rebound, never copied, after each yield)
         return {"episode_path": [episode_path] * len(times), "interval_idx": intervals, "topic": topics,
                 "timestamp_ns": times, "message_type": types, "mcap_message": messages}  # fmt: skip
 
     intervals, topics, times, types, messages = [], [], [], [], []  # type: ignore[var-annotated]
 
-    for interval_idx, event in kept_events(path, episode_path=episode_path, root=root, config=config, **kwargs):
+    for interval_idx, event in kept_events(
+        path, episode_path=episode_path, root=root, config=config, **kwargs
+    ):
         intervals.append(interval_idx)
         topics.append(event.topic)
         times.append(event.timestamp_ns)

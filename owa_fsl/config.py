@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from owa_event.config import ConfigError, EventConfig
 
@@ -78,10 +79,14 @@ class FslConfig(EventConfig):
         base = IMAGE_PRESETS.get(self.image_preset or "", None)
         prefix = self.image_prefix if self.image_prefix is not None else (base.prefix if base else None)
         token = self.image_token if self.image_token is not None else (base.token if base else None)
-        count = self.image_token_count if self.image_token_count is not None else (base.count if base else None)
+        count = (
+            self.image_token_count if self.image_token_count is not None else (base.count if base else None)
+        )
         suffix = self.image_suffix if self.image_suffix is not None else (base.suffix if base else ())
         if prefix is None or token is None or count is None:
-            raise ConfigError(["no image token layout: set image_preset or image_prefix/image_token/image_token_count"])
+            raise ConfigError(
+                ["no image token layout: set image_preset or image_prefix/image_token/image_token_count"]
+            )
         return ImageTokens(tuple(prefix), token, count, tuple(suffix))
 
     def encoder(self) -> EventEncoder:
@@ -91,19 +96,26 @@ class FslConfig(EventConfig):
         problems = super().event_problems(input_topics)
         encoder: EventEncoder | None = None
         if self.encoder_type not in available_encoders():
-            problems.append(f"encoder_type {self.encoder_type!r} is not one of {sorted(available_encoders())}")
+            problems.append(
+                f"encoder_type {self.encoder_type!r} is not one of {sorted(available_encoders())}"
+            )
         else:
             try:
                 encoder = self.encoder()
             except ValueError as exc:
                 problems.append(f"time_resolution_ns: {exc}")
         if self.keep_topics is None:
-            problems.append("keep_topics must list the topics to encode (None would include unencodable topics)")
+            problems.append(
+                "keep_topics must list the topics to encode (None would include unencodable topics)"
+            )
         elif isinstance(self.keep_topics, (list, tuple)):
             # without a valid encoder, still report topics no encoder supports
             supports = encoder.supports if encoder is not None else ENCODED_TOPICS.__contains__
-            by = (f"the {self.encoder_type} encoder" if encoder is not None
-                  else f"any encoder (encodable: {list(ENCODED_TOPICS)})")
+            by = (
+                f"the {self.encoder_type} encoder"
+                if encoder is not None
+                else f"any encoder (encodable: {list(ENCODED_TOPICS)})"
+            )
             for topic in self.keep_topics:
                 if isinstance(topic, str) and not supports(topic):
                     problems.append(f"keep_topics: topic {topic!r} cannot be encoded by {by}")

@@ -166,7 +166,7 @@ def write_mcap(
                     ) from None
             try:
                 message = cls(**event.fields)
-            except Exception as exc:  # noqa: BLE001 - pydantic ValidationError and friends
+            except Exception as exc:
                 raise FslDecodeError(f"{event!r} is not a valid {event.message_type}: {exc}") from exc
             writer.write_message(message, topic=event.topic, timestamp=event.timestamp_ns)
             counts[event.topic] += 1
@@ -183,9 +183,7 @@ def _load_split(dataset_dir: str, split: str) -> Any:
     try:
         loaded = datasets.load_from_disk(dataset_dir)
     except FileNotFoundError as exc:
-        raise FslDecodeError(
-            f"{dataset_dir!r} is not a saved dataset ({exc}); expected {_SAVED}"
-        ) from None
+        raise FslDecodeError(f"{dataset_dir!r} is not a saved dataset ({exc}); expected {_SAVED}") from None
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
             raise FslDecodeError(f"{dataset_dir!r} has no split {split!r}; its splits: {sorted(loaded)}")
@@ -286,6 +284,5 @@ def decode_command(
             os.remove(partial)
     per_topic = ", ".join(f"{topic}: {n}" for topic, n in sorted(counts.items())) or "none"
     return (
-        f"decoded {sum(counts.values())} events ({per_topic}) from {what} of {name} to {output}; "
-        f"{URI_NOTE}"
+        f"decoded {sum(counts.values())} events ({per_topic}) from {what} of {name} to {output}; {URI_NOTE}"
     )

@@ -16,8 +16,9 @@ Invariants (tested):
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 from owa_event.events import SCREEN, Event
 

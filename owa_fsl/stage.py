@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from owa_event.events import INPUT_TOPICS, Event
 from owa_event.stage import EpisodeReport, kept_events
@@ -69,7 +70,7 @@ class FslTokens:
     pad_id: int
 
     @classmethod
-    def from_config(cls, config: FslConfig, tokenizer: Any = None) -> "FslTokens":
+    def from_config(cls, config: FslConfig, tokenizer: Any = None) -> FslTokens:
         """Load (or take) the base tokenizer, expand it and build the id table."""
         encoder = config.encoder()
         image_tokens = config.image_tokens()
@@ -79,9 +80,10 @@ class FslTokens:
         table = TokenTable(tokenizer, encoder, image_tokens)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if pad_id is None:
-            raise ValueError(f"tokenizer {config.tokenizer_name!r} has neither a pad nor an eos token to pad with")
+            raise ValueError(
+                f"tokenizer {config.tokenizer_name!r} has neither a pad nor an eos token to pad with"
+            )
         return cls(encoder, image_tokens, tokenizer, table, int(pad_id))
-
 
     def describe(self) -> dict[str, Any]:
         """What a reader of the token ids needs besides the tokenizer (saved as ``owa_fsl.json``)."""
@@ -107,7 +109,7 @@ class FslTokens:
             json.dump(self.describe(), f, indent=2, sort_keys=True)
 
     @classmethod
-    def load(cls, directory: str) -> "FslTokens":
+    def load(cls, directory: str) -> FslTokens:
         """The inverse of :meth:`save`: an expanded tokenizer directory -> tokens and table."""
         import json
         import os
@@ -120,14 +122,16 @@ class FslTokens:
         img = meta["image_tokens"]
         image_tokens = ImageTokens(tuple(img["prefix"]), img["token"], img["count"], tuple(img["suffix"]))
         tokenizer = load_tokenizer(directory)
-        return cls(encoder, image_tokens, tokenizer, TokenTable(tokenizer, encoder, image_tokens), meta["pad_id"])
+        return cls(
+            encoder, image_tokens, tokenizer, TokenTable(tokenizer, encoder, image_tokens), meta["pad_id"]
+        )
 
 
 def load_tokenizer(name: str) -> Any:
     """The base tokenizer, with an error that says what to do when it cannot be had."""
     try:
         return load_base_tokenizer(name)
-    except Exception as exc:  # noqa: BLE001 - transformers raises many kinds here
+    except Exception as exc:
         raise ValueError(
             f"cannot load tokenizer {name!r} ({type(exc).__name__}: {exc}); pass tokenizer_name= a local "
             f"tokenizer directory, or make the Hub reachable"
@@ -169,5 +173,7 @@ def fsl_rows(
                 "n_events": seq.n_events,
             }
             if config.debug_text:
-                row["text"] = tokens.tokenizer.decode(seq.input_ids[: seq.n_tokens], skip_special_tokens=False)
+                row["text"] = tokens.tokenizer.decode(
+                    seq.input_ids[: seq.n_tokens], skip_special_tokens=False
+                )
             yield row

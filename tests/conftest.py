@@ -15,7 +15,9 @@ import pytest
 
 from owa_builders.example import generate_corpus
 
-SHARED_RECORDING = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "owamcap-0.5.1" / "0.5.1.mcap"
+SHARED_RECORDING = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "owamcap-0.5.1" / "0.5.1.mcap"
+)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Iterator
+from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -23,8 +23,16 @@ def ev(topic: str, t: int, i: int = 0) -> Event:
     return Event(topic, t, TOPIC_TYPES.get(topic, "test/Other"), orjson.dumps(fields), fields, i)
 
 
-def run(events: list[Event], start: int, period: int, end: int | None = None, *, drop: bool = False,
-        state: list[str] = STATE, actions: list[str] = ACTIONS) -> tuple[list[Bin], BinStats]:
+def run(
+    events: list[Event],
+    start: int,
+    period: int,
+    end: int | None = None,
+    *,
+    drop: bool = False,
+    state: list[str] = STATE,
+    actions: list[str] = ACTIONS,
+) -> tuple[list[Bin], BinStats]:
     stats = BinStats()
     bins = list(bin_events(iter(events), start, end, period, state, actions, stats, drop_empty=drop))
     return bins, stats
@@ -35,7 +43,13 @@ def run(events: list[Event], start: int, period: int, end: int | None = None, *,
 # ---------------------------------------------------------------------------------------
 def test_boundaries_event_at_a_bin_start_belongs_to_that_bin() -> None:
     p = 100
-    events = [ev("keyboard", 0, 0), ev("keyboard", 99, 1), ev("keyboard", 100, 2), ev("mouse", 199, 3), ev("mouse", 200, 4)]
+    events = [
+        ev("keyboard", 0, 0),
+        ev("keyboard", 99, 1),
+        ev("keyboard", 100, 2),
+        ev("mouse", 199, 3),
+        ev("mouse", 200, 4),
+    ]
     bins, stats = run(events, 0, p)
     assert [(b.bin_idx, b.start_ns, b.end_ns) for b in bins] == [(0, 0, 100), (1, 100, 200), (2, 200, 300)]
     assert [[e.fields["i"] for e in b.actions] for b in bins] == [[0, 1], [2, 3], [4]]
@@ -70,20 +84,39 @@ def test_ties_at_a_bin_start_go_to_the_last_event_in_the_stream() -> None:
 
 def test_first_bin_starts_at_start_ns_even_before_the_first_event() -> None:
     bins, _ = run([ev("keyboard", 1_050, 0)], 1_000, 20)
-    assert [(b.bin_idx, b.start_ns, len(b.actions)) for b in bins] == [(0, 1_000, 0), (1, 1_020, 0), (2, 1_040, 1)]
+    assert [(b.bin_idx, b.start_ns, len(b.actions)) for b in bins] == [
+        (0, 1_000, 0),
+        (1, 1_020, 0),
+        (2, 1_040, 1),
+    ]
 
 
 def test_state_topics_in_configured_order_and_other_topics_not_binned() -> None:
-    events = [ev("window", 0, 0), ev("screen", 0, 1), ev("keyboard/state", 0, 2), ev("keyboard", 5, 3), ev("mouse/state", 12, 4)]
+    events = [
+        ev("window", 0, 0),
+        ev("screen", 0, 1),
+        ev("keyboard/state", 0, 2),
+        ev("keyboard", 5, 3),
+        ev("mouse/state", 12, 4),
+    ]
     bins, stats = run(events, 0, 10, state=["keyboard/state", "screen"])
-    assert [[e.topic for e in b.state] for b in bins] == [["keyboard/state", "screen"], ["keyboard/state", "screen"]]
+    assert [[e.topic for e in b.state] for b in bins] == [
+        ["keyboard/state", "screen"],
+        ["keyboard/state", "screen"],
+    ]
     assert stats.not_binned == {"window": 1, "mouse/state": 1}
     assert len(bins) == 2  # bins run through the last event of any topic
     assert not stats.unaccounted()
 
 
 def test_drop_empty_bins_counts_and_keeps_bin_idx() -> None:
-    events = [ev("screen", 0, 0), ev("keyboard", 5, 1), ev("screen", 25, 2), ev("keyboard", 47, 3), ev("screen", 61, 4)]
+    events = [
+        ev("screen", 0, 0),
+        ev("keyboard", 5, 1),
+        ev("screen", 25, 2),
+        ev("keyboard", 47, 3),
+        ev("screen", 61, 4),
+    ]
     kept, stats = run(events, 0, 10, drop=True)
     full, full_stats = run(events, 0, 10)
     assert [b.bin_idx for b in kept] == [0, 4]
@@ -97,7 +130,13 @@ def test_drop_empty_bins_counts_and_keeps_bin_idx() -> None:
 
 
 def test_state_only_in_dropped_bins_is_counted_as_such() -> None:
-    events = [ev("keyboard", 0, 0), ev("screen", 5, 1), ev("keyboard", 35, 2), ev("screen", 36, 3), ev("keyboard", 41, 4)]
+    events = [
+        ev("keyboard", 0, 0),
+        ev("screen", 5, 1),
+        ev("keyboard", 35, 2),
+        ev("screen", 36, 3),
+        ev("keyboard", 41, 4),
+    ]
     # bin 1, 2 (dropped) have screen 1; bin 3 (kept) has screen 1 too -> state
     bins, stats = run(events, 0, 10, drop=True)
     assert [b.bin_idx for b in bins] == [0, 3, 4]
@@ -184,7 +223,9 @@ def streams(draw: st.DrawFn) -> tuple[list[Event], int, int, int | None, bool]:
     topics = draw(st.lists(st.sampled_from(TOPICS), min_size=n, max_size=n))
     start = draw(st.integers(0, 10**12))
     lead = draw(st.integers(0, 300))
-    fps = draw(st.one_of(st.integers(1, 50).map(lambda x: x * 1e6), st.floats(1e5, 5e7)))  # 20 ns .. 10 us bins
+    fps = draw(
+        st.one_of(st.integers(1, 50).map(lambda x: x * 1e6), st.floats(1e5, 5e7))
+    )  # 20 ns .. 10 us bins
     period = period_ns_of(fps)
     times = list(itertools.accumulate(gaps, initial=start + lead))[1:]
     events = [ev(topic, t, i) for i, (topic, t) in enumerate(zip(topics, times))]
@@ -194,7 +235,9 @@ def streams(draw: st.DrawFn) -> tuple[list[Event], int, int, int | None, bool]:
     return events, start, period, end, draw(st.booleans())
 
 
-def model(events: list[Event], start: int, period: int, end: int | None) -> list[tuple[int, list[int], list[int]]]:
+def model(
+    events: list[Event], start: int, period: int, end: int | None
+) -> list[tuple[int, list[int], list[int]]]:
     """Every bin (nothing dropped) as (bin_idx, state indices, action indices), by brute force."""
     last = end - 1 if end is not None else (events[-1].timestamp_ns if events else None)
     if last is None:
@@ -233,4 +276,6 @@ def test_bins_match_the_brute_force_model(case: tuple[list[Event], int, int, int
     any_states = {i for _, s, _ in expected for i in s}
     assert sum(stats.state.values()) == len(emitted_states)
     assert sum(stats.state_only_in_dropped_bins.values()) == len(any_states - emitted_states)
-    assert stats.not_binned == {t: n for t in ("window", "keyboard/state") if (n := sum(e.topic == t for e in events))}
+    assert stats.not_binned == {
+        t: n for t in ("window", "keyboard/state") if (n := sum(e.topic == t for e in events))
+    }

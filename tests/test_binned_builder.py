@@ -24,7 +24,9 @@ F8, F9 = 0x77, 0x78
 
 
 def rows(ds: datasets.Dataset | datasets.IterableDataset) -> list[tuple]:
-    return [tuple(tuple(v) if isinstance(v, list) else v for v in (r[c] for c in BINNED_FEATURES)) for r in ds]
+    return [
+        tuple(tuple(v) if isinstance(v, list) else v for v in (r[c] for c in BINNED_FEATURES)) for r in ds
+    ]
 
 
 def load(data_dir: Path, cache_dir: str, **kwargs: object) -> datasets.DatasetDict:
@@ -37,7 +39,7 @@ def check_bins(ds: datasets.Dataset, root: Path, config: BinnedConfig) -> None:
     by_episode: dict[tuple[str, int], list[dict]] = {}
     for row in ds:
         by_episode.setdefault((row["episode_path"], row["interval_idx"]), []).append(row)
-    for (episode, interval_idx), bins in by_episode.items():
+    for bins in by_episode.values():
         first = bins[0]["timestamp_ns"] - bins[0]["bin_idx"] * period
         assert [b["bin_idx"] for b in bins] == sorted({b["bin_idx"] for b in bins})
         if not config.drop_empty_bins:
@@ -46,10 +48,14 @@ def check_bins(ds: datasets.Dataset, root: Path, config: BinnedConfig) -> None:
             start = b["timestamp_ns"]
             assert start == first + b["bin_idx"] * period
             states = [McapMessage.model_validate_json(m) for m in b["state"]]
-            assert [s.topic for s in states] == [t for t in config.state_topics if t in {s.topic for s in states}]
+            assert [s.topic for s in states] == [
+                t for t in config.state_topics if t in {s.topic for s in states}
+            ]
             assert all(s.timestamp <= start for s in states)
             actions = [McapMessage.model_validate_json(m) for m in b["actions"]]
-            assert all(a.topic in config.action_topics and start <= a.timestamp < start + period for a in actions)
+            assert all(
+                a.topic in config.action_topics and start <= a.timestamp < start + period for a in actions
+            )
             assert [a.timestamp for a in actions] == sorted(a.timestamp for a in actions)
             if config.drop_empty_bins:
                 assert actions
@@ -57,7 +63,9 @@ def check_bins(ds: datasets.Dataset, root: Path, config: BinnedConfig) -> None:
     for episode in {e for e, _ in by_episode}:
         expected = [
             (idx, e.mcap_message_json())
-            for idx, e in kept_events(str(root / episode), episode_path=episode, root=str(root), config=config)
+            for idx, e in kept_events(
+                str(root / episode), episode_path=episode, root=str(root), config=config
+            )
             if e.topic in config.action_topics
         ]
         got = [(r["interval_idx"], m) for r in ds if r["episode_path"] == episode for m in r["actions"]]
@@ -86,8 +94,12 @@ def test_num_proc_2_gives_the_same_rows_as_num_proc_1(corpus: Path, tmp_path: Pa
 
 
 def test_fps_and_drop_empty_bins_through_kwargs(current_corpus: Path, tmp_path: Path) -> None:
-    base = datasets.load_dataset_builder("owa_builders/binned", data_dir=str(current_corpus), cache_dir=str(tmp_path))
-    five = datasets.load_dataset_builder("owa_builders/binned", data_dir=str(current_corpus), cache_dir=str(tmp_path), fps=5)
+    base = datasets.load_dataset_builder(
+        "owa_builders/binned", data_dir=str(current_corpus), cache_dir=str(tmp_path)
+    )
+    five = datasets.load_dataset_builder(
+        "owa_builders/binned", data_dir=str(current_corpus), cache_dir=str(tmp_path), fps=5
+    )
     assert five.config.fps == 5 and five.config_id != base.config_id
     five.download_and_prepare()
     ds5 = five.as_dataset(split="train")
@@ -95,8 +107,12 @@ def test_fps_and_drop_empty_bins_through_kwargs(current_corpus: Path, tmp_path: 
     ds10 = load(current_corpus, str(tmp_path), split="train")
     assert abs(2 * ds5.num_rows - ds10.num_rows) <= 3 * 2  # 4 s at 5 vs 10 fps, per recording
 
-    dropping = BinnedBuilder(data_dir=str(current_corpus), cache_dir=str(tmp_path), drop_empty_bins=True,
-                             action_topics=["keyboard"])
+    dropping = BinnedBuilder(
+        data_dir=str(current_corpus),
+        cache_dir=str(tmp_path),
+        drop_empty_bins=True,
+        action_topics=["keyboard"],
+    )
     dropping.download_and_prepare()
     ds = dropping.as_dataset(split="train")
     config = BinnedConfig(drop_empty_bins=True, action_topics=["keyboard"])
@@ -113,7 +129,11 @@ def test_fps_and_drop_empty_bins_through_kwargs(current_corpus: Path, tmp_path: 
 def test_builder_reports_balance(current_corpus: Path, cache_dir: str) -> None:
     builder = BinnedBuilder(data_dir=str(current_corpus), cache_dir=cache_dir)
     builder.download_and_prepare()
-    assert [r.episode_path for r in builder.reports] == ["episode_000.mcap", "episode_001.mcap", "episode_002.mcap"]
+    assert [r.episode_path for r in builder.reports] == [
+        "episode_000.mcap",
+        "episode_001.mcap",
+        "episode_002.mcap",
+    ]
     for report in builder.reports:
         assert isinstance(report, BinnedReport) and not report.unaccounted()
         s = report.bin_stats
@@ -141,8 +161,10 @@ def test_each_kept_interval_is_an_episode(tmp_path: Path) -> None:
     t0 = events[0].timestamp_ns
     for t, vk in [(0.5, F8), (1.5, F9), (2.5, F8)]:
         at = t0 + int(t * NS) + 7
-        events += [RawEvent("keyboard", at, {"event_type": "press", "vk": vk}),
-                   RawEvent("keyboard", at + 50 * MS, {"event_type": "release", "vk": vk})]
+        events += [
+            RawEvent("keyboard", at, {"event_type": "press", "vk": vk}),
+            RawEvent("keyboard", at + 50 * MS, {"event_type": "release", "vk": vk}),
+        ]
     events.sort(key=lambda e: e.timestamp_ns)
     root = tmp_path / "keyed"
     write_recording(root / "keyed.mcap", events, video=(pts, 64, 48))
@@ -159,7 +181,9 @@ def test_each_kept_interval_is_an_episode(tmp_path: Path) -> None:
         assert first.timestamp == bins[0]["timestamp_ns"] and first.decoded.vk == F8
     assert 19 <= len(by_interval[0]) <= 21  # 1 s at 20 fps
     # the stage functions directly give the same rows
-    direct = list(binned_rows(str(root / "keyed.mcap"), episode_path="keyed.mcap", root=str(root), config=config))
+    direct = list(
+        binned_rows(str(root / "keyed.mcap"), episode_path="keyed.mcap", root=str(root), config=config)
+    )
     assert [tuple(tuple(v) if isinstance(v, list) else v for v in r.values()) for r in direct] == rows(ds)
 
 
@@ -167,8 +191,9 @@ def test_cli_build_knows_the_stage(current_corpus: Path, tmp_path: Path) -> None
     from owa_builders.cli import build
 
     out = tmp_path / "out"
-    dataset = build("binned", str(current_corpus), str(out), options={"fps": 4},
-                    cache_dir=str(tmp_path / "cache"))
+    dataset = build(
+        "binned", str(current_corpus), str(out), options={"fps": 4}, cache_dir=str(tmp_path / "cache")
+    )
     assert dataset["train"].num_rows == datasets.load_from_disk(str(out))["train"].num_rows > 0
 
 

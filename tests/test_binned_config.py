@@ -32,7 +32,9 @@ def test_bad_fps(fps: object) -> None:
     assert any("fps" in p for p in problems(fps=fps))
 
 
-@pytest.mark.parametrize("fps,period", [(10, 100_000_000), (30.0, 33_333_333), (0.5, 2_000_000_000), (60, 16_666_667)])
+@pytest.mark.parametrize(
+    "fps,period", [(10, 100_000_000), (30.0, 33_333_333), (0.5, 2_000_000_000), (60, 16_666_667)]
+)
 def test_period_is_integer_ns(fps: float, period: int) -> None:
     c = BinnedConfig(fps=fps)
     assert c.event_problems(None) == [] and c.period_ns() == period
@@ -41,7 +43,10 @@ def test_period_is_integer_ns(fps: float, period: int) -> None:
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         BinnedConfig(
-            fps=0, drop_empty_bins="yes", state_topics=["screen", "keyboard"], action_topics="keyboard",  # type: ignore[arg-type]
+            fps=0,
+            drop_empty_bins="yes",
+            state_topics=["screen", "keyboard"],
+            action_topics="keyboard",  # type: ignore[arg-type]
             on_bad_file="maybe",
         ).validate(input_topics=None)
     text = str(info.value)

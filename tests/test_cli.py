@@ -30,8 +30,19 @@ def test_demo_generates_builds_and_summarises(tmp_path: Path, capsys: pytest.Cap
 
 def test_build_with_options(current_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_dir = tmp_path / "out"
-    code = main(["build", "event", str(current_corpus), "-o", str(out_dir), "--cache-dir", str(tmp_path / "c"),
-                 "--option", 'keep_topics=["keyboard"]'])
+    code = main(
+        [
+            "build",
+            "event",
+            str(current_corpus),
+            "-o",
+            str(out_dir),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--option",
+            'keep_topics=["keyboard"]',
+        ]
+    )
     assert code == 0
     ds = datasets.load_from_disk(str(out_dir))["train"]
     assert set(ds["topic"]) == {"keyboard"}
@@ -41,12 +52,18 @@ def test_build_with_options(current_corpus: Path, tmp_path: Path, capsys: pytest
 def test_generate(tmp_path: Path) -> None:
     assert main(["generate", str(tmp_path / "g"), "--episodes", "2", "--duration", "2", "--no-legacy"]) == 0
     assert sorted(p.name for p in (tmp_path / "g" / "train").iterdir()) == [
-        "episode_000.mcap", "episode_000.mkv", "episode_001.mcap", "episode_001.mkv"]
+        "episode_000.mcap",
+        "episode_000.mkv",
+        "episode_001.mcap",
+        "episode_001.mkv",
+    ]
 
 
 def test_option_parsing() -> None:
     assert _parse_options(['rate_settings={"screen": 5}', "on_bad_file=skip"]) == {
-        "rate_settings": {"screen": 5}, "on_bad_file": "skip"}
+        "rate_settings": {"screen": 5},
+        "on_bad_file": "skip",
+    }
     with pytest.raises(SystemExit, match="not KEY=VALUE"):
         _parse_options(["oops"])
     assert json.dumps(_parse_options(["x=1"])) == '{"x": 1}'

@@ -61,7 +61,9 @@ def test_interval_object_is_returned_as_is() -> None:
 
 
 def test_validate_collects_every_problem_in_one_error() -> None:
-    config = EventConfig(rate_settings={"screen": -5, "scren": 10}, keep_topics=["mouse", "keybord"], on_bad_file="ignore")
+    config = EventConfig(
+        rate_settings={"screen": -5, "scren": 10}, keep_topics=["mouse", "keybord"], on_bad_file="ignore"
+    )
     problems = problems_of(config)
     assert len(problems) == 4
     message = "; ".join(problems)
@@ -112,7 +114,13 @@ def test_interval_dict_is_validated() -> None:
 
 
 def test_interval_dict_reports_all_of_its_problems() -> None:
-    config = EventConfig(interval={"type": "union", "a": {"type": "start_stop_key", "start_vk": 300}, "b": {"type": "inactivity"}})
+    config = EventConfig(
+        interval={
+            "type": "union",
+            "a": {"type": "start_stop_key", "start_vk": 300},
+            "b": {"type": "inactivity"},
+        }
+    )
     [problem] = problems_of(config)
     assert "a: start_vk must be a virtual-key code 0..255, got 300" in problem
     assert "b: at least one of screen_timeout_s and input_timeout_s must be set" in problem
@@ -169,4 +177,11 @@ def test_event_config_of_copies_the_event_fields() -> None:
     outer = BuilderConfig(rate_settings={"screen": 5}, keep_topics=["screen"], on_bad_file="skip")
     config = event_config_of(outer)
     assert config == EventConfig(rate_settings={"screen": 5}, keep_topics=["screen"], on_bad_file="skip")
-    assert set(EVENT_FIELDS) == {"rate_settings", "keep_topics", "interval", "keyboard_repeat", "on_bad_file", "on_truncated"}
+    assert set(EVENT_FIELDS) == {
+        "rate_settings",
+        "keep_topics",
+        "interval",
+        "keyboard_repeat",
+        "on_bad_file",
+        "on_truncated",
+    }

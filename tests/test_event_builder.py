@@ -51,7 +51,11 @@ def test_rows_are_time_ordered_and_messages_parse(corpus: Path, cache_dir: str) 
         assert row["timestamp_ns"] >= last.get(row["episode_path"], 0)
         last[row["episode_path"]] = row["timestamp_ns"]
         msg = McapMessage.model_validate_json(row["mcap_message"])
-        assert (msg.topic, msg.timestamp, msg.message_type) == (row["topic"], row["timestamp_ns"], row["message_type"])
+        assert (msg.topic, msg.timestamp, msg.message_type) == (
+            row["topic"],
+            row["timestamp_ns"],
+            row["message_type"],
+        )
         assert row["message_type"].startswith("desktop/")  # legacy names upgraded
         if row["topic"] == "screen":
             uri = msg.decoded.media_ref.uri
@@ -61,20 +65,28 @@ def test_rows_are_time_ordered_and_messages_parse(corpus: Path, cache_dir: str) 
 
 def test_num_proc_2_gives_the_same_rows_as_num_proc_1(corpus: Path, tmp_path: Path) -> None:
     one = datasets.load_dataset("owa_builders/event", data_dir=str(corpus), cache_dir=str(tmp_path / "a"))
-    two = datasets.load_dataset("owa_builders/event", data_dir=str(corpus), cache_dir=str(tmp_path / "b"), num_proc=2)
+    two = datasets.load_dataset(
+        "owa_builders/event", data_dir=str(corpus), cache_dir=str(tmp_path / "b"), num_proc=2
+    )
     for split in one:
         assert rows(one[split]) == rows(two[split])
 
 
 def test_same_input_and_config_same_rows_and_fingerprint(current_corpus: Path, tmp_path: Path) -> None:
-    a = datasets.load_dataset("owa_builders/event", data_dir=str(current_corpus), cache_dir=str(tmp_path / "a"), split="train")
-    b = datasets.load_dataset("owa_builders/event", data_dir=str(current_corpus), cache_dir=str(tmp_path / "b"), split="train")
+    a = datasets.load_dataset(
+        "owa_builders/event", data_dir=str(current_corpus), cache_dir=str(tmp_path / "a"), split="train"
+    )
+    b = datasets.load_dataset(
+        "owa_builders/event", data_dir=str(current_corpus), cache_dir=str(tmp_path / "b"), split="train"
+    )
     assert rows(a) == rows(b)
     assert a._fingerprint == b._fingerprint
 
 
 def _config_id(data_dir: str, cache_dir: str, **kwargs: object) -> tuple[str, str]:
-    builder = datasets.load_dataset_builder("owa_builders/event", data_dir=data_dir, cache_dir=cache_dir, **kwargs)
+    builder = datasets.load_dataset_builder(
+        "owa_builders/event", data_dir=data_dir, cache_dir=cache_dir, **kwargs
+    )
     return builder.config_id, builder.cache_dir
 
 
@@ -100,7 +112,9 @@ def test_cache_dir_carries_the_package_code_hash(current_corpus: Path, cache_dir
 
 
 def test_config_fields_through_load_dataset(current_corpus: Path, cache_dir: str) -> None:
-    full = datasets.load_dataset("owa_builders/event", data_dir=str(current_corpus), cache_dir=cache_dir, split="train")
+    full = datasets.load_dataset(
+        "owa_builders/event", data_dir=str(current_corpus), cache_dir=cache_dir, split="train"
+    )
     limited = datasets.load_dataset(
         "owa_builders/event",
         data_dir=str(current_corpus),
@@ -114,7 +128,9 @@ def test_config_fields_through_load_dataset(current_corpus: Path, cache_dir: str
     n_full_screen = full["topic"].count("screen")
     n_screen = limited["topic"].count("screen")
     assert 0 < n_screen <= n_full_screen / 4 + 3  # 20 fps -> 5 Hz
-    assert limited["topic"].count("keyboard") == full["topic"].count("keyboard")  # no keyboard rate: untouched
+    assert limited["topic"].count("keyboard") == full["topic"].count(
+        "keyboard"
+    )  # no keyboard rate: untouched
 
 
 def test_bad_config_fails_up_front_listing_every_problem(current_corpus: Path, cache_dir: str) -> None:
@@ -128,10 +144,14 @@ def test_bad_config_fails_up_front_listing_every_problem(current_corpus: Path, c
         )
     assert "negative" in str(info.value) and "on_bad_file" in str(info.value)
     with pytest.raises(ConfigError, match="unknown topic 'scren'"):
-        datasets.load_dataset("owa_builders/event", data_dir=str(current_corpus), cache_dir=cache_dir, keep_topics=["scren"])
+        datasets.load_dataset(
+            "owa_builders/event", data_dir=str(current_corpus), cache_dir=cache_dir, keep_topics=["scren"]
+        )
 
 
-def test_without_data_dir_it_does_not_scan_the_current_directory(current_corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_data_dir_it_does_not_scan_the_current_directory(
+    current_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(current_corpus)  # a folder full of recordings: must still not be scanned
     with pytest.raises(ValueError, match="needs data_dir"):
         datasets.load_dataset("owa_builders/event")
@@ -158,7 +178,11 @@ def test_folder_without_recordings_is_a_clear_error(tmp_path: Path, cache_dir: s
 def test_builder_class_used_directly(current_corpus: Path, cache_dir: str) -> None:
     builder = EventBuilder(data_dir=str(current_corpus), cache_dir=cache_dir)
     builder.download_and_prepare()
-    assert [r.episode_path for r in builder.reports] == ["episode_000.mcap", "episode_001.mcap", "episode_002.mcap"]
+    assert [r.episode_path for r in builder.reports] == [
+        "episode_000.mcap",
+        "episode_001.mcap",
+        "episode_002.mcap",
+    ]
     assert all(not r.unaccounted() for r in builder.reports)
     ds = builder.as_dataset(split="train")
     streamed = builder.as_streaming_dataset(split="train")
@@ -177,7 +201,9 @@ def test_the_real_shared_recording_builds(shared_recording: Path, tmp_path: Path
     data.mkdir()
     for suffix in (".mcap", ".mkv"):
         os.symlink(shared_recording.with_suffix(suffix), data / shared_recording.with_suffix(suffix).name)
-    ds = datasets.load_dataset("owa_builders/event", data_dir=str(data), cache_dir=str(tmp_path / "cache"), split="train")
+    ds = datasets.load_dataset(
+        "owa_builders/event", data_dir=str(data), cache_dir=str(tmp_path / "cache"), split="train"
+    )
     assert ds.num_rows == 267
     assert set(ds["topic"]) == {"window", "keyboard/state", "mouse/state", "screen", "keyboard", "mouse"}
     screen = next(r for r in ds if r["topic"] == "screen")

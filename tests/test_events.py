@@ -13,8 +13,12 @@ from owa_event.events import INPUT_TOPICS, KNOWN_TOPICS, KNOWN_TYPES, TOPIC_TYPE
 T0 = 1_748_854_800_000_000_000
 
 
-def make(topic: str, t: int, fields: dict[str, Any], message_type: str | None = None, index: int = -1) -> Event:
-    return Event(topic, t, message_type or TOPIC_TYPES.get(topic, "custom/Thing"), orjson.dumps(fields), fields, index)
+def make(
+    topic: str, t: int, fields: dict[str, Any], message_type: str | None = None, index: int = -1
+) -> Event:
+    return Event(
+        topic, t, message_type or TOPIC_TYPES.get(topic, "custom/Thing"), orjson.dumps(fields), fields, index
+    )
 
 
 def test_topic_tables_are_consistent() -> None:
@@ -30,12 +34,27 @@ def test_topic_tables_are_consistent() -> None:
     [
         ("keyboard", {"event_type": "press", "vk": 65}),
         ("mouse", {"event_type": "click", "x": 10, "y": 20, "button": "left", "pressed": True}),
-        ("mouse/raw", {"us_flags": 0, "last_x": -3, "last_y": 2, "button_flags": 0x400, "button_data": 65416}),
+        (
+            "mouse/raw",
+            {"us_flags": 0, "last_x": -3, "last_y": 2, "button_flags": 0x400, "button_data": 65416},
+        ),
         ("window", {"title": "*test.txt - 메모장", "rect": [819, 263, 1856, 1286], "hWnd": 2822264}),
-        ("window", {"title": 'quotes " and \\ backslash \n newline \u2028 and emoji \U0001f600', "rect": [0, 0, 1, 1], "hWnd": 1}),
+        (
+            "window",
+            {
+                "title": 'quotes " and \\ backslash \n newline \u2028 and emoji \U0001f600',
+                "rect": [0, 0, 1, 1],
+                "hWnd": 1,
+            },
+        ),
         (
             "screen",
-            {"utc_ns": T0, "source_shape": [1025, 1017], "shape": [1025, 1017], "media_ref": {"uri": "sub/x.mkv", "pts_ns": 20_000_000}},
+            {
+                "utc_ns": T0,
+                "source_shape": [1025, 1017],
+                "shape": [1025, 1017],
+                "media_ref": {"uri": "sub/x.mkv", "pts_ns": 20_000_000},
+            },
         ),
         ("custom", {"value": 1, "nested": {"a": [1, 2.5, None, True]}}),
     ],
@@ -69,11 +88,21 @@ def test_mcap_message_json_keeps_the_original_payload_bytes() -> None:
 
 
 def test_replace_changes_fields_and_data_together() -> None:
-    event = make("mouse/raw", T0, {"us_flags": 0, "last_x": 1, "last_y": 2, "button_flags": 0, "button_data": 0}, index=7)
+    event = make(
+        "mouse/raw",
+        T0,
+        {"us_flags": 0, "last_x": 1, "last_y": 2, "button_flags": 0, "button_data": 0},
+        index=7,
+    )
     new = event.replace(last_x=10, last_y=-20)
     assert new.fields == {"us_flags": 0, "last_x": 10, "last_y": -20, "button_flags": 0, "button_data": 0}
     assert orjson.loads(new.data) == new.fields
-    assert (new.topic, new.timestamp_ns, new.message_type, new.index) == ("mouse/raw", T0, "desktop/RawMouseEvent", 7)
+    assert (new.topic, new.timestamp_ns, new.message_type, new.index) == (
+        "mouse/raw",
+        T0,
+        "desktop/RawMouseEvent",
+        7,
+    )
     # the original is untouched
     assert event.fields["last_x"] == 1 and orjson.loads(event.data)["last_x"] == 1
     assert new != event
@@ -92,7 +121,11 @@ def test_at_moves_the_event_in_time_only() -> None:
     moved = event.at(T0 + 5)
     assert moved.timestamp_ns == T0 + 5
     assert (moved.topic, moved.message_type, moved.fields, moved.data, moved.index) == (
-        event.topic, event.message_type, event.fields, event.data, 3
+        event.topic,
+        event.message_type,
+        event.fields,
+        event.data,
+        3,
     )
     assert event.timestamp_ns == T0
     assert moved != event
@@ -100,8 +133,22 @@ def test_at_moves_the_event_in_time_only() -> None:
 
 
 def test_equality_ignores_data_formatting_and_index() -> None:
-    a = Event("keyboard", T0, "desktop/KeyboardEvent", b'{"event_type":"press","vk":65}', {"event_type": "press", "vk": 65}, 0)
-    b = Event("keyboard", T0, "desktop/KeyboardEvent", b'{"vk": 65, "event_type": "press"}', {"vk": 65, "event_type": "press"}, 9)
+    a = Event(
+        "keyboard",
+        T0,
+        "desktop/KeyboardEvent",
+        b'{"event_type":"press","vk":65}',
+        {"event_type": "press", "vk": 65},
+        0,
+    )
+    b = Event(
+        "keyboard",
+        T0,
+        "desktop/KeyboardEvent",
+        b'{"vk": 65, "event_type": "press"}',
+        {"vk": 65, "event_type": "press"},
+        9,
+    )
     assert a == b
 
 

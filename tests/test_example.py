@@ -89,7 +89,9 @@ def test_frame_index_survives_noise() -> None:
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_recording(tmp_path_factory.mktemp("video") / "sub" / "rec.mcap", SessionSpec(duration_s=3.0, seed=6))
+    return generate_recording(
+        tmp_path_factory.mktemp("video") / "sub" / "rec.mcap", SessionSpec(duration_s=3.0, seed=6)
+    )
 
 
 def test_video_has_one_frame_per_screen_message(recording: Path) -> None:
@@ -143,6 +145,12 @@ def test_corpus_layout(tmp_path: Path) -> None:
         with Recording(p) as rec:
             writers.append(rec.summary.writer.split(";")[0])
             starts.append(rec.summary.start_ns)
-    assert writers == [f"mcap-owa-support {v}" for v in (mcap_owa.__version__, "0.5.0", "0.4.2", "0.3.2", mcap_owa.__version__)]
-    assert all(DEFAULT_START_NS + i * 3600 * NS <= s < DEFAULT_START_NS + i * 3600 * NS + NS for i, s in enumerate(starts))
+    assert writers == [
+        f"mcap-owa-support {v}"
+        for v in (mcap_owa.__version__, "0.5.0", "0.4.2", "0.3.2", mcap_owa.__version__)
+    ]
+    assert all(
+        DEFAULT_START_NS + i * 3600 * NS <= s < DEFAULT_START_NS + i * 3600 * NS + NS
+        for i, s in enumerate(starts)
+    )
     assert not any(p.with_suffix(".mkv").exists() for p in paths)

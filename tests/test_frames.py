@@ -33,8 +33,19 @@ W, H = 64, 48
 # ------------------------------------------------------------------------------------------
 # Writing test videos
 # ------------------------------------------------------------------------------------------
-def write_mkv(path: Path, pts_ms: list[int], *, codec: str = "libx264", gop: int = 10, options: dict | None = None,
-              lie: bool = False, audio: bool = False, fmt: str = "matroska", width: int = W, height: int = H) -> Path:
+def write_mkv(
+    path: Path,
+    pts_ms: list[int],
+    *,
+    codec: str = "libx264",
+    gop: int = 10,
+    options: dict | None = None,
+    lie: bool = False,
+    audio: bool = False,
+    fmt: str = "matroska",
+    width: int = W,
+    height: int = H,
+) -> Path:
     """Frames carrying their index; ``lie``: every video packet muxed with ``is_keyframe = True``."""
     with av.open(str(path), mode="w", format=fmt) as container:
         stream = container.add_stream(codec, rate=20)
@@ -103,9 +114,13 @@ def naive_seek(path: Path | str, pts: int) -> tuple[int, np.ndarray] | None:
 def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("frames")
     # VFR, B-frames (decode order != presentation order), an audio stream
-    write_mkv(root / "vfr.mkv", jittered_pts(60), gop=12,
-              options={"preset": "veryfast", "bframes": "2", "x264-params": "keyint=12:min-keyint=12:scenecut=0"},
-              audio=True)
+    write_mkv(
+        root / "vfr.mkv",
+        jittered_pts(60),
+        gop=12,
+        options={"preset": "veryfast", "bframes": "2", "x264-params": "keyint=12:min-keyint=12:scenecut=0"},
+        audio=True,
+    )
     for k, name in enumerate("abc"):
         write_video(root / f"{name}.mkv", [i * 50 + k for i in range(40)], W, H, gop=10 + 5 * k)
     write_mkv(root / "lying.mkv", [i * 50 for i in range(50)], gop=10, lie=True)
@@ -299,10 +314,18 @@ def test_lying_keyframes_h264(videos: Path) -> None:
 
 def test_lying_keyframes_hevc_open_gop(tmp_path: Path) -> None:
     """HEVC, open GOPs (CRA + RASL leading pictures), B-frames, audio, every packet flagged."""
-    opts = {"preset": "ultrafast",
-            "x265-params": "keyint=10:min-keyint=10:bframes=3:open-gop=1:scenecut=0:log-level=error"}
-    path = write_mkv(tmp_path / "hevc.mkv", [i * 50 for i in range(40)], codec="libx265", options=opts,
-                     lie=True, audio=True)
+    opts = {
+        "preset": "ultrafast",
+        "x265-params": "keyint=10:min-keyint=10:bframes=3:open-gop=1:scenecut=0:log-level=error",
+    }
+    path = write_mkv(
+        tmp_path / "hevc.mkv",
+        [i * 50 for i in range(40)],
+        codec="libx265",
+        options=opts,
+        lie=True,
+        audio=True,
+    )
     pts, seq = sequential(path)
     assert len(pts) == 40
     loader = FrameLoader(tmp_path, output="numpy", resume_within=0)
@@ -375,7 +398,7 @@ def test_annexb_h264_in_mpegts(tmp_path: Path) -> None:
     loader = FrameLoader(tmp_path, output="numpy", resume_within=0)
     idx = loader.index("v.ts")
     assert idx.rap_source == "bitstream" and len(idx.rap_positions) == 3
-    for i, (p, arr) in enumerate(frames[::-1]):
+    for p, arr in frames[::-1]:
         t = p * tb.numerator * 1_000_000_000 // tb.denominator  # floor to ns
         got = loader.load_one("v.ts", t)
         assert np.array_equal(got, arr)
@@ -404,7 +427,9 @@ def test_fsspec_memory_root(videos: Path) -> None:
         with pytest.raises(FrameLoadError, match="memory://"):
             loader.load_one("sub/missing.mkv", 0)
         # a uri that is itself a URL
-        assert np.array_equal(FrameLoader("/nonexistent", output="numpy").load_one(f"memory://{base}/vfr.mkv", 0), vseq[0])
+        assert np.array_equal(
+            FrameLoader("/nonexistent", output="numpy").load_one(f"memory://{base}/vfr.mkv", 0), vseq[0]
+        )
     finally:
         fs.rm(base, recursive=True)
 
@@ -418,7 +443,7 @@ def _screen_refs(mcap_path: Path) -> list[dict]:
     refs = []
     with open(mcap_path, "rb") as f:
         reader = make_reader(f)
-        for _, channel, message in reader.iter_messages(topics=["screen"]):
+        for _, _channel, message in reader.iter_messages(topics=["screen"]):
             payload = json.loads(message.data)
             refs.append({**payload["media_ref"], "source_shape": payload["source_shape"]})
     return refs
@@ -545,7 +570,12 @@ def test_placeholders_are_counted(videos: Path) -> None:
 def test_outputs_and_resize(videos: Path) -> None:
     ref = ("a.mkv", 9 * 50 * MS)
     arr = FrameLoader(videos, output="numpy").load_one(*ref)
-    assert arr.dtype == np.uint8 and arr.shape == (H, W, 3) and arr.flags.c_contiguous and frame_index_of(arr) == 9
+    assert (
+        arr.dtype == np.uint8
+        and arr.shape == (H, W, 3)
+        and arr.flags.c_contiguous
+        and frame_index_of(arr) == 9
+    )
     img = FrameLoader(videos, output="pil").load_one(*ref)
     assert img.mode == "RGB" and img.size == (W, H) and np.array_equal(np.asarray(img), arr)
     small = FrameLoader(videos, output="numpy", resize=(32, 40)).load_one(*ref)
@@ -585,14 +615,26 @@ def test_imports_without_torch(videos: Path) -> None:
 # Processes
 # ------------------------------------------------------------------------------------------
 def test_pickling_drops_open_videos(videos: Path) -> None:
-    loader = FrameLoader(videos, output="numpy", resize=(32, 24), max_open_videos=2, on_missing="placeholder",
-                         storage_options={"anon": True})
+    loader = FrameLoader(
+        videos,
+        output="numpy",
+        resize=(32, 24),
+        max_open_videos=2,
+        on_missing="placeholder",
+        storage_options={"anon": True},
+    )
     loader.load([("a.mkv", 0), ("b.mkv", MS)])
     assert len(loader.cache) == 2
     clone = pickle.loads(pickle.dumps(loader))
     assert len(clone.cache) == 0 and clone.stats.frames == 0
-    assert (clone.media_root, clone.output, clone.resize, clone.max_open_videos, clone.on_missing,
-            clone.storage_options) == (str(videos), "numpy", (32, 24), 2, "placeholder", {"anon": True})
+    assert (
+        clone.media_root,
+        clone.output,
+        clone.resize,
+        clone.max_open_videos,
+        clone.on_missing,
+        clone.storage_options,
+    ) == (str(videos), "numpy", (32, 24), 2, "placeholder", {"anon": True})
     assert frame_index_of(clone.load_one("c.mkv", (4 * 50 + 2) * MS)) == 4
     assert len(loader.cache) == 2  # the original is untouched
 
@@ -605,7 +647,9 @@ def _child_load(loader: FrameLoader, queue) -> None:  # pragma: no cover - runs 
 @pytest.mark.skipif(sys.platform == "win32" or "fork" not in mp.get_all_start_methods(), reason="needs fork")
 def test_forked_child_gets_its_own_containers(videos: Path) -> None:
     loader = FrameLoader(videos, output="numpy")
-    assert [frame_index_of(g) for g in loader.load([("a.mkv", i * 50 * MS) for i in range(5)])] == list(range(5))
+    assert [frame_index_of(g) for g in loader.load([("a.mkv", i * 50 * MS) for i in range(5)])] == list(
+        range(5)
+    )
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child_load, args=(loader, queue))
@@ -614,7 +658,9 @@ def test_forked_child_gets_its_own_containers(videos: Path) -> None:
     proc.join(60)
     assert indices == list(range(20, 30)) + [3] and open_in_child == 2
     # the parent closed its videos before forking (a threaded decoder cannot cross a fork) and reopens them
-    assert [frame_index_of(g) for g in loader.load([("a.mkv", i * 50 * MS) for i in range(5, 10)])] == list(range(5, 10))
+    assert [frame_index_of(g) for g in loader.load([("a.mkv", i * 50 * MS) for i in range(5, 10)])] == list(
+        range(5, 10)
+    )
     assert loader.stats.seeks == 2 and loader.stats.indexes_built == 1
 
 

@@ -10,15 +10,39 @@ from owa_builders import frames_bench
 
 
 def test_frames_bench_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--workdir", str(tmp_path), "--width", "64", "--height", "48", "--seconds", "2", "--fps", "20",
-            "--gop", "10", "--window", "4", "--repeat", "1", "--malloc", "default", "--json"]
+    argv = [
+        "--workdir",
+        str(tmp_path),
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--seconds",
+        "2",
+        "--fps",
+        "20",
+        "--gop",
+        "10",
+        "--window",
+        "4",
+        "--repeat",
+        "1",
+        "--malloc",
+        "default",
+        "--json",
+    ]
     result = frames_bench.main(argv)
     out = capsys.readouterr().out
     assert "wrote" in out and "(b)/(a)" in out and "(c)/(d)" in out
     assert result["malloc_tuned"] is False  # process-wide setting: not in the test process
     assert result["frames"] == 40 and result["samples"] == 10 and result["checked"]
-    assert set(result["fps"]) == {"a_sequential", "a_sequential_holding_samples", "b_ordered", "c_shuffled",
-                                    "d_seek_per_frame"}
+    assert set(result["fps"]) == {
+        "a_sequential",
+        "a_sequential_holding_samples",
+        "b_ordered",
+        "c_shuffled",
+        "d_seek_per_frame",
+    }
     assert all(v > 0 for v in result["fps"].values())
     assert result["loader_stats"]["b"]["seeks"] == 1  # time order: one forward pass
     assert result["loader_stats"]["b"]["decoded"] == 40

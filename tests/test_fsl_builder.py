@@ -29,7 +29,12 @@ NAMES = ["fsl-internvl3", "fsl-smolvlm"]
 #: The models' image token runs, spelled out (not taken from the package).
 LAYOUTS = {
     "fsl-internvl3": ["<img>", *["<IMG_CONTEXT>"] * 256, "</img>"],
-    "fsl-smolvlm": ["<fake_token_around_image>", "<global-img>", *["<image>"] * 64, "<fake_token_around_image>"],
+    "fsl-smolvlm": [
+        "<fake_token_around_image>",
+        "<global-img>",
+        *["<image>"] * 64,
+        "<fake_token_around_image>",
+    ],
 }
 COLUMNS = list(fsl_features())
 
@@ -85,14 +90,18 @@ def assert_image_layout(ds: datasets.Dataset, tokenizer: Any, layout: list[str])
     assert frames > 0
 
 
-def decoded_by_episode(ds: datasets.Dataset, tokens: FslTokens) -> dict[tuple[str, int], list[tuple[Event, int]]]:
+def decoded_by_episode(
+    ds: datasets.Dataset, tokens: FslTokens
+) -> dict[tuple[str, int], list[tuple[Event, int]]]:
     out: dict[tuple[str, int], list[tuple[Event, int]]] = {}
     for row in ds:
         n = sum(row["attention_mask"])
         frames = [(img["uri"], img["pts_ns"]) for img in row["images"]]
         events = tokens.encoder.decode(tokens.table.to_tokens(row["input_ids"][:n]), row["base_ns"], frames)
         assert len(events) == row["n_events"]
-        out.setdefault((row["episode_path"], row["interval_idx"]), []).extend((e, row["base_ns"]) for e in events)
+        out.setdefault((row["episode_path"], row["interval_idx"]), []).extend(
+            (e, row["base_ns"]) for e in events
+        )
     return out
 
 
@@ -114,7 +123,9 @@ def assert_rows_are_the_kept_events(ds: datasets.Dataset, tokens: FslTokens, roo
 
 # -- both configs --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
-def test_normal_and_streaming_give_identical_rows(built: dict, corpus: Path, tokenizer_dir: str, name: str) -> None:
+def test_normal_and_streaming_give_identical_rows(
+    built: dict, corpus: Path, tokenizer_dir: str, name: str
+) -> None:
     ds, _ = built[name]
     streamed = datasets.load_dataset("owa_builders/fsl", name, data_dir=str(corpus), tokenizer_name=tokenizer_dir,
                                      streaming=True)  # fmt: skip
@@ -134,7 +145,9 @@ def test_schema_is_plain_datasets_types(built: dict, name: str) -> None:
     assert features == fsl_features()
     assert features["input_ids"] == datasets.List(datasets.Value("int32"))
     assert features["attention_mask"] == datasets.List(datasets.Value("int8"))
-    assert features["images"] == datasets.List({"uri": datasets.Value("string"), "pts_ns": datasets.Value("int64")})
+    assert features["images"] == datasets.List(
+        {"uri": datasets.Value("string"), "pts_ns": datasets.Value("int64")}
+    )
     assert features["episode_path"] == datasets.Value("string")
     assert features["interval_idx"] == datasets.Value("int32")
     assert features["base_ns"] == datasets.Value("int64")
@@ -200,8 +213,12 @@ def test_image_token_fields_overridden_by_load_dataset_kwargs(
     built: dict, corpus: Path, tokenizer_dir: str, tmp_path: Path
 ) -> None:
     kwargs = dict(data_dir=str(corpus), tokenizer_name=tokenizer_dir, cache_dir=str(tmp_path / "cache"))
-    ds = datasets.load_dataset("owa_builders/fsl", "fsl-internvl3", split="train", image_token_count=16, **kwargs)
-    builder = datasets.load_dataset_builder("owa_builders/fsl", "fsl-internvl3", image_token_count=16, **kwargs)
+    ds = datasets.load_dataset(
+        "owa_builders/fsl", "fsl-internvl3", split="train", image_token_count=16, **kwargs
+    )
+    builder = datasets.load_dataset_builder(
+        "owa_builders/fsl", "fsl-internvl3", image_token_count=16, **kwargs
+    )
     assert builder.config.image_token_count == 16
     default_builder = built["fsl-internvl3"][1]
     assert builder.config_id != default_builder.config_id  # a separate cache entry
@@ -255,7 +272,12 @@ def test_config_problems_fail_up_front_listing_every_problem(corpus: Path, cache
     found = info.value.problems
     assert len(found) == 4, found
     message = str(info.value)
-    for fragment in ("encoder_type 'bogus'", "'window' cannot be encoded", "cannot hold one frame", "tokenizer_name"):
+    for fragment in (
+        "encoder_type 'bogus'",
+        "'window' cannot be encoded",
+        "cannot hold one frame",
+        "tokenizer_name",
+    ):
         assert fragment in message
     with pytest.raises(ConfigError, match="on_oversize"):
         datasets.load_dataset("owa_builders/fsl", "fsl-smolvlm", data_dir=str(corpus), cache_dir=cache_dir,
@@ -292,7 +314,10 @@ def test_cache_fingerprint_follows_the_local_tokenizer_contents(tmp_path: Path, 
 
     def cache_dir() -> str:
         return ds_lib.load_dataset_builder(
-            "owa_builders/fsl", "fsl-smolvlm", data_dir=str(current_corpus), tokenizer_name=str(tok),
+            "owa_builders/fsl",
+            "fsl-smolvlm",
+            data_dir=str(current_corpus),
+            tokenizer_name=str(tok),
             cache_dir=str(tmp_path / "c"),
         ).cache_dir
 

@@ -57,7 +57,9 @@ def test_image_token_overrides() -> None:
     c = FslConfig(image_preset="smolvlm", image_prefix=["<a>"], image_token="<b>", image_suffix=[])
     assert c.image_tokens() == ImageTokens(("<a>",), "<b>", 64, ())
     # no preset: the explicit fields alone (suffix defaults to none)
-    assert FslConfig(image_prefix=[], image_token="<x>", image_token_count=2).image_tokens() == ImageTokens((), "<x>", 2)
+    assert FslConfig(image_prefix=[], image_token="<x>", image_token_count=2).image_tokens() == ImageTokens(
+        (), "<x>", 2
+    )
     with pytest.raises(ConfigError, match="no image token layout"):
         FslConfig(image_token="<x>").image_tokens()
     with pytest.raises(ValueError, match="positive integer"):
@@ -120,7 +122,10 @@ def test_each_problem_is_reported(kwargs: dict, fragment: str) -> None:
 def test_too_short_sequence_reports_both_limits() -> None:
     found = problems(max_sequence_length=15)
     assert len(found) == 2, found
-    assert "max_sequence_length must be an integer >= 16, got 15" in found[0] and "cannot hold one frame" in found[1]
+    assert (
+        "max_sequence_length must be an integer >= 16, got 15" in found[0]
+        and "cannot hold one frame" in found[1]
+    )
 
 
 def test_boundaries_are_accepted() -> None:

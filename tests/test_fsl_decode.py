@@ -46,7 +46,12 @@ def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 def _build(corpus: Path, cache_dir: str, config_name: str, preset: str, tokenizer: str, **options: Any):
     """The FSL dataset via ``load_dataset``, the same fields as an FslConfig, and the saved tokens."""
     ds = datasets.load_dataset(
-        "owa_builders/fsl", config_name, data_dir=str(corpus), cache_dir=cache_dir, tokenizer_name=tokenizer, **options
+        "owa_builders/fsl",
+        config_name,
+        data_dir=str(corpus),
+        cache_dir=cache_dir,
+        tokenizer_name=tokenizer,
+        **options,
     )
     config = FslConfig(tokenizer_name=tokenizer, image_preset=preset, **options)
     saved = glob.glob(os.path.join(cache_dir, "**", "tokenizer", FSL_META), recursive=True)
@@ -69,7 +74,9 @@ def _key(event: Event) -> tuple[Any, ...]:
     return (event.timestamp_ns, event.topic, event.message_type, orjson.dumps(canonical(event)))
 
 
-def expected_per_row(rows: list[dict[str, Any]], reference: list[Event], config: FslConfig) -> list[list[tuple]]:
+def expected_per_row(
+    rows: list[dict[str, Any]], reference: list[Event], config: FslConfig
+) -> list[list[tuple]]:
     """``reference`` cut into the rows (by ``n_events``), each time quantized to its row's base."""
     encoder = config.encoder()
     out, pos = [], 0
@@ -81,7 +88,9 @@ def expected_per_row(rows: list[dict[str, Any]], reference: list[Event], config:
     return out
 
 
-def assert_decodes_to_input(ds: datasets.Dataset, tokens: FslTokens, corpus: Path, config: FslConfig) -> dict[str, int]:
+def assert_decodes_to_input(
+    ds: datasets.Dataset, tokens: FslTokens, corpus: Path, config: FslConfig
+) -> dict[str, int]:
     """Every row of every episode decodes to the resampled input (times at the encoder's resolution)."""
     res = config.time_resolution_ns
     episodes = sorted(set(ds["episode_path"]))
@@ -113,10 +122,23 @@ def assert_decodes_to_input(ds: datasets.Dataset, tokens: FslTokens, corpus: Pat
 @pytest.mark.parametrize("encoder_type", ["factorized", "hierarchical"])
 @pytest.mark.parametrize(("config_name", "preset", "max_len"), CONFIGS)
 def test_rows_decode_to_the_resampled_input(
-    current_corpus: Path, cache_dir: str, tokenizer_dir: str, config_name: str, preset: str, max_len: int, encoder_type: str
+    current_corpus: Path,
+    cache_dir: str,
+    tokenizer_dir: str,
+    config_name: str,
+    preset: str,
+    max_len: int,
+    encoder_type: str,
 ) -> None:
-    ds, config, tokens = _build(current_corpus, cache_dir, config_name, preset, tokenizer_dir,
-                                max_sequence_length=max_len, encoder_type=encoder_type)
+    ds, config, tokens = _build(
+        current_corpus,
+        cache_dir,
+        config_name,
+        preset,
+        tokenizer_dir,
+        max_sequence_length=max_len,
+        encoder_type=encoder_type,
+    )
     train = ds["train"]
     assert train.num_rows > len(set(train["episode_path"]))  # episodes span several rows
     topics = assert_decodes_to_input(train, tokens, current_corpus, config)
@@ -124,19 +146,36 @@ def test_rows_decode_to_the_resampled_input(
 
 
 @pytest.mark.parametrize("shift_ms", [50, -30])
-def test_shifted_actions_decode_at_shifted_times(current_corpus: Path, cache_dir: str, tokenizer_dir: str, shift_ms: int) -> None:
+def test_shifted_actions_decode_at_shifted_times(
+    current_corpus: Path, cache_dir: str, tokenizer_dir: str, shift_ms: int
+) -> None:
     shift = shift_ms * 1_000_000
-    ds, config, tokens = _build(current_corpus, cache_dir, "fsl-smolvlm", "smolvlm", tokenizer_dir,
-                                max_sequence_length=1024, action_shift_ns=shift)
+    ds, config, tokens = _build(
+        current_corpus,
+        cache_dir,
+        "fsl-smolvlm",
+        "smolvlm",
+        tokenizer_dir,
+        max_sequence_length=1024,
+        action_shift_ns=shift,
+    )
     assert_decodes_to_input(ds["train"], tokens, current_corpus, config)
     # explicitly: the decoded input events are the unshifted ones moved by `shift` (quantized)
     episode = "episode_000.mcap"
     rows = [r for r in ds["train"] if r["episode_path"] == episode]
     decoded = list(decode_rows(rows, tokens))
-    unshifted = resampled_input(current_corpus, episode, FslConfig(tokenizer_name=tokenizer_dir, image_preset="smolvlm"))
+    unshifted = resampled_input(
+        current_corpus, episode, FslConfig(tokenizer_name=tokenizer_dir, image_preset="smolvlm")
+    )
     res = config.time_resolution_ns
-    got = sorted((e.topic, orjson.dumps(canonical(e)), e.timestamp_ns) for e in decoded if e.topic in INPUT_TOPICS)
-    want = sorted((e.topic, orjson.dumps(canonical(e)), e.timestamp_ns + shift) for e in unshifted if e.topic in INPUT_TOPICS)
+    got = sorted(
+        (e.topic, orjson.dumps(canonical(e)), e.timestamp_ns) for e in decoded if e.topic in INPUT_TOPICS
+    )
+    want = sorted(
+        (e.topic, orjson.dumps(canonical(e)), e.timestamp_ns + shift)
+        for e in unshifted
+        if e.topic in INPUT_TOPICS
+    )
     assert len(got) == len(want) > 0
     for (gt, gf, gt_ns), (wt, wf, wt_ns) in zip(got, want):
         assert (gt, gf) == (wt, wf) and 0 <= wt_ns - gt_ns < res
@@ -148,9 +187,26 @@ def built(current_corpus: Path, tokenizer_dir: str, tmp_path_factory: pytest.Tem
     """``owa-builders build fsl`` output (fsl-smolvlm, 1024 tokens)."""
     work = tmp_path_factory.mktemp("fsl-cli")
     out = work / "fsl"
-    assert main(["build", "fsl", str(current_corpus), "-o", str(out), "--config", "fsl-smolvlm",
-                 "--option", f"tokenizer_name={tokenizer_dir}", "--option", "max_sequence_length=1024",
-                 "--cache-dir", str(work / "cache")]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "fsl",
+                str(current_corpus),
+                "-o",
+                str(out),
+                "--config",
+                "fsl-smolvlm",
+                "--option",
+                f"tokenizer_name={tokenizer_dir}",
+                "--option",
+                "max_sequence_length=1024",
+                "--cache-dir",
+                str(work / "cache"),
+            ]
+        )
+        == 0
+    )
     assert (out / "tokenizer" / FSL_META).is_file()
     return out
 
@@ -173,7 +229,9 @@ def test_decode_command_episode_end_to_end(
     assert "\n" not in line and str(out) in line and "episode_000.mcap" in line and "screen: " in line
 
     config = FslConfig(tokenizer_name=tokenizer_dir, image_preset="smolvlm", max_sequence_length=1024)
-    rows = [r for r in datasets.load_from_disk(str(built))["train"] if r["episode_path"] == "episode_000.mcap"]
+    rows = [
+        r for r in datasets.load_from_disk(str(built))["train"] if r["episode_path"] == "episode_000.mcap"
+    ]
     reference = resampled_input(current_corpus, "episode_000.mcap", config)
     expected = sorted(k for ks in expected_per_row(rows, reference, config) for k in ks)
 
@@ -185,7 +243,9 @@ def test_decode_command_episode_end_to_end(
     for msg in messages:
         assert isinstance(msg.decoded, MESSAGES[msg.message_type])
     screens = [m.decoded for m in messages if m.topic == "screen"]
-    assert screens and all(s.media_ref.uri == "episode_000.mkv" for s in screens)  # relative to the dataset root
+    assert screens and all(
+        s.media_ref.uri == "episode_000.mkv" for s in screens
+    )  # relative to the dataset root
     assert [s.media_ref.pts_ns for s in screens] == [img["pts_ns"] for r in rows for img in r["images"]]
     # the summary counts match the file
     for topic in ("screen", "keyboard", "mouse/raw"):
@@ -209,7 +269,9 @@ def test_decode_command_one_row(built: Path, tmp_path: Path) -> None:
 def test_decode_command_errors(built: Path, tmp_path: Path) -> None:
     ds = datasets.load_from_disk(str(built))["train"]
     out = tmp_path / "e.mcap"
-    with pytest.raises(FslDecodeError, match=rf"row {ds.num_rows} is out of range: .* has {ds.num_rows} rows"):
+    with pytest.raises(
+        FslDecodeError, match=rf"row {ds.num_rows} is out of range: .* has {ds.num_rows} rows"
+    ):
         decode_command(str(built), str(out), row=ds.num_rows)
     with pytest.raises(FslDecodeError, match="row -1 is out of range"):
         decode_command(str(built), str(out), row=-1)
@@ -224,7 +286,9 @@ def test_decode_command_errors(built: Path, tmp_path: Path) -> None:
     # a dataset copied without its tokenizer folder
     bare = tmp_path / "bare"
     shutil.copytree(built, bare, ignore=shutil.ignore_patterns("tokenizer"))
-    with pytest.raises(FslDecodeError, match=r"tokenizer directory .*bare/tokenizer' does not exist.*--tokenizer"):
+    with pytest.raises(
+        FslDecodeError, match=r"tokenizer directory .*bare/tokenizer' does not exist.*--tokenizer"
+    ):
         decode_command(str(bare), str(out), row=0)
     assert "decoded" in decode_command(str(bare), str(out), row=0, tokenizer_dir=str(built / "tokenizer"))
     os.remove(out)
@@ -237,7 +301,9 @@ def test_decode_command_errors(built: Path, tmp_path: Path) -> None:
     # a tampered row on disk: the error names the row, and no half-written file is left
     tampered = tmp_path / "tampered"
     ds.map(lambda r, i: {"n_events": r["n_events"] + (i == 1)}, with_indices=True).save_to_disk(str(tampered))
-    with pytest.raises(FslDecodeError, match=r"row 1 of .*decoded \d+ event\(s\) but the row says n_events = \d+"):
+    with pytest.raises(
+        FslDecodeError, match=r"row 1 of .*decoded \d+ event\(s\) but the row says n_events = \d+"
+    ):
         decode_command(str(tampered), str(out), row=1, tokenizer_dir=str(built / "tokenizer"))
     episode = ds[1]["episode_path"]
     with pytest.raises(FslDecodeError, match="n_events"):
@@ -255,9 +321,13 @@ def test_decode_row_checks(built: Path) -> None:
     with pytest.raises(FslDecodeError, match=r"decoded \d+ event\(s\) but the row says n_events = "):
         decode_row({**row, "n_events": row["n_events"] + 1}, tokens)
     n = len(row["images"])
-    with pytest.raises(FslDecodeError, match=rf"decoded {n} screen event\(s\) but the row lists {n - 1} frame"):
+    with pytest.raises(
+        FslDecodeError, match=rf"decoded {n} screen event\(s\) but the row lists {n - 1} frame"
+    ):
         decode_row({**row, "images": row["images"][:-1]}, tokens)
-    with pytest.raises(FslDecodeError, match=rf"decoded {n} screen event\(s\) but the row lists {n + 1} frame"):
+    with pytest.raises(
+        FslDecodeError, match=rf"decoded {n} screen event\(s\) but the row lists {n + 1} frame"
+    ):
         decode_row({**row, "images": row["images"] + [row["images"][0]]}, tokens)
     # padding counted as real tokens is not a valid encoding
     with pytest.raises(FslDecodeError, match="not a valid factorized encoding"):
@@ -274,8 +344,14 @@ def test_write_mcap_validates_with_the_current_messages(tmp_path: Path) -> None:
         make_event("screen", t, {"media_ref": {"uri": "train/a.mkv", "pts_ns": 0}}),
         make_event("screen", t + 5, {"media_ref": {"uri": "train/a.mkv", "pts_ns": None}}),
         make_event("keyboard", t + 10, {"event_type": "press", "vk": 65}),
-        make_event("mouse", t + 20, {"event_type": "click", "x": -5, "y": 3, "button": "left", "pressed": True}),
-        make_event("mouse/raw", t + 30, {"last_x": 1, "last_y": -2, "us_flags": 0, "button_flags": 0x400, "button_data": 65416}),
+        make_event(
+            "mouse", t + 20, {"event_type": "click", "x": -5, "y": 3, "button": "left", "pressed": True}
+        ),
+        make_event(
+            "mouse/raw",
+            t + 30,
+            {"last_x": 1, "last_y": -2, "us_flags": 0, "button_flags": 0x400, "button_data": 65416},
+        ),
     ]
     out = tmp_path / "w.mcap"
     assert write_mcap(events, out) == {"screen": 2, "keyboard": 1, "mouse": 1, "mouse/raw": 1}

@@ -99,7 +99,13 @@ def test_keyboard_all_keys_exhaustive(enc: EventEncoder) -> None:
 
 def test_raw_mouse_every_flag_combination_exhaustive(enc: EventEncoder) -> None:
     for flags in range(0x1000):
-        fields = {"last_x": flags - 2048, "last_y": -flags, "us_flags": 0, "button_flags": flags, "button_data": 0}
+        fields = {
+            "last_x": flags - 2048,
+            "last_y": -flags,
+            "us_flags": 0,
+            "button_flags": flags,
+            "button_data": 0,
+        }
         assert_roundtrip(enc, ev("mouse/raw", BASE + flags, fields))
     for us in range(16):
         fields = {"last_x": 1, "last_y": 2, "us_flags": us, "button_flags": 0, "button_data": 0}
@@ -132,7 +138,9 @@ def test_raw_wheel_data_as_recorded(enc: EventEncoder, data: int) -> None:
     data=st.integers(-32_768, 65_535),
     dt=st.integers(0, 10**12),
 )
-def test_raw_mouse_roundtrip_property(name: str, x: int, y: int, us: int, flags: int, data: int, dt: int) -> None:
+def test_raw_mouse_roundtrip_property(
+    name: str, x: int, y: int, us: int, flags: int, data: int, dt: int
+) -> None:
     fields = {"last_x": x, "last_y": y, "us_flags": us, "button_flags": flags, "button_data": data}
     assert_roundtrip(get_encoder(name), ev("mouse/raw", BASE + dt, fields))
 
@@ -145,7 +153,9 @@ def test_raw_mouse_defaults_and_extra_fields() -> None:
 
 
 def test_mouse_clicks_every_button(enc: EventEncoder) -> None:
-    for button, pressed in itertools.product(("left", "right", "middle", "x1", "x2", "unknown"), (True, False)):
+    for button, pressed in itertools.product(
+        ("left", "right", "middle", "x1", "x2", "unknown"), (True, False)
+    ):
         fields = {"event_type": "click", "x": -1920, "y": 1080, "button": button, "pressed": pressed}
         assert_roundtrip(enc, ev("mouse", BASE + 5, fields))
 
@@ -205,7 +215,9 @@ def test_max_offset(enc: EventEncoder) -> None:
     assert enc.max_offset_ns() >= 3600 * 10**9  # >= 1 h at 1 ms
     key = {"event_type": "press", "vk": 1}
     assert_roundtrip(enc, ev("keyboard", BASE + enc.max_offset_ns(), key))
-    with pytest.raises(EncodeError, match=r"offset 9999999000001 ns .* exceeds max_offset_ns\(\) = 9999999000000"):
+    with pytest.raises(
+        EncodeError, match=r"offset 9999999000001 ns .* exceeds max_offset_ns\(\) = 9999999000000"
+    ):
         enc.encode(ev("keyboard", BASE + enc.max_offset_ns() + 1, key), BASE)
     with pytest.raises(EncodeError, match="before the sequence base"):
         enc.encode(ev("keyboard", BASE - 1, key), BASE)
@@ -249,27 +261,49 @@ def test_gap_longer_than_wrap_uses_new_base(enc: EventEncoder) -> None:
 @pytest.mark.parametrize(
     ("topic", "fields", "message"),
     [
-        ("keyboard", {"event_type": "press", "vk": 256}, r"keyboard event #5 .*'vk' = 256 is out of range \[0, 255\]"),
+        (
+            "keyboard",
+            {"event_type": "press", "vk": 256},
+            r"keyboard event #5 .*'vk' = 256 is out of range \[0, 255\]",
+        ),
         ("keyboard", {"event_type": "press", "vk": -1}, r"'vk' = -1 is out of range"),
         ("keyboard", {"event_type": "hold", "vk": 1}, r"'event_type' = 'hold' is not one of"),
         ("keyboard", {"event_type": "press", "vk": True}, r"'vk' = True is not an integer"),
         ("keyboard", {"event_type": "press"}, r"'vk' is missing"),
-        ("mouse", {"event_type": "move", "x": 100_000, "y": 0}, r"'x' = 100000 is out of range \[-99999, 99999\]"),
+        (
+            "mouse",
+            {"event_type": "move", "x": 100_000, "y": 0},
+            r"'x' = 100000 is out of range \[-99999, 99999\]",
+        ),
         ("mouse", {"event_type": "click", "x": 0, "y": 0, "pressed": True}, r"'button' = None is not one of"),
-        ("mouse", {"event_type": "click", "x": 0, "y": 0, "button": "left"}, r"'pressed' = None is not a bool"),
+        (
+            "mouse",
+            {"event_type": "click", "x": 0, "y": 0, "button": "left"},
+            r"'pressed' = None is not a bool",
+        ),
         ("mouse", {"event_type": "scroll", "x": 0, "y": 0, "dx": 0}, r"'dy' is missing"),
         ("mouse", {"event_type": "drag", "x": 0, "y": 0}, r"'event_type' = 'drag'"),
         ("mouse/raw", {"last_x": -100_000, "last_y": 0}, r"mouse/raw event #5 .*'last_x' = -100000"),
-        ("mouse/raw", {"last_x": 0, "last_y": 0, "button_flags": 0x1000}, r"'button_flags' = 4096 .*\[0, 4095\]"),
+        (
+            "mouse/raw",
+            {"last_x": 0, "last_y": 0, "button_flags": 0x1000},
+            r"'button_flags' = 4096 .*\[0, 4095\]",
+        ),
         ("mouse/raw", {"last_x": 0, "last_y": 0, "us_flags": 16}, r"'us_flags' = 16"),
-        ("mouse/raw", {"last_x": 0, "last_y": 0, "button_data": 65536}, r"'button_data' = 65536 .*\[-32768, 65535\]"),
+        (
+            "mouse/raw",
+            {"last_x": 0, "last_y": 0, "button_data": 65536},
+            r"'button_data' = 65536 .*\[-32768, 65535\]",
+        ),
         ("mouse/raw", {"last_x": 0, "last_y": 0, "button_data": -32769}, r"'button_data' = -32769"),
         ("screen", {"utc_ns": 1}, r"'media_ref' = None has no string 'uri'"),
         ("screen", {"media_ref": {"uri": "a.mkv", "pts_ns": -5}}, r"'media_ref.pts_ns' = -5"),
         ("window", {"title": "x"}, r"window event #5 .*topic 'window' is not supported"),
     ],
 )
-def test_encode_errors_name_topic_field_value(enc: EventEncoder, topic: str, fields: dict, message: str) -> None:
+def test_encode_errors_name_topic_field_value(
+    enc: EventEncoder, topic: str, fields: dict, message: str
+) -> None:
     with pytest.raises(EncodeError, match=message):
         enc.encode(ev(topic, BASE, fields, index=5), BASE)
 

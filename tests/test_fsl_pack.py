@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,7 +35,9 @@ FAST = settings(max_examples=60, deadline=None)
 def tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One expanded copy of the local base tokenizer per encoder."""
     base = write_example_tokenizer(tmp_path_factory.mktemp("pack-tok") / "base")
-    return {name: expand_tokenizer(load_base_tokenizer(str(base)), get_encoder(name), IMAGE) for name in ENCODERS}
+    return {
+        name: expand_tokenizer(load_base_tokenizer(str(base)), get_encoder(name), IMAGE) for name in ENCODERS
+    }
 
 
 _TABLES: dict[tuple[int, EventEncoder], TokenTable] = {}
@@ -61,7 +62,9 @@ def scr(t: int, pts: int | None = 0, uri: str = "v.mkv", index: int = -1) -> Eve
 
 
 def scroll(t: int, index: int = -1) -> Event:
-    return make_event("mouse", t, {"event_type": "scroll", "x": -99_999, "y": 99_999, "dx": -120, "dy": 120}, index)
+    return make_event(
+        "mouse", t, {"event_type": "scroll", "x": -99_999, "y": 99_999, "dx": -120, "dy": 120}, index
+    )
 
 
 def indexed(events: list[Event]) -> list[Event]:
@@ -186,7 +189,9 @@ def test_exact_layout_of_a_small_stream(tokenizers: dict[str, Any]) -> None:
     check(events, seqs, stats, encoder, table, max_len, pad_id)
 
 
-def test_gap_longer_than_max_offset_starts_a_new_sequence_and_decodes_exactly(tokenizers: dict[str, Any]) -> None:
+def test_gap_longer_than_max_offset_starts_a_new_sequence_and_decodes_exactly(
+    tokenizers: dict[str, Any],
+) -> None:
     encoder = get_encoder("factorized", time_digits=3)  # offsets up to 999 ms
     assert encoder.max_offset_ns() == 999 * MS
     hours = 5 * 3600 * NS
@@ -352,11 +357,15 @@ def test_property_random_streams(
     again, _, _, _ = pack(tokenizers, events, encoder, max_len, on_oversize="drop")
     assert again == seqs  # deterministic
     if drop_frameless:
-        kept, fstats, _, _ = pack(tokenizers, events, encoder, max_len, on_oversize="drop", drop_frameless=True)
+        kept, fstats, _, _ = pack(
+            tokenizers, events, encoder, max_len, on_oversize="drop", drop_frameless=True
+        )
         assert kept == [s for s in seqs if s.images]
         frameless = [s for s in seqs if not s.images]
         assert fstats.sequences_dropped_frameless == len(frameless)
-        assert sum(fstats.dropped.get("frameless_sequence", Counter()).values()) == sum(s.n_events for s in frameless)
+        assert sum(fstats.dropped.get("frameless_sequence", Counter()).values()) == sum(
+            s.n_events for s in frameless
+        )
         assert fstats.unaccounted() == {}
     elif oversize:
         with pytest.raises(OversizeEventError, match=rf"event #{min(oversize)} "):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,15 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
-from owa_builders.example import DEFAULT_START_NS, MS, NS, RawEvent, SessionSpec, session_events, write_recording
+from owa_builders.example import (
+    DEFAULT_START_NS,
+    MS,
+    NS,
+    RawEvent,
+    SessionSpec,
+    session_events,
+    write_recording,
+)
 from owa_builders.example_tokenizer import example_tokenizer_json, write_example_tokenizer
 from owa_event.events import INPUT_TOPICS, SCREEN, Event
 from owa_event.intervals import StartStopKey
@@ -42,19 +51,27 @@ def ev(topic: str, t: int, i: int = -1) -> Event:
         "mouse/raw": {"last_x": 1, "last_y": -1},
         "window": {"title": "w"},
     }[topic]
-    return make_event(topic, t, fields, i) if topic != "window" else Event(topic, t, "desktop/WindowInfo", b"{}", fields, i)
+    return (
+        make_event(topic, t, fields, i)
+        if topic != "window"
+        else Event(topic, t, "desktop/WindowInfo", b"{}", fields, i)
+    )
 
 
 def check_shift(events: list[Event], shift: int, out: list[Event]) -> None:
     assert len(out) == len(events)
     assert [e.timestamp_ns for e in out] == sorted(e.timestamp_ns for e in out)
     # non-input events untouched (the very same objects), in order
-    assert [e for e in out if e.topic not in INPUT_TOPICS] == [e for e in events if e.topic not in INPUT_TOPICS]
+    assert [e for e in out if e.topic not in INPUT_TOPICS] == [
+        e for e in events if e.topic not in INPUT_TOPICS
+    ]
     assert all(a is b for a, b in zip((e for e in out if e.topic not in INPUT_TOPICS),
                                       (e for e in events if e.topic not in INPUT_TOPICS)))  # fmt: skip
     # input events moved by exactly shift, payload and order kept
     moved = [(e.topic, e.timestamp_ns, e.index, e.data) for e in out if e.topic in INPUT_TOPICS]
-    assert moved == [(e.topic, e.timestamp_ns + shift, e.index, e.data) for e in events if e.topic in INPUT_TOPICS]
+    assert moved == [
+        (e.topic, e.timestamp_ns + shift, e.index, e.data) for e in events if e.topic in INPUT_TOPICS
+    ]
     # ties: non-input events first
     for a, b in zip(out, out[1:]):
         if a.timestamp_ns == b.timestamp_ns:
@@ -176,7 +193,9 @@ def config_for(tokenizer_dir: Path, **kwargs: Any) -> FslConfig:
     return config
 
 
-def run(recording: Path, config: FslConfig, tokens: FslTokens | None = None) -> tuple[list[dict], EpisodeReport, PackStats]:
+def run(
+    recording: Path, config: FslConfig, tokens: FslTokens | None = None
+) -> tuple[list[dict], EpisodeReport, PackStats]:
     tokens = tokens or FslTokens.from_config(config)
     report, stats = EpisodeReport("rec.mcap"), PackStats()
     rows = list(fsl_rows(str(recording), episode_path="rec.mcap", root=str(recording.parent), config=config,
@@ -186,7 +205,9 @@ def run(recording: Path, config: FslConfig, tokens: FslTokens | None = None) -> 
 
 def kept_by_interval(recording: Path, config: FslConfig) -> dict[int, list[Event]]:
     out: dict[int, list[Event]] = {}
-    for idx, event in kept_events(str(recording), episode_path="rec.mcap", root=str(recording.parent), config=config):
+    for idx, event in kept_events(
+        str(recording), episode_path="rec.mcap", root=str(recording.parent), config=config
+    ):
         out.setdefault(idx, []).append(event)
     return out
 
@@ -237,7 +258,11 @@ def test_rows_never_mix_intervals_and_every_kept_event_is_packed(
     assert stats.events_packed == Counter(e.topic for evs in kept.values() for e in evs)
     assert stats.unaccounted() == {} and report.unaccounted() == {}
     assert report.intervals == 2
-    assert sum(len(r["images"]) for r in rows) == stats.frames == sum(e.topic == SCREEN for evs in kept.values() for e in evs)
+    assert (
+        sum(len(r["images"]) for r in rows)
+        == stats.frames
+        == sum(e.topic == SCREEN for evs in kept.values() for e in evs)
+    )
 
 
 @pytest.mark.parametrize("shift", [30 * MS, -30 * MS])
@@ -267,9 +292,13 @@ def test_debug_text_is_the_decoded_sequence(recording: Path, tokenizer_dir: Path
 
 def test_oversize_events_name_the_recording_or_are_counted(recording: Path, tokenizer_dir: Path) -> None:
     # one image token per frame: the smallest valid sequence (17) holds frames and keys, not raw mouse moves
-    small = dict(image_preset=None, image_prefix=[], image_token="<image>", image_token_count=1, max_sequence_length=17)
+    small = dict(
+        image_preset=None, image_prefix=[], image_token="<image>", image_token_count=1, max_sequence_length=17
+    )
     config = config_for(tokenizer_dir, **small)
-    with pytest.raises(OversizeEventError, match=r"rec\.mcap \(interval 0\): event #\d+ \(mouse/raw at \d+ ns\)"):
+    with pytest.raises(
+        OversizeEventError, match=r"rec\.mcap \(interval 0\): event #\d+ \(mouse/raw at \d+ ns\)"
+    ):
         run(recording, config)
     config = config_for(tokenizer_dir, on_oversize="drop", **small)
     rows, report, stats = run(recording, config)
@@ -317,7 +346,9 @@ def test_tokens_save_load_round_trip(recording: Path, tokenizer_dir: Path, tmp_p
 
 def test_tokens_errors(tokenizer_dir: Path, tmp_path: Path) -> None:
     missing = config_for(tokenizer_dir, tokenizer_name=str(tmp_path / "no-such-tokenizer"))
-    with pytest.raises(ValueError, match=r"cannot load tokenizer '.*no-such-tokenizer'.*local tokenizer directory"):
+    with pytest.raises(
+        ValueError, match=r"cannot load tokenizer '.*no-such-tokenizer'.*local tokenizer directory"
+    ):
         FslTokens.from_config(missing)
     bare = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(example_tokenizer_json()))
     assert bare.pad_token_id is None and bare.eos_token_id is None

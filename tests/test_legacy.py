@@ -44,7 +44,9 @@ def test_upgrade_type_maps_python_path_names(name: str, expected: str) -> None:
     assert expected in KNOWN_TYPES
 
 
-@pytest.mark.parametrize("name", [*TOPIC_TYPES.values(), "custom/Thing", "example/custom", "", "owa.env.other.Thing"])
+@pytest.mark.parametrize(
+    "name", [*TOPIC_TYPES.values(), "custom/Thing", "example/custom", "", "owa.env.other.Thing"]
+)
 def test_upgrade_type_passes_current_and_unknown_names_unchanged(name: str) -> None:
     assert upgrade_type(name) == name
 
@@ -53,7 +55,13 @@ def test_upgrade_type_passes_current_and_unknown_names_unchanged(name: str) -> N
 # is_legacy_screen / upgrade_screen, per layout
 # ---------------------------------------------------------------------------------------
 LAYOUT_03 = {"path": "x.mkv", "pts": 40_000_000, "utc_ns": T0}
-LAYOUT_04 = {"utc_ns": T0, "original_shape": [1025, 1017], "shape": [1026, 1018], "path": "x.mkv", "pts": 40_000_000}
+LAYOUT_04 = {
+    "utc_ns": T0,
+    "original_shape": [1025, 1017],
+    "shape": [1026, 1018],
+    "path": "x.mkv",
+    "pts": 40_000_000,
+}
 LAYOUT_050 = {
     "utc_ns": T0,
     "source_shape": [1025, 1017],
@@ -165,7 +173,9 @@ def test_session_has_every_kind_of_event(written: tuple[list[RawEvent], Path]) -
 
 
 @pytest.mark.parametrize("version", WRITER_VERSIONS)
-def test_every_writer_version_reads_back_as_the_session(written: tuple[list[RawEvent], Path], version: str) -> None:
+def test_every_writer_version_reads_back_as_the_session(
+    written: tuple[list[RawEvent], Path], version: str
+) -> None:
     events, root = written
     got, rec = read(root, version)
     assert as_tuples(got) == expected_events(events, version)
@@ -184,10 +194,17 @@ def test_legacy_files_equal_the_current_file(written: tuple[list[RawEvent], Path
         current = [e for e in current if e.topic != "mouse/raw"]
     assert len(legacy) == len(current)
     for old, new in zip(legacy, current):
-        assert (old.topic, old.timestamp_ns, old.message_type) == (new.topic, new.timestamp_ns, new.message_type)
+        assert (old.topic, old.timestamp_ns, old.message_type) == (
+            new.topic,
+            new.timestamp_ns,
+            new.message_type,
+        )
         new_fields = new.fields
         if old.topic == "screen":
-            new_fields = {**new_fields, "media_ref": {**new_fields["media_ref"], "uri": f"{version}/sub/rec.mkv"}}
+            new_fields = {
+                **new_fields,
+                "media_ref": {**new_fields["media_ref"], "uri": f"{version}/sub/rec.mkv"},
+            }
             if version == "0.3.2":
                 new_fields = {k: new_fields[k] for k in ("utc_ns", "media_ref")}
         assert old.fields == new_fields
@@ -205,7 +222,11 @@ def test_legacy_upgrades_are_counted(written: tuple[list[RawEvent], Path]) -> No
     _, old = read(root, "0.3.2")
     counts = {t: sum(e.topic == t for e in events) for t in TOPIC_TYPES if t != "mouse/raw"}
     assert dict(old.stats.legacy_upgraded) == {
-        ("owa.env.gst.msg.ScreenEmitted" if t == "screen" else "owa.env.desktop.msg." + TOPIC_TYPES[t].split("/")[1]): n
+        (
+            "owa.env.gst.msg.ScreenEmitted"
+            if t == "screen"
+            else "owa.env.desktop.msg." + TOPIC_TYPES[t].split("/")[1]
+        ): n
         for t, n in counts.items()
     }
     assert old.summary.topics["screen"] == "owa.env.gst.msg.ScreenEmitted"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import random
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -63,11 +64,20 @@ def write_raw(
 
 
 def keys(n: int, t0: int = T0, step: int = MS) -> list[RawEvent]:
-    return [RawEvent("keyboard", t0 + i * step, {"event_type": "press" if i % 2 == 0 else "release", "vk": 65 + i % 26}) for i in range(n)]
+    return [
+        RawEvent(
+            "keyboard", t0 + i * step, {"event_type": "press" if i % 2 == 0 else "release", "vk": 65 + i % 26}
+        )
+        for i in range(n)
+    ]
 
 
 def screen(t: int, uri: str, pts_ns: int = 0) -> RawEvent:
-    return RawEvent("screen", t, {"utc_ns": t, "source_shape": [4, 4], "shape": [4, 4], "media_ref": {"uri": uri, "pts_ns": pts_ns}})
+    return RawEvent(
+        "screen",
+        t,
+        {"utc_ns": t, "source_shape": [4, 4], "shape": [4, 4], "media_ref": {"uri": uri, "pts_ns": pts_ns}},
+    )
 
 
 def read_all(path: Path, **kwargs: Any) -> list[Event]:
@@ -190,7 +200,10 @@ def test_relative_screen_uris_are_rebased_onto_the_dataset_root(
     with Recording(path, episode_path=episode_path) as rec:
         got = list(rec.events())
         assert rec.stats.media_uris == {expected}
-    assert [e.fields["media_ref"] for e in got] == [{"uri": expected, "pts_ns": 0}, {"uri": expected, "pts_ns": 50 * MS}]
+    assert [e.fields["media_ref"] for e in got] == [
+        {"uri": expected, "pts_ns": 0},
+        {"uri": expected, "pts_ns": 50 * MS},
+    ]
     for e in got:
         assert orjson.loads(e.data) == e.fields  # data re-serialized with the new URI
         assert (e.fields["utc_ns"], e.fields["shape"]) == (e.timestamp_ns, [4, 4])
@@ -198,7 +211,13 @@ def test_relative_screen_uris_are_rebased_onto_the_dataset_root(
 
 @pytest.mark.parametrize(
     "uri",
-    ["data:image/png;base64,iVBORw0KGgo=", "https://example.com/videos/x.mkv", "file:///data/x.mkv", "/data/x.mkv", "C:\\rec\\x.mkv"],
+    [
+        "data:image/png;base64,iVBORw0KGgo=",
+        "https://example.com/videos/x.mkv",
+        "file:///data/x.mkv",
+        "/data/x.mkv",
+        "C:\\rec\\x.mkv",
+    ],
 )
 def test_data_and_absolute_uris_are_kept(tmp_path: Path, uri: str) -> None:
     path = write_owa(tmp_path / "x.mcap", [screen(T0, uri)])
@@ -212,7 +231,9 @@ def test_data_and_absolute_uris_are_kept(tmp_path: Path, uri: str) -> None:
 def test_unknown_message_type_is_kept_verbatim_and_counted(tmp_path: Path) -> None:
     path = tmp_path / "custom.mcap"
     with OWAMcapWriter(path) as writer:
-        writer.write_message(current_message("keyboard", {"event_type": "press", "vk": 65}), topic="keyboard", timestamp=T0)
+        writer.write_message(
+            current_message("keyboard", {"event_type": "press", "vk": 65}), topic="keyboard", timestamp=T0
+        )
         for i in range(3):
             writer.write_message(Thing(value=i, label="명령 ✓"), topic="custom", timestamp=T0 + (i + 1) * MS)
     with Recording(path) as rec:
@@ -224,7 +245,9 @@ def test_unknown_message_type_is_kept_verbatim_and_counted(tmp_path: Path) -> No
     custom = [e for e in got if e.topic == "custom"]
     assert [e.message_type for e in custom] == ["custom/Thing"] * 3
     assert [e.fields for e in custom] == [{"value": i, "label": "명령 ✓"} for i in range(3)]
-    assert [e.data for e in custom] == [Thing(value=i, label="명령 ✓").model_dump_json().encode() for i in range(3)]
+    assert [e.data for e in custom] == [
+        Thing(value=i, label="명령 ✓").model_dump_json().encode() for i in range(3)
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -280,7 +303,11 @@ def test_non_json_message_encoding(tmp_path: Path) -> None:
 def test_invalid_json_names_the_message(tmp_path: Path) -> None:
     path = write_raw(
         tmp_path / "badjson.mcap",
-        [(T0, b'{"event_type":"press","vk":65}'), (T0 + 5, b'{"event_type":"press","vk":'), (T0 + 9, b'{"event_type":"release","vk":65}')],
+        [
+            (T0, b'{"event_type":"press","vk":65}'),
+            (T0 + 5, b'{"event_type":"press","vk":'),
+            (T0 + 9, b'{"event_type":"release","vk":65}'),
+        ],
     )
     with Recording(path) as rec:
         events = rec.events()
@@ -291,22 +318,31 @@ def test_invalid_json_names_the_message(tmp_path: Path) -> None:
 
 
 def test_json_array_instead_of_object(tmp_path: Path) -> None:
-    path = write_raw(tmp_path / "array.mcap", [(T0, b'{"event_type":"press","vk":65}'), (T0 + 1, b'["press", 65]')])
+    path = write_raw(
+        tmp_path / "array.mcap", [(T0, b'{"event_type":"press","vk":65}'), (T0 + 1, b'["press", 65]')]
+    )
     with pytest.raises(RecordingError) as exc:
         read_all(path)
     assert_error(exc, path, "message #1", f"log time {T0 + 1} ns", "not a JSON object")
 
 
 def test_log_time_zero_names_the_message(tmp_path: Path) -> None:
-    path = write_raw(tmp_path / "zero.mcap", [(T0, b'{"event_type":"press","vk":65}'), (0, b'{"event_type":"release","vk":65}')])
+    path = write_raw(
+        tmp_path / "zero.mcap",
+        [(T0, b'{"event_type":"press","vk":65}'), (0, b'{"event_type":"release","vk":65}')],
+    )
     with pytest.raises(RecordingError) as exc:
         Recording(path)
-    assert_error(exc, path, "1 log time(s) outside the recording's span", "message #0 at log time 0 ns", "2000-01-01")
+    assert_error(
+        exc, path, "1 log time(s) outside the recording's span", "message #0 at log time 0 ns", "2000-01-01"
+    )
 
 
 def test_log_time_years_ahead_names_the_message(tmp_path: Path) -> None:
     ahead = T0 + 5 * 365 * 24 * 3600 * NS
-    msgs = [(T0 + i * MS, b'{"event_type":"press","vk":65}') for i in range(4)] + [(ahead, b'{"event_type":"release","vk":65}')]
+    msgs = [(T0 + i * MS, b'{"event_type":"press","vk":65}') for i in range(4)] + [
+        (ahead, b'{"event_type":"release","vk":65}')
+    ]
     path = write_raw(tmp_path / "ahead.mcap", msgs)
     with pytest.raises(RecordingError) as exc:
         Recording(path)
@@ -324,7 +360,9 @@ def test_a_long_but_continuous_recording_is_fine(tmp_path: Path) -> None:
 def test_an_outlier_after_a_long_recording_is_still_found(tmp_path: Path) -> None:
     times = [T0 + h * 3600 * NS for h in range(0, 8 * 24 + 1, 12)]
     ahead = times[-1] + 30 * 24 * 3600 * NS
-    path = write_raw(tmp_path / "long.mcap", [(t, b'{"event_type":"press","vk":65}') for t in [*times, ahead]])
+    path = write_raw(
+        tmp_path / "long.mcap", [(t, b'{"event_type":"press","vk":65}') for t in [*times, ahead]]
+    )
     with pytest.raises(RecordingError) as exc:
         Recording(path)
     assert_error(exc, path, "1 log time(s) outside", f"message #{len(times)} at log time {ahead} ns")
@@ -340,7 +378,9 @@ def chunked(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Event], byte
     return read_all(path), path.read_bytes()
 
 
-def test_truncated_file_is_recovered_from_its_complete_chunks(tmp_path: Path, chunked: tuple[list[Event], bytes]) -> None:
+def test_truncated_file_is_recovered_from_its_complete_chunks(
+    tmp_path: Path, chunked: tuple[list[Event], bytes]
+) -> None:
     original, data = chunked
     path = tmp_path / "cut.mcap"
     path.write_bytes(data[: len(data) // 2])
@@ -352,7 +392,9 @@ def test_truncated_file_is_recovered_from_its_complete_chunks(tmp_path: Path, ch
         assert rec.stats.recovered_messages == len(got) == rec.summary.message_count
         assert rec.summary.start_ns == got[0].timestamp_ns and rec.summary.end_ns == got[-1].timestamp_ns
         assert sum(rec.summary.topic_counts.values()) == len(got)
-        window = list(rec.events(topics=["screen"], start_ns=got[10].timestamp_ns, end_ns=got[-10].timestamp_ns))
+        window = list(
+            rec.events(topics=["screen"], start_ns=got[10].timestamp_ns, end_ns=got[-10].timestamp_ns)
+        )
     [warning] = record
     text = str(warning.message)
     assert str(path) in text and f"recovered {len(got)} messages" in text
@@ -361,7 +403,9 @@ def test_truncated_file_is_recovered_from_its_complete_chunks(tmp_path: Path, ch
     assert got == original[: len(got)]
     times = [e.timestamp_ns for e in got]
     assert times == sorted(times)
-    assert window == [e for e in got[10:-10] if e.topic == "screen" and e.timestamp_ns < got[-10].timestamp_ns]
+    assert window == [
+        e for e in got[10:-10] if e.topic == "screen" and e.timestamp_ns < got[-10].timestamp_ns
+    ]
     assert window
 
 
@@ -446,7 +490,14 @@ def test_real_recording(shared_recording: Path) -> None:
         "keyboard": "desktop/KeyboardEvent",
         "mouse": "desktop/MouseEvent",
     }
-    assert s.topic_counts == {"window": 4, "keyboard/state": 4, "mouse/state": 4, "screen": 17, "keyboard": 20, "mouse": 218}
+    assert s.topic_counts == {
+        "window": 4,
+        "keyboard/state": 4,
+        "mouse/state": 4,
+        "screen": 17,
+        "keyboard": 20,
+        "mouse": 218,
+    }
     assert {e.topic for e in got} == set(s.topics)
     times = [e.timestamp_ns for e in got]
     assert times == sorted(times) and (times[0], times[-1]) == (s.start_ns, s.end_ns)

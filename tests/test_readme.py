@@ -41,7 +41,11 @@ def test_training_loop_block_runs(tmp_path: Path) -> None:
     script = tmp_path / "train.py"
     script.write_text(_block("training-loop"))
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**__import__("os").environ, "HF_DATASETS_CACHE": str(tmp_path / "cache")},
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -201,7 +201,11 @@ def test_raw_sum_before_a_later_other_topic_event() -> None:
     s = screen(8 * MS)
     inp = [raw(0, 1), raw(2 * MS, 1), s, raw(150 * MS, 1)]
     out, _ = run(inp, {"mouse/raw": 10})
-    assert [(e.topic, e.timestamp_ns) for e in out] == [("mouse/raw", 2 * MS), ("screen", 8 * MS), ("mouse/raw", 150 * MS)]
+    assert [(e.topic, e.timestamp_ns) for e in out] == [
+        ("mouse/raw", 2 * MS),
+        ("screen", 8 * MS),
+        ("mouse/raw", 150 * MS),
+    ]
 
 
 def test_mouse_and_raw_limited_together_reach_their_rates() -> None:

@@ -30,12 +30,28 @@ from owa_event.stage import (
 )
 
 F8, F9 = 0x77, 0x78
-CORPUS_FILES = ["train/episode_000.mcap", "test/episode_001.mcap", "train/episode_002.mcap", "test/episode_003.mcap"]
+CORPUS_FILES = [
+    "train/episode_000.mcap",
+    "test/episode_001.mcap",
+    "train/episode_002.mcap",
+    "test/episode_003.mcap",
+]
 
 
-def rows_of(root: Path, episode_path: str, config: EventConfig, **kwargs: Any) -> tuple[list[dict[str, Any]], EpisodeReport]:
+def rows_of(
+    root: Path, episode_path: str, config: EventConfig, **kwargs: Any
+) -> tuple[list[dict[str, Any]], EpisodeReport]:
     report = EpisodeReport(episode_path)
-    rows = list(event_rows(str(root / episode_path), episode_path=episode_path, root=str(root), config=config, report=report, **kwargs))
+    rows = list(
+        event_rows(
+            str(root / episode_path),
+            episode_path=episode_path,
+            root=str(root),
+            config=config,
+            report=report,
+            **kwargs,
+        )
+    )
     return rows, report
 
 
@@ -62,11 +78,23 @@ def test_default_config_keeps_every_message(corpus: Path, episode_path: str) -> 
     for row, event in zip(rows, events):
         assert set(row) == set(EVENT_COLUMNS)
         assert row["episode_path"] == episode_path and row["interval_idx"] == 0
-        assert (row["topic"], row["timestamp_ns"], row["message_type"]) == (event.topic, event.timestamp_ns, event.message_type)
+        assert (row["topic"], row["timestamp_ns"], row["message_type"]) == (
+            event.topic,
+            event.timestamp_ns,
+            event.message_type,
+        )
         msg = McapMessage.model_validate_json(row["mcap_message"])
-        assert (msg.topic, msg.timestamp, msg.message_type) == (event.topic, event.timestamp_ns, event.message_type)
+        assert (msg.topic, msg.timestamp, msg.message_type) == (
+            event.topic,
+            event.timestamp_ns,
+            event.message_type,
+        )
         assert orjson.loads(msg.message) == event.fields
-    screens = [orjson.loads(McapMessage.model_validate_json(r["mcap_message"]).message) for r in rows if r["topic"] == "screen"]
+    screens = [
+        orjson.loads(McapMessage.model_validate_json(r["mcap_message"]).message)
+        for r in rows
+        if r["topic"] == "screen"
+    ]
     assert {s["media_ref"]["uri"] for s in screens} == {episode_path.replace(".mcap", ".mkv")}
 
 
@@ -101,10 +129,15 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     events = [e for e in events if not (e.topic in INPUT_TOPICS and gap[0] <= e.timestamp_ns < gap[1])]
     for t, vk in [(1.0, F8), (2.5, F9), (4.0, F8)]:
         at = t0 + int(t * NS) + 7
-        events += [RawEvent("keyboard", at, {"event_type": "press", "vk": vk}), RawEvent("keyboard", at + 50 * MS, {"event_type": "release", "vk": vk})]
+        events += [
+            RawEvent("keyboard", at, {"event_type": "press", "vk": vk}),
+            RawEvent("keyboard", at + 50 * MS, {"event_type": "release", "vk": vk}),
+        ]
     # a held arrow key with OS auto-repeat presses
     held = t0 + 5 * NS + 3
-    events += [RawEvent("keyboard", held + k * 33 * MS, {"event_type": "press", "vk": 0x25}) for k in range(12)]
+    events += [
+        RawEvent("keyboard", held + k * 33 * MS, {"event_type": "press", "vk": 0x25}) for k in range(12)
+    ]
     events.append(RawEvent("keyboard", held + 12 * 33 * MS, {"event_type": "release", "vk": 0x25}))
     events.sort(key=lambda e: e.timestamp_ns)
     root = tmp_path_factory.mktemp("keyed")
@@ -139,7 +172,10 @@ def test_rates_topics_and_intervals_balance_exactly(keyed: tuple[Path, str], nam
         dropped = sum(c[topic] for c in report.dropped.values())
         assert n == report.rows_out[topic] + dropped + report.merged[topic], topic
     assert report.rows_out == Counter(r["topic"] for r in rows)
-    assert report.dropped["topic_not_kept"] == {"keyboard/state": summary.topic_counts["keyboard/state"], "mouse/state": summary.topic_counts["mouse/state"]}
+    assert report.dropped["topic_not_kept"] == {
+        "keyboard/state": summary.topic_counts["keyboard/state"],
+        "mouse/state": summary.topic_counts["mouse/state"],
+    }
     assert report.dropped["outside_intervals"]  # the selection removed something
     assert report.dropped["rate_limit"]["screen"] > 0
     assert report.dropped["mouse_latest_per_period"]["mouse"] > 0
@@ -163,11 +199,17 @@ def test_rates_topics_and_intervals_balance_exactly(keyed: tuple[Path, str], nam
 
     for idx, (start, end) in enumerate(intervals):
         source = [e.fields for e in events if e.topic == "mouse/raw" and start <= e.timestamp_ns < end]
-        out = [orjson.loads(McapMessage.model_validate_json(r["mcap_message"]).message) for r in rows if r["topic"] == "mouse/raw" and r["interval_idx"] == idx]
+        out = [
+            orjson.loads(McapMessage.model_validate_json(r["mcap_message"]).message)
+            for r in rows
+            if r["topic"] == "mouse/raw" and r["interval_idx"] == idx
+        ]
         assert raw(out) == raw(source)
         assert len(out) < len(source)
     # nothing outside the kept topics, and nothing of a kept topic outside the intervals
-    outside = Counter(e.topic for e in events if e.topic in KEEP and not any(s <= e.timestamp_ns < t for s, t in intervals))
+    outside = Counter(
+        e.topic for e in events if e.topic in KEEP and not any(s <= e.timestamp_ns < t for s, t in intervals)
+    )
     assert report.dropped["outside_intervals"] == +outside
 
 
@@ -193,26 +235,44 @@ def test_keyboard_autorepeat_is_dropped_and_counted(keyed: tuple[Path, str]) -> 
 def test_interval_dict_form_gives_the_same_rows(keyed: tuple[Path, str]) -> None:
     root, episode_path = keyed
     a, _ = rows_of(root, episode_path, EventConfig(interval=StartStopKey(start_vk=F8, stop_vk=F9)))
-    b, _ = rows_of(root, episode_path, EventConfig(interval={"type": "start_stop_key", "start_vk": F8, "stop_vk": F9}))
+    b, _ = rows_of(
+        root, episode_path, EventConfig(interval={"type": "start_stop_key", "start_vk": F8, "stop_vk": F9})
+    )
     assert a == b and {r["interval_idx"] for r in a} == {0, 1}
 
 
 @pytest.mark.parametrize(
     "config",
-    [EventConfig(), EventConfig(rate_settings=RATES, keep_topics=KEEP, interval=SELECTIONS["start_stop_key"])],
+    [
+        EventConfig(),
+        EventConfig(rate_settings=RATES, keep_topics=KEEP, interval=SELECTIONS["start_stop_key"]),
+    ],
     ids=["default", "resampled"],
 )
 def test_event_batches_give_the_same_rows(keyed: tuple[Path, str], config: EventConfig) -> None:
     root, episode_path = keyed
     rows, report = rows_of(root, episode_path, config)
     batch_report = EpisodeReport(episode_path)
-    batches = list(event_batches(str(root / episode_path), episode_path=episode_path, root=str(root), config=config, batch_size=100, report=batch_report))
+    batches = list(
+        event_batches(
+            str(root / episode_path),
+            episode_path=episode_path,
+            root=str(root),
+            config=config,
+            batch_size=100,
+            report=batch_report,
+        )
+    )
     assert len(batches) == -(-len(rows) // 100) > 1
     for batch in batches:
         assert set(batch) == set(EVENT_COLUMNS)
         assert len({len(column) for column in batch.values()}) == 1
         assert len(batch["topic"]) <= 100
-    flat = [{name: value for name, value in zip(EVENT_COLUMNS, values)} for batch in batches for values in zip(*(batch[c] for c in EVENT_COLUMNS))]
+    flat = [
+        {name: value for name, value in zip(EVENT_COLUMNS, values)}
+        for batch in batches
+        for values in zip(*(batch[c] for c in EVENT_COLUMNS))
+    ]
     assert flat == rows
     assert batch_report.rows_out == report.rows_out and batch_report.dropped == report.dropped
 
@@ -287,7 +347,9 @@ def test_truncated_file_is_recovered_or_skipped(corpus: Path, tmp_path: Path) ->
     data = (corpus / "train/episode_000.mcap").read_bytes()
     (tmp_path / "cut.mcap").write_bytes(data[: len(data) * 2 // 3])
     with pytest.warns(TruncatedRecordingWarning):
-        rows, report = rows_of(tmp_path, "cut.mcap", EventConfig(on_bad_file="skip"), media_exists=lambda root, uri: True)
+        rows, report = rows_of(
+            tmp_path, "cut.mcap", EventConfig(on_bad_file="skip"), media_exists=lambda root, uri: True
+        )
     assert report.recovered_messages == len(rows) > 0
     assert report.skipped is None and report.unaccounted() == {}
     with pytest.warns(SkippedFileWarning):
@@ -306,11 +368,16 @@ def test_unknown_types_are_counted_and_kept_as_rows(tmp_path: Path) -> None:
     with OWAMcapWriter(path) as writer:
         for i, e in enumerate(events):
             if e.topic != "screen":
-                writer.write_message(MESSAGES[TOPIC_TYPES[e.topic]](**e.fields), topic=e.topic, timestamp=e.timestamp_ns)
+                writer.write_message(
+                    MESSAGES[TOPIC_TYPES[e.topic]](**e.fields), topic=e.topic, timestamp=e.timestamp_ns
+                )
             if i % 10 == 0:
                 writer.write_message(Thing(value=i), topic="custom", timestamp=e.timestamp_ns + 1)
     n_custom = (len(events) + 9) // 10
-    for config in (EventConfig(), EventConfig(rate_settings={"custom": 1000, "mouse": 30}, interval=Inactivity(input_timeout_s=10.0))):
+    for config in (
+        EventConfig(),
+        EventConfig(rate_settings={"custom": 1000, "mouse": 30}, interval=Inactivity(input_timeout_s=10.0)),
+    ):
         rows, report = rows_of(tmp_path, "custom.mcap", config)
         custom = [r for r in rows if r["topic"] == "custom"]
         assert len(custom) == n_custom
@@ -325,7 +392,14 @@ def test_unknown_types_are_counted_and_kept_as_rows(tmp_path: Path) -> None:
 
 def test_kept_events_yields_interval_and_event(keyed: tuple[Path, str]) -> None:
     root, episode_path = keyed
-    out = list(kept_events(str(root / episode_path), episode_path=episode_path, root=str(root), config=EventConfig(keep_topics=["keyboard"])))
+    out = list(
+        kept_events(
+            str(root / episode_path),
+            episode_path=episode_path,
+            root=str(root),
+            config=EventConfig(keep_topics=["keyboard"]),
+        )
+    )
     events, _ = read(root / episode_path, episode_path)
     assert out == [(0, e) for e in events if e.topic == "keyboard"]
 
@@ -338,11 +412,25 @@ def test_fsspec_paths_give_the_same_rows(corpus: Path) -> None:
     fs.pipe("/ds/" + episode_path, (corpus / episode_path).read_bytes())
     try:
         with pytest.warns(MissingMediaWarning):  # the video is not in memory://
-            remote = list(event_rows("memory://ds/" + episode_path, episode_path=episode_path, root="memory://ds", config=EventConfig()))
+            remote = list(
+                event_rows(
+                    "memory://ds/" + episode_path,
+                    episode_path=episode_path,
+                    root="memory://ds",
+                    config=EventConfig(),
+                )
+            )
         fs.pipe("/ds/test/episode_001.mkv", b"stand-in")
         with warnings.catch_warnings():
             warnings.simplefilter("error", MissingMediaWarning)
-            again = list(event_rows("memory://ds/" + episode_path, episode_path=episode_path, root="memory://ds", config=EventConfig()))
+            again = list(
+                event_rows(
+                    "memory://ds/" + episode_path,
+                    episode_path=episode_path,
+                    root="memory://ds",
+                    config=EventConfig(),
+                )
+            )
     finally:
         fs.rm("/ds", recursive=True)
     local, _ = rows_of(corpus, episode_path, EventConfig())

@@ -24,6 +24,12 @@ def test_event_summary_counts_episodes_hours_and_topics() -> None:
 
 
 def test_empty_summary() -> None:
-    table = pa.table({"episode_path": pa.array([], pa.string()), "interval_idx": pa.array([], pa.int32()),
-                      "topic": pa.array([], pa.string()), "timestamp_ns": pa.array([], pa.int64())})
+    table = pa.table(
+        {
+            "episode_path": pa.array([], pa.string()),
+            "interval_idx": pa.array([], pa.int32()),
+            "topic": pa.array([], pa.string()),
+            "timestamp_ns": pa.array([], pa.int64()),
+        }
+    )
     assert event_summary(table)["rows"] == 0

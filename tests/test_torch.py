@@ -18,18 +18,22 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import datasets  # noqa: E402
-from torch.utils.data import DataLoader, DistributedSampler  # noqa: E402
-
-from owa_builders.torch import InternVL3Collator, SmolVLMCollator, distributed_context, make_dataloader, set_epoch  # noqa: E402
-from owa_builders.transforms import IGNORE_INDEX, FslTransform, ToTensor  # noqa: E402
-
 from test_transforms import (  # noqa: E402
     CountingProcessor,
-    assert_fsl_batch,
     build_fsl,
     expected_labels,
     row_key,
 )
+from torch.utils.data import DataLoader, DistributedSampler  # noqa: E402
+
+from owa_builders.torch import (  # noqa: E402
+    InternVL3Collator,
+    SmolVLMCollator,
+    distributed_context,
+    make_dataloader,
+    set_epoch,
+)
+from owa_builders.transforms import IGNORE_INDEX, FslTransform, ToTensor  # noqa: E402
 
 IMAGE_IDS = (7, 8, 9)
 
@@ -44,7 +48,9 @@ def _row(ids: list[int], n_pad: int, frames: int, tag: int, hw: tuple[int, int] 
     return {
         "input_ids": torch.tensor(full),
         "attention_mask": torch.tensor(mask),
-        "labels": torch.tensor([IGNORE_INDEX if (m == 0 or i in IMAGE_IDS) else i for i, m in zip(full, mask)]),
+        "labels": torch.tensor(
+            [IGNORE_INDEX if (m == 0 or i in IMAGE_IDS) else i for i, m in zip(full, mask)]
+        ),
         "pixel_values": pv,
         "num_frames": frames,
         "episode_path": f"ep{tag}",
@@ -90,14 +96,19 @@ def test_smolvlm_collator_pads_frames_per_row_with_masks() -> None:
     batch = SmolVLMCollator(pad_id=99, keep=("episode_path",))(rows)
     _assert_text(batch, rows, 99)
     assert batch["pixel_values"].shape == (3, 3, 3, 4, 6)
-    assert batch["pixel_attention_mask"].shape == (3, 3, 4, 6) and batch["pixel_attention_mask"].dtype == torch.bool
+    assert (
+        batch["pixel_attention_mask"].shape == (3, 3, 4, 6)
+        and batch["pixel_attention_mask"].dtype == torch.bool
+    )
     assert batch["frame_mask"].tolist() == [[True, True, False], [False, False, False], [True, True, True]]
     assert batch["num_frames"].tolist() == [2, 0, 3]
     assert torch.equal(batch["pixel_attention_mask"].all(dim=(-1, -2)), batch["frame_mask"])
     assert not batch["pixel_attention_mask"][~batch["frame_mask"]].any()
     tags = (batch["pixel_values"][:, :, 0, 0, 0] * 255).round().int().tolist()
     assert tags == [[0, 1, 0], [0, 0, 0], [20, 21, 22]]
-    assert batch["pixel_values"][0, 2].abs().sum() == 0 and batch["pixel_values"][1].abs().sum() == 0  # zero padding
+    assert (
+        batch["pixel_values"][0, 2].abs().sum() == 0 and batch["pixel_values"][1].abs().sum() == 0
+    )  # zero padding
     assert batch["episode_path"] == ["ep0", "ep1", "ep2"]
 
 
@@ -228,7 +239,9 @@ def test_distributed_sampler_partitions_a_map_style_dataset(fsl: dict[str, Any],
     n = len(ds)
     indices = []
     for rank in range(2):
-        loader = make_dataloader(ds, rank=rank, world_size=2, shuffle=shuffle, seed=3, batch_size=4, collate_fn=list)
+        loader = make_dataloader(
+            ds, rank=rank, world_size=2, shuffle=shuffle, seed=3, batch_size=4, collate_fn=list
+        )
         assert isinstance(loader.sampler, DistributedSampler) and loader.sampler.num_replicas == 2
         set_epoch(loader, 1)
         got = list(loader.sampler)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ class CountingProcessor:
         return torch.full((len(frames), 3, *self.size), len(frames) / 100)
 
 
-@lru_cache(maxsize=None)
+@cache
 def video_pts_ms(path: str) -> tuple[int, ...]:
     """The pts (ms) of every frame of a video, in order: frame i is the i-th."""
     import av
@@ -180,7 +180,9 @@ def fsl(current_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 @pytest.fixture(scope="module")
 def events(current_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> datasets.Dataset:
     cache = tmp_path_factory.mktemp("transforms-event-cache")
-    return datasets.load_dataset("owa_builders/event", data_dir=str(current_corpus), cache_dir=str(cache), split="train")
+    return datasets.load_dataset(
+        "owa_builders/event", data_dir=str(current_corpus), cache_dir=str(cache), split="train"
+    )
 
 
 def sample_event_rows(events: datasets.Dataset, per_topic: int = 6) -> datasets.Dataset:
@@ -212,7 +214,12 @@ def test_to_tensor_accepts_pil_arrays_and_tensors() -> None:
 
     hwc_u8 = np.zeros((4, 6, 3), np.uint8)
     hwc_u8[..., 0] = 255
-    frames = [Image.fromarray(hwc_u8), hwc_u8, torch.from_numpy(hwc_u8).permute(2, 0, 1), hwc_u8.astype(np.float32) / 255]
+    frames = [
+        Image.fromarray(hwc_u8),
+        hwc_u8,
+        torch.from_numpy(hwc_u8).permute(2, 0, 1),
+        hwc_u8.astype(np.float32) / 255,
+    ]
     out = ToTensor()(frames)
     assert out.shape == (4, 3, 4, 6) and out.dtype == torch.float32
     assert torch.allclose(out[:, 0], torch.ones(4, 4, 6)) and out[:, 1:].abs().sum() == 0
@@ -224,7 +231,13 @@ def test_to_tensor_accepts_pil_arrays_and_tensors() -> None:
 
 
 def test_event_from_mcap_message_is_the_inverse_of_mcap_message_json() -> None:
-    e = Event("keyboard", 123, "desktop/KeyboardEvent", b'{"event_type":"press","vk":65}', {"event_type": "press", "vk": 65})
+    e = Event(
+        "keyboard",
+        123,
+        "desktop/KeyboardEvent",
+        b'{"event_type":"press","vk":65}',
+        {"event_type": "press", "vk": 65},
+    )
     back = event_from_mcap_message(e.mcap_message_json())
     assert back == e and back.data == e.data
 
@@ -293,7 +306,9 @@ def test_fsl_transform_without_torch_output_gives_lists_and_frames(fsl: dict[str
 
 def test_fsl_transform_image_processor_hook_and_resize(fsl: dict[str, Any]) -> None:
     proc = CountingProcessor()
-    transform = FslTransform(fsl["root"], fsl["tokens_dir"], output="pil", image_processor=proc, resize=(32, 24))
+    transform = FslTransform(
+        fsl["root"], fsl["tokens_dir"], output="pil", image_processor=proc, resize=(32, 24)
+    )
     out = transform(fsl["ds"][:3])
     assert proc.calls == 3  # once per row, with that row's frames (as PIL images here)
     for pv, images in zip(out["pixel_values"], fsl["ds"][:3]["images"]):
@@ -318,7 +333,9 @@ def test_tokenizer_dir_of_finds_the_saved_tokenizer(fsl: dict[str, Any]) -> None
 
 
 # -- EventTransform --------------------------------------------------------------------------------------------
-def test_event_transform_text_ids_and_frames(events: datasets.Dataset, fsl: dict[str, Any], current_corpus: Path) -> None:
+def test_event_transform_text_ids_and_frames(
+    events: datasets.Dataset, fsl: dict[str, Any], current_corpus: Path
+) -> None:
     rows = sample_event_rows(events)
     batch = rows[:]
     topics = set(batch["topic"])
@@ -347,7 +364,9 @@ def test_event_transform_text_ids_and_frames(events: datasets.Dataset, fsl: dict
             assert out["pixel_values"][i] is None
 
 
-def test_event_transform_encoder_by_name_pil_frames_and_streaming(events: datasets.Dataset, current_corpus: Path) -> None:
+def test_event_transform_encoder_by_name_pil_frames_and_streaming(
+    events: datasets.Dataset, current_corpus: Path
+) -> None:
     rows = sample_event_rows(events, per_topic=2)[:]
     transform = EventTransform(current_corpus, encoder="hierarchical", output="pil")
     out = transform(rows)
@@ -364,10 +383,19 @@ def test_event_transform_encoder_by_name_pil_frames_and_streaming(events: datase
         else:
             assert frame is None
     # streaming: the same transform through apply_transform (IterableDataset.map, batched)
-    streamed = datasets.load_dataset("owa_builders/event", data_dir=str(current_corpus), split="train", streaming=True)
+    streamed = datasets.load_dataset(
+        "owa_builders/event", data_dir=str(current_corpus), split="train", streaming=True
+    )
     screens = streamed.filter(lambda r: r["topic"] == "screen").take(5)
     got = list(apply_transform(screens, EventTransform(current_corpus), batch_size=2))
-    assert len(got) == 5 and set(got[0]) == {"text", "pixel_values", "episode_path", "interval_idx", "topic", "timestamp_ns"}
+    assert len(got) == 5 and set(got[0]) == {
+        "text",
+        "pixel_values",
+        "episode_path",
+        "interval_idx",
+        "topic",
+        "timestamp_ns",
+    }
     assert [frame_index_of(hwc(r["pixel_values"])) for r in got] == list(range(5))
 
 
@@ -376,7 +404,9 @@ def binned_rows(events: datasets.Dataset, period_ns: int = 100 * MS, n_bins: int
     """Hand-made binned rows in the binned stage's schema from one episode's event rows: state =
     the latest screen (and keyboard/state) at or before the bin start, actions = input events inside."""
     ep = events[0]["episode_path"]
-    evs = [event_from_mcap_message(m) for m, e in zip(events["mcap_message"], events["episode_path"]) if e == ep]
+    evs = [
+        event_from_mcap_message(m) for m, e in zip(events["mcap_message"], events["episode_path"]) if e == ep
+    ]
     start = next(e.timestamp_ns for e in evs if e.topic == "screen")
     rows = []
     for k in range(n_bins):
@@ -398,16 +428,25 @@ def binned_rows(events: datasets.Dataset, period_ns: int = 100 * MS, n_bins: int
 from owa_builders.binned import BINNED_FEATURES  # noqa: E402
 
 
-def test_binned_transform_on_the_binned_builder_through_a_dataloader(current_corpus: Path, tmp_path: Path) -> None:
+def test_binned_transform_on_the_binned_builder_through_a_dataloader(
+    current_corpus: Path, tmp_path: Path
+) -> None:
     """BinnedTransform on real `owa_builders/binned` rows, in DataLoader workers."""
     from torch.utils.data import DataLoader
 
-    import owa_builders  # noqa: F401
-
-    ds = datasets.load_dataset("owa_builders/binned", data_dir=str(current_corpus), cache_dir=str(tmp_path / "c"),
-                               split="train", fps=5)
-    loader = DataLoader(ds.with_transform(BinnedTransform(current_corpus, output="numpy")), batch_size=4,
-                        num_workers=2, collate_fn=lambda rows: rows)
+    ds = datasets.load_dataset(
+        "owa_builders/binned",
+        data_dir=str(current_corpus),
+        cache_dir=str(tmp_path / "c"),
+        split="train",
+        fps=5,
+    )
+    loader = DataLoader(
+        ds.with_transform(BinnedTransform(current_corpus, output="numpy")),
+        batch_size=4,
+        num_workers=2,
+        collate_fn=lambda rows: rows,
+    )
     seen = 0
     for batch in loader:
         for row in batch:
@@ -438,7 +477,9 @@ def test_binned_transform_state_frames_and_action_text(events: datasets.Dataset,
         assert got["input_ids"].tolist() == table.ids(tokens)
         decoded = encoder.decode(encoder.split_text(got["text"]), got["base_ns"])
         base = got["base_ns"]
-        assert [(d.topic, d.timestamp_ns) for d in decoded] == [(a.topic, encoder.quantize(a.timestamp_ns, base)) for a in acts]
+        assert [(d.topic, d.timestamp_ns) for d in decoded] == [
+            (a.topic, encoder.quantize(a.timestamp_ns, base)) for a in acts
+        ]
         screens = [event_from_mcap_message(m) for m in raw["state"]]
         screens = [s for s in screens if s.topic == "screen"]  # keyboard/state gives no frame
         assert got["num_frames"] == len(screens) == got["pixel_values"].shape[0]
@@ -453,10 +494,14 @@ def test_binned_transform_state_frames_and_action_text(events: datasets.Dataset,
     assert [r["bin_idx"] for r in loader] == list(range(len(rows)))
 
 
-def test_binned_transform_numpy_frames_and_earlier_actions(events: datasets.Dataset, current_corpus: Path) -> None:
+def test_binned_transform_numpy_frames_and_earlier_actions(
+    events: datasets.Dataset, current_corpus: Path
+) -> None:
     rows = binned_rows(events, n_bins=3)
     row = dict(rows[1])
-    row["timestamp_ns"] = max(event_from_mcap_message(m).timestamp_ns for m in row["actions"]) + 1  # after its actions
+    row["timestamp_ns"] = (
+        max(event_from_mcap_message(m).timestamp_ns for m in row["actions"]) + 1
+    )  # after its actions
     out = BinnedTransform(current_corpus, output="numpy")({k: [v] for k, v in row.items()})
     first = min(event_from_mcap_message(m).timestamp_ns for m in row["actions"])
     assert out["base_ns"] == [first]  # the earliest action when it precedes the bin time
@@ -472,7 +517,9 @@ def test_hf_image_processor_adapter_in_fsl_transform(fsl: dict[str, Any]) -> Non
 
     size = {"longest_edge": 64}
     proc = transformers.Idefics3ImageProcessor(do_image_splitting=False, size=size, max_image_size=size)
-    transform = FslTransform(fsl["root"], fsl["tokens_dir"], output="pil", image_processor=HFImageProcessor(proc))
+    transform = FslTransform(
+        fsl["root"], fsl["tokens_dir"], output="pil", image_processor=HFImageProcessor(proc)
+    )
     transform = pickle.loads(pickle.dumps(transform))
     ds = fsl["ds"].select(range(4))
     loader = DataLoader(ds.with_transform(transform), batch_size=2, num_workers=2,
