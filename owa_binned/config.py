@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from owa_event.config import ConfigError, EventConfig  # noqa: F401  (ConfigError re-exported)
+from owa_event.config import EventConfig
 from owa_event.events import KEYBOARD, KNOWN_TOPICS, MOUSE, MOUSE_RAW, SCREEN
 
 #: The default roles: the screen is the state, the input events are the actions.

@@ -88,7 +88,9 @@ def build(
         dataset.save_to_disk(output)
         tokens = getattr(builder, "tokens", None)
         if tokens is not None:  # FSL: the expanded tokenizer travels with the dataset
-            tokens.save(os.path.join(output, "tokenizer"))
+            from owa_fsl.tokenizer import TOKENIZER_DIR
+
+            tokens.save(os.path.join(output, TOKENIZER_DIR))
     reports = getattr(builder, "reports", [])
     if any(
         r.dropped or r.unknown_types or r.missing_media or r.skipped or r.recovered_messages is not None
@@ -131,8 +133,8 @@ def _print_fsl_summary(dataset: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .example import generate_corpus
-    from .example_tokenizer import write_example_tokenizer
+    from .tools.example import generate_corpus
+    from .tools.example_tokenizer import write_example_tokenizer
 
     workdir = Path(args.workdir)
     recordings = workdir / "recordings"
@@ -206,7 +208,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .example import generate_corpus
+    from .tools.example import generate_corpus
 
     paths = generate_corpus(
         args.output,
@@ -240,14 +242,14 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_frames(args: argparse.Namespace) -> int:
-    from .frames_bench import main as frames_bench_main
+    from .tools.frames_bench import main as frames_bench_main
 
     frames_bench_main(args.args)
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import main as bench_main
+    from .tools.bench import main as bench_main
 
     return bench_main(args)
 
@@ -326,7 +328,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench-frames"]:  # its options belong to owa_builders.frames_bench
+    if argv[:1] == ["bench-frames"]:  # its options belong to owa_builders.tools.frames_bench
         return cmd_bench_frames(argparse.Namespace(args=argv[1:]))
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")

@@ -24,14 +24,15 @@ from owa_event.config import event_config_of  # noqa: F401  (re-exported for sym
 from owa_event.stage import EpisodeReport
 from owa_fsl.config import FslConfig
 from owa_fsl.pack import PackStats
-from owa_fsl.stage import FslTokens, fsl_rows
+from owa_fsl.stage import fsl_rows
+from owa_fsl.tokenizer import TOKENIZER_DIR, FslTokens
 
 from ._base import RecordingBuilderMixin, episode_key, relative_path
 from .registry import code_hash
 
 logger = logging.getLogger("owa_builders")
 
-TOKENIZER_DIR = "tokenizer"
+
 BATCH_ROWS = 64
 
 
@@ -103,7 +104,7 @@ class FslBuilder(RecordingBuilderMixin, datasets.ArrowBasedBuilder):
     def tokens(self) -> FslTokens:
         """The expanded tokenizer and id table (loaded once per process)."""
         if self._tokens is None:
-            self._tokens = FslTokens.from_config(self.config)
+            self._tokens = self.config.build_tokens()
         return self._tokens
 
     def _info(self) -> datasets.DatasetInfo:

@@ -7,18 +7,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from .errors import ConfigError
 from .events import KNOWN_TOPICS
 
 OnBadFile = Literal["error", "skip"]
 OnTruncated = Literal["recover", "error"]
-
-
-class ConfigError(ValueError):
-    """A configuration with one or more problems; the message lists all of them."""
-
-    def __init__(self, problems: list[str], where: str = "config") -> None:
-        self.problems = problems
-        super().__init__(f"invalid {where}: " + "; ".join(problems))
 
 
 @dataclass

@@ -28,6 +28,7 @@ from mcap.reader import make_reader
 from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
 
+from .errors import RecordingError, TruncatedRecordingWarning
 from .events import KNOWN_TYPES, Event
 from .legacy import SCREEN_TYPE, is_legacy_screen, upgrade_screen, upgrade_type
 
@@ -38,19 +39,6 @@ MIN_LOG_TIME_NS = 946_684_800 * 10**9
 MAX_SPAN_NS = 7 * 24 * 3600 * 10**9
 
 OnTruncated = Literal["recover", "error"]
-
-
-class RecordingError(ValueError):
-    """A recording that cannot be read as asked; the message names the file and the problem."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
-
-
-class TruncatedRecordingWarning(UserWarning):
-    """A truncated recording was recovered from its complete chunks."""
 
 
 @dataclass

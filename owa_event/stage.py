@@ -16,20 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import EventConfig
+from .errors import MissingMediaWarning, RecordingError, SkippedFileWarning
 from .events import Event
-from .reader import Recording, RecordingError
+from .reader import Recording
 from .resample import ResampleStats, resample
 
 #: Features of an event row (also the `datasets` schema, see owa_builders.event).
 EVENT_COLUMNS = ("episode_path", "interval_idx", "topic", "timestamp_ns", "message_type", "mcap_message")
-
-
-class MissingMediaWarning(UserWarning):
-    """A recording's screen messages point to a video that is not there."""
-
-
-class SkippedFileWarning(UserWarning):
-    """A bad recording was skipped (``on_bad_file="skip"``)."""
 
 
 @dataclass

@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from owa_event.config import ConfigError, EventConfig
+from owa_event.config import EventConfig
+from owa_event.errors import ConfigError
 
 from .encoders import available_encoders, get_encoder
 from .encoders.base import EventEncoder
 from .encoders.fields import ENCODED_TOPICS
-from .tokenizer import IMAGE_PRESETS, ImageTokens
+from .tokenizer import IMAGE_PRESETS, FslTokens, ImageTokens
 
 OnOversize = Literal["error", "drop"]
 
@@ -91,6 +92,12 @@ class FslConfig(EventConfig):
 
     def encoder(self) -> EventEncoder:
         return get_encoder(self.encoder_type, time_resolution_ns=self.time_resolution_ns)
+
+    def build_tokens(self, tokenizer: Any = None) -> FslTokens:
+        """The expanded tokenizer and id table of this config (``tokenizer`` overrides ``tokenizer_name``:
+        a name, a folder or a tokenizer object)."""
+        return FslTokens.build(tokenizer if tokenizer is not None else self.tokenizer_name or "", self.encoder(),
+                               self.image_tokens())  # fmt: skip
 
     def event_problems(self, input_topics: Iterable[str] | None = ()) -> list[str]:
         problems = super().event_problems(input_topics)

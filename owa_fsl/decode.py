@@ -30,22 +30,21 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from owa_event.errors import OwaError
 from owa_event.events import SCREEN, Event
 
 from .encoders.fields import DecodeError
-from .stage import FSL_META, FslTokens
+from .tokenizer import FSL_META, TOKENIZER_DIR, FslTokens
 
 #: The columns a row needs to be decoded.
 ROW_KEYS = ("input_ids", "attention_mask", "images", "base_ns", "n_events")
-#: The folder ``owa-builders build fsl ... -o DIR`` saves the expanded tokenizer in.
-TOKENIZER_SUBDIR = "tokenizer"
 #: Metadata record written into decoded files.
 METADATA_NAME = "owa_fsl.decode"
 _SAVED = "a dataset saved by `owa-builders build fsl DATA -o DIR`"
 URI_NOTE = "screen media URIs are relative to the root of the dataset the FSL dataset was built from"
 
 
-class FslDecodeError(ValueError):
+class FslDecodeError(OwaError):
     """A row (or a request) that cannot be decoded; the message names the row and the problem."""
 
 
@@ -197,7 +196,7 @@ def _load_split(dataset_dir: str, split: str) -> Any:
 
 
 def _load_tokens(dataset_dir: str, tokenizer_dir: str | None) -> tuple[FslTokens, str]:
-    directory = tokenizer_dir if tokenizer_dir is not None else os.path.join(dataset_dir, TOKENIZER_SUBDIR)
+    directory = tokenizer_dir if tokenizer_dir is not None else os.path.join(dataset_dir, TOKENIZER_DIR)
     hint = "pass the expanded tokenizer directory saved with the dataset (--tokenizer DIR)"
     if not os.path.isdir(directory):
         raise FslDecodeError(f"tokenizer directory {directory!r} does not exist; {hint}")

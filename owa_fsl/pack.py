@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from owa_event.errors import OwaError
 from owa_event.events import SCREEN, Event
 
 from .encoders.base import EventEncoder
@@ -65,7 +66,7 @@ class PackStats:
         return out
 
 
-class OversizeEventError(ValueError):
+class OversizeEventError(OwaError):
     """An event needs more tokens than a whole sequence holds."""
 
 

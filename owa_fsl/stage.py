@@ -10,19 +10,15 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from owa_event.events import INPUT_TOPICS, Event
 from owa_event.stage import EpisodeReport, kept_events
 
 from .config import FslConfig
-from .encoders.base import EventEncoder
 from .pack import Packer, PackStats
-from .tokenizer import ImageTokens, TokenTable, expand_tokenizer, load_base_tokenizer
+from .tokenizer import FslTokens
 
-#: File saved beside the expanded tokenizer: encoder and image-token layout of the ids.
-FSL_META = "owa_fsl.json"
 FSL_COLUMNS = ("input_ids", "attention_mask", "images", "episode_path", "interval_idx", "base_ns", "n_events")
 
 
@@ -57,85 +53,6 @@ def shift_actions(events: Iterable[Event], shift_ns: int) -> Iterator[Event]:
             while held and held[0].timestamp_ns <= t + shift_ns:  # no later action comes before
                 yield held.popleft()
     yield from held
-
-
-@dataclass
-class FslTokens:
-    """Everything token-related the stage needs, built once from a config."""
-
-    encoder: EventEncoder
-    image_tokens: ImageTokens
-    tokenizer: Any
-    table: TokenTable
-    pad_id: int
-
-    @classmethod
-    def from_config(cls, config: FslConfig, tokenizer: Any = None) -> FslTokens:
-        """Load (or take) the base tokenizer, expand it and build the id table."""
-        encoder = config.encoder()
-        image_tokens = config.image_tokens()
-        if tokenizer is None:
-            tokenizer = load_tokenizer(config.tokenizer_name or "")
-        expand_tokenizer(tokenizer, encoder, image_tokens)
-        table = TokenTable(tokenizer, encoder, image_tokens)
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        if pad_id is None:
-            raise ValueError(
-                f"tokenizer {config.tokenizer_name!r} has neither a pad nor an eos token to pad with"
-            )
-        return cls(encoder, image_tokens, tokenizer, table, int(pad_id))
-
-    def describe(self) -> dict[str, Any]:
-        """What a reader of the token ids needs besides the tokenizer (saved as ``owa_fsl.json``)."""
-        return {
-            "encoder_type": self.encoder.name,
-            "encoder_options": self.encoder.options(),
-            "image_tokens": {
-                "prefix": list(self.image_tokens.prefix),
-                "token": self.image_tokens.token,
-                "count": self.image_tokens.count,
-                "suffix": list(self.image_tokens.suffix),
-            },
-            "pad_id": self.pad_id,
-        }
-
-    def save(self, directory: str) -> None:
-        """Save the expanded tokenizer and :meth:`describe` into ``directory``."""
-        import json
-        import os
-
-        self.tokenizer.save_pretrained(directory)
-        with open(os.path.join(directory, FSL_META), "w") as f:
-            json.dump(self.describe(), f, indent=2, sort_keys=True)
-
-    @classmethod
-    def load(cls, directory: str) -> FslTokens:
-        """The inverse of :meth:`save`: an expanded tokenizer directory -> tokens and table."""
-        import json
-        import os
-
-        from .encoders import get_encoder
-
-        with open(os.path.join(directory, FSL_META)) as f:
-            meta = json.load(f)
-        encoder = get_encoder(meta["encoder_type"], **meta["encoder_options"])
-        img = meta["image_tokens"]
-        image_tokens = ImageTokens(tuple(img["prefix"]), img["token"], img["count"], tuple(img["suffix"]))
-        tokenizer = load_tokenizer(directory)
-        return cls(
-            encoder, image_tokens, tokenizer, TokenTable(tokenizer, encoder, image_tokens), meta["pad_id"]
-        )
-
-
-def load_tokenizer(name: str) -> Any:
-    """The base tokenizer, with an error that says what to do when it cannot be had."""
-    try:
-        return load_base_tokenizer(name)
-    except Exception as exc:
-        raise ValueError(
-            f"cannot load tokenizer {name!r} ({type(exc).__name__}: {exc}); pass tokenizer_name= a local "
-            f"tokenizer directory, or make the Hub reachable"
-        ) from exc
 
 
 def fsl_rows(

@@ -6,18 +6,27 @@ Flow: ``tok = load_base_tokenizer(path)``; ``expand_tokenizer(tok, encoder, imag
 embeddings to ``len(tok)`` afterwards); ``table = TokenTable(tok, encoder, image_tokens)``;
 ``table.ids(encoder.encode(event, base_ns))``.
 
+The saved form (:class:`FslTokens`): a folder named :data:`TOKENIZER_DIR` beside the dataset holding
+the expanded tokenizer (``save_pretrained``) and :data:`FSL_META` (encoder, image layout, pad id and
+:func:`vocab_hash`); loading checks the hash, so ids are never read with another vocabulary.
+
 Invariant (tested): for every encodable event, ``table.ids(tokens)`` equals
 ``tok("".join(tokens with <IMAGE> replaced by the image expansion), add_special_tokens=False)``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tokenizers import AddedToken
 
+from owa_event.errors import OwaError
+from owa_fsl.encoders import get_encoder
 from owa_fsl.encoders.base import EventEncoder
 from owa_fsl.encoders.stream import IMAGE_PLACEHOLDER
 
@@ -279,3 +288,133 @@ class TokenTable:
             i += 1
         flush()
         return out
+
+
+# ------------------------------------------------------------------------------------------
+# The saved tokenizer files: one owner
+# ------------------------------------------------------------------------------------------
+#: The folder, beside a built FSL dataset, that holds its expanded tokenizer and :data:`FSL_META`.
+TOKENIZER_DIR = "tokenizer"
+#: The file (inside :data:`TOKENIZER_DIR`) describing how the ids were made.
+FSL_META = "owa_fsl.json"
+
+
+class TokenizerError(OwaError):
+    """A tokenizer that cannot be loaded, or whose vocabulary is not the one the ids were made with."""
+
+
+def vocab_hash(table: TokenTable) -> str:
+    """SHA-256 of what the ids mean: every encoder/image token with its id (in table order), the
+    encoder and its options, the image layout and the tokenizer's size. Equal hashes = same ids."""
+    digest = hashlib.sha256()
+    head = {
+        "encoder": table.encoder.name,
+        "options": table.encoder.options(),
+        "image": [list(table.image_tokens.prefix), table.image_tokens.token, table.image_tokens.count,
+                  list(table.image_tokens.suffix)],
+        "size": table.tokenizer_size,
+    }  # fmt: skip
+    digest.update(json.dumps(head, sort_keys=True).encode())
+    for token, tid in table.token_to_id.items():
+        digest.update(f"\0{token}\0{tid}".encode())
+    return digest.hexdigest()
+
+
+def load_tokenizer(name: str) -> Any:
+    """The base tokenizer (hub name or local folder), with an error that says what to do."""
+    try:
+        return load_base_tokenizer(name)
+    except Exception as exc:
+        raise TokenizerError(
+            f"cannot load tokenizer {name!r} ({type(exc).__name__}: {exc}); pass tokenizer_name= a local "
+            f"tokenizer directory, or make the Hub reachable"
+        ) from exc
+
+
+@dataclass
+class FslTokens:
+    """Everything token-related: the encoder, the image layout, the expanded tokenizer, its id table
+    and the pad id. Built once per process (:meth:`build`), saved with a dataset (:meth:`save`) and
+    loaded back (:meth:`load`)."""
+
+    encoder: EventEncoder
+    image_tokens: ImageTokens
+    tokenizer: Any
+    table: TokenTable
+    pad_id: int
+
+    @classmethod
+    def build(cls, tokenizer: str | Any, encoder: EventEncoder, image_tokens: ImageTokens) -> FslTokens:
+        """Load (a name or folder) or take (an object) the base tokenizer, expand it, build the table."""
+        name = tokenizer if isinstance(tokenizer, str) else type(tokenizer).__name__
+        if isinstance(tokenizer, str):
+            tokenizer = load_tokenizer(tokenizer)
+        expand_tokenizer(tokenizer, encoder, image_tokens)
+        try:
+            table = TokenTable(tokenizer, encoder, image_tokens)
+        except ValueError as exc:
+            raise TokenizerError(f"tokenizer {name!r}: {exc}") from None
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        if pad_id is None:
+            raise TokenizerError(f"tokenizer {name!r} has neither a pad nor an eos token to pad with")
+        return cls(encoder, image_tokens, tokenizer, table, int(pad_id))
+
+    @property
+    def vocab_hash(self) -> str:
+        """:func:`vocab_hash` of the table."""
+        return vocab_hash(self.table)
+
+    def describe(self) -> dict[str, Any]:
+        """What a reader of the token ids needs besides the tokenizer (saved as :data:`FSL_META`)."""
+        return {
+            "encoder_type": self.encoder.name,
+            "encoder_options": self.encoder.options(),
+            "image_tokens": {
+                "prefix": list(self.image_tokens.prefix),
+                "token": self.image_tokens.token,
+                "count": self.image_tokens.count,
+                "suffix": list(self.image_tokens.suffix),
+            },
+            "pad_id": self.pad_id,
+            "vocab_hash": self.vocab_hash,
+        }
+
+    def save(self, directory: str | os.PathLike[str]) -> None:
+        """Save the expanded tokenizer and :meth:`describe` into ``directory``."""
+        directory = os.fspath(directory)
+        self.tokenizer.save_pretrained(directory)
+        with open(os.path.join(directory, FSL_META), "w") as f:
+            json.dump(self.describe(), f, indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> FslTokens:
+        """The inverse of :meth:`save`. Raises :class:`TokenizerError` naming the folder when it is
+        not an expanded FSL tokenizer, or when its vocabulary hash differs from :data:`FSL_META`'s."""
+        directory = os.fspath(directory)
+        meta_path = os.path.join(directory, FSL_META)
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+            encoder = get_encoder(meta["encoder_type"], **meta["encoder_options"])
+            img = meta["image_tokens"]
+            image_tokens = ImageTokens(tuple(img["prefix"]), img["token"], img["count"], tuple(img["suffix"]))
+            pad_id = int(meta["pad_id"])
+            expected = meta["vocab_hash"]
+        except FileNotFoundError:
+            raise TokenizerError(
+                f"{directory}: no {FSL_META}: not an expanded FSL tokenizer folder"
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise TokenizerError(f"{meta_path}: unreadable ({type(exc).__name__}: {exc})") from None
+        tokenizer = load_tokenizer(directory)
+        try:
+            table = TokenTable(tokenizer, encoder, image_tokens)
+        except ValueError as exc:
+            raise TokenizerError(f"{directory}: {exc}") from None
+        tokens = cls(encoder, image_tokens, tokenizer, table, pad_id)
+        if tokens.vocab_hash != expected:
+            raise TokenizerError(
+                f"{directory}: the tokenizer's vocabulary hash {tokens.vocab_hash[:12]} differs from the one "
+                f"recorded in {FSL_META} ({str(expected)[:12]}): its ids were made with another vocabulary"
+            )
+        return tokens

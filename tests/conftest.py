@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from owa_builders.example import generate_corpus
+from owa_builders.tools.example import generate_corpus
 
 SHARED_RECORDING = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "owamcap-0.5.1" / "0.5.1.mcap"

@@ -13,8 +13,8 @@ import owa_builders  # noqa: F401  (registers the builders)
 from owa_binned.config import BinnedConfig
 from owa_binned.stage import BinnedReport, binned_rows
 from owa_builders.binned import BINNED_FEATURES, BinnedBuilder
-from owa_builders.example import MS, NS, RawEvent, SessionSpec, session_events, write_recording
-from owa_event.config import ConfigError
+from owa_builders.tools.example import MS, NS, RawEvent, SessionSpec, session_events, write_recording
+from owa_event.errors import ConfigError
 from owa_event.stage import kept_events
 
 datasets.disable_progress_bars()

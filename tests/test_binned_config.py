@@ -7,7 +7,8 @@ import math
 import pytest
 
 from owa_binned.config import DEFAULT_ACTION_TOPICS, DEFAULT_STATE_TOPICS, BinnedConfig, binned_config_of
-from owa_event.config import ConfigError, EventConfig
+from owa_event.config import EventConfig
+from owa_event.errors import ConfigError
 
 
 def problems(**kwargs: object) -> list[str]:

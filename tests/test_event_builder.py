@@ -12,7 +12,7 @@ from mcap_owa.highlevel import McapMessage
 
 import owa_builders  # noqa: F401  (registers the builders)
 from owa_builders.event import EVENT_FEATURES, EventBuilder
-from owa_event.config import ConfigError
+from owa_event.errors import ConfigError
 from owa_event.reader import Recording
 
 datasets.disable_progress_bars()

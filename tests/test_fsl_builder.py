@@ -15,13 +15,13 @@ import pytest
 from transformers import AutoTokenizer
 
 import owa_builders  # noqa: F401  (registers the builders)
-from owa_builders.example_tokenizer import write_example_tokenizer
-from owa_builders.fsl import TOKENIZER_DIR, fsl_features
-from owa_event.config import ConfigError
+from owa_builders.fsl import fsl_features
+from owa_builders.tools.example_tokenizer import write_example_tokenizer
+from owa_event.errors import ConfigError
 from owa_event.events import SCREEN, Event
 from owa_event.stage import kept_events
 from owa_fsl.encoders import IMAGE_PLACEHOLDER, canonical
-from owa_fsl.stage import FSL_META, FslTokens
+from owa_fsl.tokenizer import FSL_META, TOKENIZER_DIR, FslTokens
 
 datasets.disable_progress_bars()
 
@@ -308,7 +308,7 @@ def test_the_real_shared_recording_builds(shared_recording: Path, tokenizer_dir:
 def test_cache_fingerprint_follows_the_local_tokenizer_contents(tmp_path: Path, current_corpus: Path) -> None:
     import datasets as ds_lib
 
-    from owa_builders.example_tokenizer import write_example_tokenizer
+    from owa_builders.tools.example_tokenizer import write_example_tokenizer
 
     tok = write_example_tokenizer(tmp_path / "tok")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from owa_event.config import ConfigError, EventConfig
+from owa_event.config import EventConfig
+from owa_event.errors import ConfigError
 from owa_event.intervals import StartStopKey
 from owa_fsl.config import DEFAULT_KEEP_TOPICS, DEFAULT_RATES, FslConfig
 from owa_fsl.encoders import get_encoder

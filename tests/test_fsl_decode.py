@@ -25,14 +25,15 @@ import pytest
 
 import owa_builders  # noqa: F401  (registers the builders)
 from owa_builders.cli import main
-from owa_builders.example_tokenizer import write_example_tokenizer
+from owa_builders.tools.example_tokenizer import write_example_tokenizer
 from owa_event.events import INPUT_TOPICS, SCREEN, Event
 from owa_event.reader import Recording
 from owa_event.stage import kept_events
 from owa_fsl.config import FslConfig
 from owa_fsl.decode import FslDecodeError, decode_command, decode_row, decode_rows, write_mcap
 from owa_fsl.encoders.fields import canonical, make_event
-from owa_fsl.stage import FSL_META, FslTokens, shift_actions
+from owa_fsl.stage import shift_actions
+from owa_fsl.tokenizer import FSL_META, FslTokens
 
 # (config name, image preset, max_sequence_length)
 CONFIGS = [("fsl-internvl3", "internvl3", 2048), ("fsl-smolvlm", "smolvlm", 1024)]

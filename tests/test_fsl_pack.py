@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from owa_builders.example import SessionSpec, session_events
-from owa_builders.example_tokenizer import write_example_tokenizer
+from owa_builders.tools.example import SessionSpec, session_events
+from owa_builders.tools.example_tokenizer import write_example_tokenizer
 from owa_event.events import SCREEN, Event
 from owa_fsl.encoders import EncodeError, EventEncoder, canonical, frame_ref, get_encoder, make_event
 from owa_fsl.encoders.fields import ENCODED_TOPICS, MOUSE_BUTTONS

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
-from owa_builders.example import (
+from owa_builders.tools.example import (
     DEFAULT_START_NS,
     MS,
     NS,
@@ -24,14 +24,15 @@ from owa_builders.example import (
     session_events,
     write_recording,
 )
-from owa_builders.example_tokenizer import example_tokenizer_json, write_example_tokenizer
+from owa_builders.tools.example_tokenizer import example_tokenizer_json, write_example_tokenizer
 from owa_event.events import INPUT_TOPICS, SCREEN, Event
 from owa_event.intervals import StartStopKey
 from owa_event.stage import EpisodeReport, kept_events
 from owa_fsl.config import FslConfig
 from owa_fsl.encoders import canonical, get_encoder, make_event
 from owa_fsl.pack import OversizeEventError, PackStats
-from owa_fsl.stage import FSL_COLUMNS, FSL_META, FslTokens, fsl_rows, shift_actions
+from owa_fsl.stage import FSL_COLUMNS, fsl_rows, shift_actions
+from owa_fsl.tokenizer import FSL_META, FslTokens
 
 F8 = 119
 #: F8 presses (s from the start): intervals [1.0, 2.5] and [3.5, 5.0] s.
@@ -196,7 +197,7 @@ def config_for(tokenizer_dir: Path, **kwargs: Any) -> FslConfig:
 def run(
     recording: Path, config: FslConfig, tokens: FslTokens | None = None
 ) -> tuple[list[dict], EpisodeReport, PackStats]:
-    tokens = tokens or FslTokens.from_config(config)
+    tokens = tokens or config.build_tokens()
     report, stats = EpisodeReport("rec.mcap"), PackStats()
     rows = list(fsl_rows(str(recording), episode_path="rec.mcap", root=str(recording.parent), config=config,
                          tokens=tokens, report=report, pack_stats=stats))  # fmt: skip
@@ -236,7 +237,7 @@ def test_rows_never_mix_intervals_and_every_kept_event_is_packed(
     recording: Path, tokenizer_dir: Path, interval: Any
 ) -> None:
     config = config_for(tokenizer_dir, interval=interval)
-    tokens = FslTokens.from_config(config)
+    tokens = config.build_tokens()
     rows, report, stats = run(recording, config, tokens)
     kept = kept_by_interval(recording, config)
     assert sorted(kept) == [0, 1]
@@ -268,7 +269,7 @@ def test_rows_never_mix_intervals_and_every_kept_event_is_packed(
 @pytest.mark.parametrize("shift", [30 * MS, -30 * MS])
 def test_action_shift_moves_only_input_events(recording: Path, tokenizer_dir: Path, shift: int) -> None:
     config = config_for(tokenizer_dir, action_shift_ns=shift)
-    tokens = FslTokens.from_config(config)
+    tokens = config.build_tokens()
     rows, _, stats = run(recording, config, tokens)
     kept = kept_by_interval(recording, config)
     assert_rows_decode_to(rows, tokens, {i: list(shift_actions(evs, shift)) for i, evs in kept.items()})
@@ -278,7 +279,7 @@ def test_action_shift_moves_only_input_events(recording: Path, tokenizer_dir: Pa
 
 def test_debug_text_is_the_decoded_sequence(recording: Path, tokenizer_dir: Path) -> None:
     config = config_for(tokenizer_dir, debug_text=True, interval=None)
-    tokens = FslTokens.from_config(config)
+    tokens = config.build_tokens()
     rows, _, _ = run(recording, config, tokens)
     assert rows and {r["interval_idx"] for r in rows} == {0}
     for row in rows:
@@ -322,7 +323,7 @@ def test_drop_frameless_in_the_stage(recording: Path, tokenizer_dir: Path) -> No
 # -- FslTokens -----------------------------------------------------------------------------------------------
 def test_tokens_save_load_round_trip(recording: Path, tokenizer_dir: Path, tmp_path: Path) -> None:
     config = config_for(tokenizer_dir, encoder_type="hierarchical", time_resolution_ns=100_000, interval=None)
-    tokens = FslTokens.from_config(config)
+    tokens = config.build_tokens()
     tokens.save(str(tmp_path / "tok"))
     meta = json.loads((tmp_path / "tok" / FSL_META).read_text())
     assert meta == tokens.describe()
@@ -349,12 +350,12 @@ def test_tokens_errors(tokenizer_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(
         ValueError, match=r"cannot load tokenizer '.*no-such-tokenizer'.*local tokenizer directory"
     ):
-        FslTokens.from_config(missing)
+        missing.build_tokens()
     bare = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(example_tokenizer_json()))
     assert bare.pad_token_id is None and bare.eos_token_id is None
     with pytest.raises(ValueError, match="neither a pad nor an eos"):
-        FslTokens.from_config(config_for(tokenizer_dir), tokenizer=bare)
+        config_for(tokenizer_dir).build_tokens(bare)
     eos_only = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(example_tokenizer_json()),
                                        eos_token="<|endoftext|>")  # fmt: skip
-    tokens = FslTokens.from_config(config_for(tokenizer_dir), tokenizer=eos_only)
+    tokens = config_for(tokenizer_dir).build_tokens(eos_only)
     assert tokens.pad_id == eos_only.convert_tokens_to_ids("<|endoftext|>")

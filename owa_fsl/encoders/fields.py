@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from owa_event.errors import OwaError
 from owa_event.events import KEYBOARD, MOUSE, MOUSE_RAW, SCREEN, TOPIC_TYPES, Event
 
 #: Topics the encoders support, in type-token order.
@@ -62,11 +63,11 @@ BUTTON_FLAG_NAMES: tuple[str, ...] = (
 US_FLAG_NAMES: tuple[str, ...] = ("ABSOLUTE", "VIRTUAL_DESKTOP", "ATTRIBUTES_CHANGED", "NOCOALESCE")
 
 
-class EncodeError(ValueError):
+class EncodeError(OwaError):
     """An event cannot be encoded (unsupported topic, missing field, value out of range, offset)."""
 
 
-class DecodeError(ValueError):
+class DecodeError(OwaError):
     """A token stream is not a valid encoding."""
 
 

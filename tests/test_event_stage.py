@@ -14,11 +14,12 @@ from mcap.writer import Writer as McapWriter
 from mcap_owa.highlevel import McapMessage, OWAMcapWriter
 from owa.core import MESSAGES, OWAMessage
 
-from owa_builders.example import MS, NS, RawEvent, SessionSpec, session_events, write_recording
+from owa_builders.tools.example import MS, NS, RawEvent, SessionSpec, session_events, write_recording
 from owa_event.config import EventConfig
+from owa_event.errors import RecordingError, TruncatedRecordingWarning
 from owa_event.events import INPUT_TOPICS, TOPIC_TYPES, Event
 from owa_event.intervals import Inactivity, IntervalSelection, StartStopKey
-from owa_event.reader import Recording, RecordingError, TruncatedRecordingWarning
+from owa_event.reader import Recording
 from owa_event.stage import (
     EVENT_COLUMNS,
     EpisodeReport,

@@ -1,4 +1,4 @@
-"""owa_builders.torch: collators (InternVL3, SmolVLM), DataLoaders over map-style and streaming
+"""owa_builders.training.torch: collators (InternVL3, SmolVLM), DataLoaders over map-style and streaming
 FSL datasets with workers, and splitting across ranks (DistributedSampler, split_dataset_by_node).
 
 The end-to-end tests share one small FSL dataset (fsl-smolvlm, max_sequence_length 1024, the
@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import datasets  # noqa: E402
-from test_transforms import (  # noqa: E402
+from test_training_transforms import (  # noqa: E402
     CountingProcessor,
     build_fsl,
     expected_labels,
@@ -26,14 +26,14 @@ from test_transforms import (  # noqa: E402
 )
 from torch.utils.data import DataLoader, DistributedSampler  # noqa: E402
 
-from owa_builders.torch import (  # noqa: E402
+from owa_builders.training.torch import (  # noqa: E402
     InternVL3Collator,
     SmolVLMCollator,
     distributed_context,
     make_dataloader,
     set_epoch,
 )
-from owa_builders.transforms import IGNORE_INDEX, FslTransform, ToTensor  # noqa: E402
+from owa_builders.training.transforms import IGNORE_INDEX, FslTransform, ToTensor  # noqa: E402
 
 IMAGE_IDS = (7, 8, 9)
 

@@ -69,7 +69,7 @@ How (and why it is fast *and* right)
   ``frame.to_ndarray(format=...)`` builds one per frame). Decoding uses slice threads by
   default (``thread_type``). Frames kept by the caller cost glibc page faults that can exceed
   the conversion itself; see :func:`tune_allocator` (``tune_allocator=True``).
-  ``owa_builders.frames_bench`` measures all of this against plain PyAV.
+  ``owa_builders.tools.frames_bench`` measures all of this against plain PyAV.
 """
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from owa_event.errors import OwaError
+
 __all__ = [
     "FrameLoadError",
     "FrameLoader",
@@ -107,7 +109,7 @@ NS = 1_000_000_000
 _SLACK_NS = 1  # rounding tolerance when matching a request to a frame time
 
 
-class FrameLoadError(ValueError):
+class FrameLoadError(OwaError):
     """A frame reference that cannot be served (missing video, time outside the stream, decode failure).
 
     ``media_root``, ``uri``, ``pts_ns`` (None when no time was involved) and ``reason`` are kept

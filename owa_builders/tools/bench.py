@@ -117,10 +117,10 @@ def fsl_stage_rows(files: list[str], root: str, tokenizer: str) -> dict[str, int
     from owa_builders._base import relative_path
     from owa_fsl.config import FslConfig
     from owa_fsl.pack import PackStats
-    from owa_fsl.stage import FslTokens, fsl_rows
+    from owa_fsl.stage import fsl_rows
 
     config = FslConfig(tokenizer_name=tokenizer, image_preset="internvl3")
-    tokens = FslTokens.from_config(config)
+    tokens = config.build_tokens()
     stats = PackStats()
     rows = 0
     for path in files:
@@ -231,6 +231,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    from .cli import main as cli_main
+    from ..cli import main as cli_main
 
     sys.exit(cli_main(["bench", *sys.argv[1:]]))

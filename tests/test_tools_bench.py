@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from owa_builders.bench import WORKLOADS, corpus, main, measure
+from owa_builders.tools.bench import WORKLOADS, corpus, main, measure
 
 
 def test_every_workload_processes_every_message(tmp_path: Path) -> None:
-    from owa_builders.example_tokenizer import write_example_tokenizer
+    from owa_builders.tools.example_tokenizer import write_example_tokenizer
 
     files = corpus(tmp_path, minutes=0.1, episodes=1)
     tokenizer = str(write_example_tokenizer(tmp_path / "tok"))

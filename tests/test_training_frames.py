@@ -1,4 +1,4 @@
-"""owa_builders.frames: FrameLoader against plain sequential decodes of real MKVs written with PyAV."""
+"""owa_builders.training.frames: FrameLoader against plain sequential decodes of real MKVs written with PyAV."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import av
 import numpy as np
 import pytest
 
-from owa_builders.example import frame_image, frame_index_of, write_video
-from owa_builders.frames import (
+from owa_builders.tools.example import frame_image, frame_index_of, write_video
+from owa_builders.training.frames import (
     FrameLoader,
     FrameLoadError,
     FrameRef,
@@ -277,7 +277,7 @@ def test_video_cache_closes_evicted() -> None:
 def test_tune_allocator_in_a_subprocess() -> None:
     code = (
         "import pickle, sys\n"
-        "from owa_builders.frames import FrameLoader, tune_allocator\n"
+        "from owa_builders.training.frames import FrameLoader, tune_allocator\n"
         "ok = tune_allocator()\n"
         "import platform\n"
         "assert ok == (platform.libc_ver()[0] == 'glibc'), ok\n"
@@ -599,7 +599,7 @@ def test_torch_output(videos: Path) -> None:
 def test_imports_without_torch(videos: Path) -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "import owa_builders, owa_builders.frames as f\n"
+        "import owa_builders, owa_builders.training.frames as f\n"
         f"a = f.FrameLoader({str(videos)!r}, output='numpy').load_one('a.mkv', 0)\n"
         "assert a.shape == (48, 64, 3)\n"
         "try:\n"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from owa_builders.example import WRITER_VERSIONS, RawEvent, SessionSpec, session_events, write_recording
+from owa_builders.tools.example import WRITER_VERSIONS, RawEvent, SessionSpec, session_events, write_recording
 from owa_event.events import KNOWN_TYPES, TOPIC_TYPES, Event
 from owa_event.legacy import is_legacy_screen, upgrade_screen, upgrade_type
 from owa_event.reader import Recording
@@ -236,7 +236,7 @@ def test_legacy_screen_without_path_is_a_recording_error(tmp_path: Path) -> None
     # a 0.4.x screen payload that lost its path: the error names the file, the message and the problem.
     from mcap.writer import Writer
 
-    from owa_event.reader import RecordingError
+    from owa_event.errors import RecordingError
 
     path = tmp_path / "bad.mcap"
     with path.open("wb") as f:

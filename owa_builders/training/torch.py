@@ -3,8 +3,8 @@ datasets, with workers and across several GPUs.
 
 Typical use (one process per GPU)::
 
-    from owa_builders.transforms import FslTransform, tokenizer_dir_of
-    from owa_builders.torch import SmolVLMCollator, make_dataloader
+    from owa_builders.training.transforms import FslTransform, tokenizer_dir_of
+    from owa_builders.training.torch import SmolVLMCollator, make_dataloader
 
     ds = load_dataset("owa_builders/fsl", "fsl-smolvlm", data_dir=ROOT, ...)["train"]
     transform = FslTransform(ROOT, tokenizer_dir_of(ds), resize=(512, 512))
@@ -152,7 +152,7 @@ class InternVL3Collator(_Collator):
 
     ``pad_id`` pads rows of different lengths; ``image_token_ids`` are only needed when rows
     carry no ``labels``; ``image_processor`` only for rows that carry ``frames`` instead of
-    ``pixel_values`` (default :class:`~owa_builders.transforms.ToTensor`); ``keep`` names extra
+    ``pixel_values`` (default :class:`~owa_builders.training.transforms.ToTensor`); ``keep`` names extra
     row keys to return as lists.
     """
 
@@ -235,8 +235,8 @@ def make_dataloader(
 ) -> Any:
     """A ``torch.utils.data.DataLoader`` over a map-style ``Dataset`` or a streaming ``IterableDataset``.
 
-    - ``transform`` (e.g. :class:`~owa_builders.transforms.FslTransform`) is applied with
-      :func:`~owa_builders.transforms.apply_transform`: once per DataLoader batch for a map-style
+    - ``transform`` (e.g. :class:`~owa_builders.training.transforms.FslTransform`) is applied with
+      :func:`~owa_builders.training.transforms.apply_transform`: once per DataLoader batch for a map-style
       dataset, per ``batch_size`` rows inside each worker for a streaming one.
     - Several processes (``rank``/``world_size``, default from ``torch.distributed``): a map-style
       dataset gets a ``DistributedSampler`` (``shuffle``, ``seed``, ``drop_last``; it repeats a few

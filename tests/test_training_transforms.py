@@ -1,4 +1,4 @@
-"""owa_builders.transforms: FslTransform, EventTransform, BinnedTransform on real datasets built
+"""owa_builders.training.transforms: FslTransform, EventTransform, BinnedTransform on real datasets built
 with load_dataset from generated recordings (frames decoded from the real videos; every frame
 shows its own index, read back with ``frame_index_of``).
 
@@ -22,9 +22,9 @@ import datasets  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 import owa_builders  # noqa: E402,F401  (registers the builders)
-from owa_builders.example import frame_index_of  # noqa: E402
-from owa_builders.example_tokenizer import write_example_tokenizer  # noqa: E402
-from owa_builders.transforms import (  # noqa: E402
+from owa_builders.tools.example import frame_index_of  # noqa: E402
+from owa_builders.tools.example_tokenizer import write_example_tokenizer  # noqa: E402
+from owa_builders.training.transforms import (  # noqa: E402
     IGNORE_INDEX,
     BinnedTransform,
     EventTransform,
@@ -37,7 +37,7 @@ from owa_builders.transforms import (  # noqa: E402
 )
 from owa_event.events import Event  # noqa: E402
 from owa_fsl.encoders import IMAGE_PLACEHOLDER, get_encoder  # noqa: E402
-from owa_fsl.stage import FslTokens  # noqa: E402
+from owa_fsl.tokenizer import FslTokens  # noqa: E402
 
 datasets.disable_progress_bars()
 MS = 1_000_000
@@ -512,8 +512,8 @@ def test_binned_transform_numpy_frames_and_earlier_actions(
 # -- a model's own image processor, and life without torch -----------------------------------------------------
 def test_hf_image_processor_adapter_in_fsl_transform(fsl: dict[str, Any]) -> None:
     transformers = pytest.importorskip("transformers")
-    from owa_builders.torch import SmolVLMCollator
-    from owa_builders.transforms import HFImageProcessor
+    from owa_builders.training.torch import SmolVLMCollator
+    from owa_builders.training.transforms import HFImageProcessor
 
     size = {"longest_edge": 64}
     proc = transformers.Idefics3ImageProcessor(do_image_splitting=False, size=size, max_image_size=size)
@@ -552,9 +552,9 @@ try:
     raise SystemExit("torch is still importable")
 except ImportError:
     pass
-import owa_builders, owa_builders.transforms, owa_builders.torch
-from owa_builders.transforms import EventTransform, FslTransform
-from owa_builders.example import frame_index_of
+import owa_builders, owa_builders.training.transforms, owa_builders.training.torch
+from owa_builders.training.transforms import EventTransform, FslTransform
+from owa_builders.tools.example import frame_index_of
 from owa_event.events import Event
 import orjson
 fields = {{"utc_ns": 0, "source_shape": [64, 48], "shape": [64, 48], "media_ref": {image!r}}}

@@ -9,7 +9,7 @@ Use them with ``Dataset.set_transform`` / ``with_transform`` (map-style) or
 
 Each transform is a small picklable class (no lambdas, no open files in its state): a
 ``DataLoader(num_workers>0)`` gets a copy per worker, and each worker opens its own
-:class:`~owa_builders.frames.FrameLoader` (its own video cache) on first use. A transform is
+:class:`~owa_builders.training.frames.FrameLoader` (its own video cache) on first use. A transform is
 called with a *batch* (column -> list of values) and returns a batch; frame references of the
 whole batch go to the loader in one call (batched per video) and come back grouped per row.
 
@@ -49,7 +49,7 @@ from owa_event.events import SCREEN, Event
 
 if TYPE_CHECKING:  # pragma: no cover
     from owa_fsl.encoders.base import EventEncoder
-    from owa_fsl.stage import FslTokens
+    from owa_fsl.tokenizer import FslTokens
 
 Output = Literal["torch", "numpy", "pil"]
 OUTPUTS: tuple[str, ...] = ("torch", "numpy", "pil")
@@ -110,7 +110,7 @@ def tokenizer_dir_of(dataset: Any) -> str:
     """
     if isinstance(dataset, Mapping):  # DatasetDict
         dataset = next(iter(dataset.values()))
-    from .fsl import TOKENIZER_DIR
+    from owa_fsl.tokenizer import TOKENIZER_DIR
 
     files = getattr(dataset, "cache_files", None) or []
     for entry in files:
@@ -124,7 +124,7 @@ def tokenizer_dir_of(dataset: Any) -> str:
 
 
 def _load_tokens(tokens: str | os.PathLike[str] | FslTokens) -> FslTokens:
-    from owa_fsl.stage import FslTokens
+    from owa_fsl.tokenizer import FslTokens
 
     if isinstance(tokens, FslTokens):
         return tokens
@@ -187,7 +187,7 @@ def fsl_labels(input_ids: Any, attention_mask: Any, image_token_ids: Iterable[in
 # ------------------------------------------------------------------------------------------
 def _size_hw(resize: Any) -> tuple[int, int] | None:
     """``resize`` as (height, width): an int (square) or a ``(width, height)`` pair (PIL order,
-    as :class:`~owa_builders.frames.FrameLoader`)."""
+    as :class:`~owa_builders.training.frames.FrameLoader`)."""
     if resize is None:
         return None
     if isinstance(resize, int) and not isinstance(resize, bool):
@@ -340,7 +340,7 @@ class _FrameTransform:
 
     @property
     def loader(self) -> Any:
-        """This process's :class:`~owa_builders.frames.FrameLoader` (opened on first use)."""
+        """This process's :class:`~owa_builders.training.frames.FrameLoader` (opened on first use)."""
         # A copy made by fork (DataLoader workers) keeps the parent's loader: the loader's cache
         # is fork-aware (it drops the parent's open videos, keeps their indexes).
         if self._loader is None:

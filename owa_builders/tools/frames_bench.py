@@ -1,6 +1,6 @@
-"""Benchmark of :class:`owa_builders.frames.FrameLoader` against plain PyAV, on one 1080p H.264 MKV.
+"""Benchmark of :class:`owa_builders.training.frames.FrameLoader` against plain PyAV, on one 1080p H.264 MKV.
 
-``python -m owa_builders.frames_bench [--workdir DIR] [--seconds 20 --fps 20 --gop 20 ...]``
+``python -m owa_builders.tools.frames_bench [--workdir DIR] [--seconds 20 --fps 20 --gop 20 ...]``
 
 Writes (once, cached in ``--workdir``) a desktop-like H.264 MKV (scrolling text, a moving
 gradient, every frame stamped with its index), then measures in the same run, as frames/s:
@@ -16,7 +16,7 @@ gradient, every frame stamped with its index), then measures in the same run, as
 and the ratios (b)/(a) (target >= 0.70) and (c)/(d) (target >= 4). Each measurement runs
 ``--repeat`` times, interleaved, and the best is kept (shared machines are noisy). All four use
 the same decoder threading (``--thread-type``) and, by default, the same allocator tuning
-(:func:`owa_builders.frames.tune_allocator`: without it glibc hands every frame that is *kept*
+(:func:`owa_builders.training.frames.tune_allocator`: without it glibc hands every frame that is *kept*
 -- as a training sample keeps its frames, unlike the baseline which drops each frame at once --
 fresh pages, which costs more than the RGB conversion; ``--malloc default`` measures that).
 Loaded frames are checked against their index.
@@ -154,7 +154,7 @@ def bench_loader(
     check: bool,
 ) -> tuple[int, float, dict[str, int]]:
     """(b)/(c) one fresh FrameLoader, one ``load`` call per sample."""
-    from .frames import FrameLoader
+    from ..training.frames import FrameLoader
 
     t0 = time.perf_counter()
     loader = FrameLoader(root, output="numpy", thread_type=thread_type)  # a fresh cache: index pass included
@@ -207,7 +207,7 @@ def fsl_samples(n_frames: int, window: int) -> list[list[int]]:
 # ------------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m owa_builders.frames_bench", description=__doc__.split("\n\n")[0]
+        prog="python -m owa_builders.tools.frames_bench", description=__doc__.split("\n\n")[0]
     )
     p.add_argument(
         "--workdir",
@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     tt = args.thread_type
     tuned = False
     if args.malloc == "tuned":
-        from .frames import tune_allocator
+        from ..training.frames import tune_allocator
 
         tuned = tune_allocator()
 

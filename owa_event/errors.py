@@ -1,0 +1,54 @@
+"""Every error and warning of ours, in one place.
+
+All errors derive from :class:`OwaError` (a ``ValueError``), so ``except OwaError`` catches any
+problem with the input or the configuration, and each message names the file (or the config
+field) and the problem. Builders re-raise them unwrapped (see ``owa_builders.builder``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OwaError(ValueError):
+    """Base of every error of ours: bad input, bad configuration, data that cannot be converted."""
+
+
+class RecordingError(OwaError):
+    """A recording that cannot be read as asked; the message names the file and the problem."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across worker processes
+        return (type(self), (self.path, self.problem))
+
+
+class ConfigError(OwaError):
+    """A configuration with one or more problems; the message lists all of them."""
+
+    def __init__(self, problems: list[str], where: str = "config") -> None:
+        self.problems = list(problems)
+        self.where = where
+        if len(self.problems) == 1:
+            text = self.problems[0]
+        else:
+            text = f"{len(self.problems)} problems:\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid {where}: {text}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.problems, self.where))
+
+
+class TruncatedRecordingWarning(UserWarning):
+    """A truncated recording was recovered from its complete chunks."""
+
+
+class MissingMediaWarning(UserWarning):
+    """A recording's screen messages point to a video that is not there."""
+
+
+class SkippedFileWarning(UserWarning):
+    """A bad recording was skipped (``on_bad_file="skip"``)."""
