@@ -9,8 +9,8 @@ Bin ``k`` of an episode covers ``[start_ns + k * period_ns, start_ns + (k + 1) *
 * ``actions``: every action-topic event with ``bin start <= timestamp_ns < bin end``, in stream
   (time) order. An event exactly at a bin start belongs to that bin.
 
-Every action event lands in exactly one bin. Every event that goes in is accounted for in
-:class:`BinStats` under exactly one fate (see :meth:`BinStats.unaccounted`).
+Every action event lands in exactly one bin. Every event that goes in has exactly one fate
+(:data:`FATES`), counted in an :class:`~owa_event.account.Account`.
 
 Memory is bounded by one bin: the open bin's actions, the latest state event per topic and the
 state events superseded since the last bin closed.
@@ -19,14 +19,22 @@ state events superseded since the last bin closed.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from owa_event.account import Account
 from owa_event.events import Event
 
-#: Fates of an event in :class:`BinStats` (every event that goes in has exactly one).
-FATES = ("action", "state", "state_only_in_dropped_bins", "state_unused", "not_binned")
+RULE_STATE_UNUSED = "state_unused"
+RULE_STATE_ONLY_IN_DROPPED_BINS = "state_only_in_dropped_bins"
+RULE_NOT_BINNED = "not_binned"
+#: Fates of an event (every event that goes in has exactly one). ``action`` and ``state`` (the state
+#: of at least one emitted bin) are output (``Account.emit``); the others are drops under that rule:
+#: ``state_only_in_dropped_bins`` (the state only of bins dropped as empty), ``state_unused`` (the
+#: state of no bin: a later event of its topic came before the next bin start, e.g. a 20 fps screen
+#: binned at 10 fps, or it came after the last bin's start) and ``not_binned`` (neither a state nor
+#: an action topic, e.g. ``window``).
+FATES = ("action", "state", RULE_STATE_ONLY_IN_DROPPED_BINS, RULE_STATE_UNUSED, RULE_NOT_BINNED)
 
 
 @dataclass
@@ -41,51 +49,14 @@ class Bin:
 
 
 @dataclass
-class BinStats:
-    """Counts of one or more :func:`bin_events` runs; event counters are keyed by topic.
+class BinCounts:
+    """Bins of one or more :func:`bin_events` runs (what happened to *events* is in the Account)."""
 
-    Fates of an event:
-
-    * ``action``: an action-topic event, in exactly one bin;
-    * ``state``: a state-topic event that is the state of at least one emitted bin;
-    * ``state_only_in_dropped_bins``: the state only of bins dropped as empty (``drop_empty``);
-    * ``state_unused``: the state of no bin: a later event of its topic came before the next bin
-      start (e.g. a 20 fps screen binned at 10 fps), or it came after the last bin's start;
-    * ``not_binned``: neither a state nor an action topic (e.g. ``window``).
-    """
-
-    events_in: Counter[str] = field(default_factory=Counter)
-    action: Counter[str] = field(default_factory=Counter)
-    state: Counter[str] = field(default_factory=Counter)
-    state_only_in_dropped_bins: Counter[str] = field(default_factory=Counter)
-    state_unused: Counter[str] = field(default_factory=Counter)
-    not_binned: Counter[str] = field(default_factory=Counter)
     episodes: int = 0
     bins: int = 0
     """Bins emitted."""
     empty_bins_dropped: int = 0
     """Bins without actions that were not emitted (``drop_empty``)."""
-
-    def unaccounted(self) -> dict[str, int]:
-        """Topics whose events in are not exactly the sum of their fates (empty when balanced)."""
-        out: dict[str, int] = {}
-        for topic, n in self.events_in.items():
-            acc = sum(getattr(self, fate)[topic] for fate in FATES)
-            if acc != n:
-                out[topic] = n - acc
-        return out
-
-    def summary(self) -> str:
-        parts = [f"{self.episodes} episodes, {self.bins} bins"]
-        if self.empty_bins_dropped:
-            parts.append(f"{self.empty_bins_dropped} empty bins dropped")
-        parts.append(f"{sum(self.action.values())} actions")
-        parts.append(f"{sum(self.state.values())} state events used")
-        for fate in ("state_only_in_dropped_bins", "state_unused", "not_binned"):
-            counts = getattr(self, fate)
-            if counts:
-                parts.append(f"{fate}: {dict(sorted(counts.items()))}")
-        return ", ".join(parts)
 
 
 class _Held:
@@ -99,14 +70,14 @@ class _Held:
         self.dropped = False
 
 
-def _retire(held: _Held, stats: BinStats) -> None:
+def _retire(held: _Held, account: Account) -> None:
     topic = held.event.topic
     if held.emitted:
-        stats.state[topic] += 1
+        account.emit(topic)
     elif held.dropped:
-        stats.state_only_in_dropped_bins[topic] += 1
+        account.drop(RULE_STATE_ONLY_IN_DROPPED_BINS, topic)
     else:
-        stats.state_unused[topic] += 1
+        account.drop(RULE_STATE_UNUSED, topic)
 
 
 def bin_events(
@@ -116,7 +87,8 @@ def bin_events(
     period_ns: int,
     state_topics: Sequence[str],
     action_topics: Sequence[str],
-    stats: BinStats | None = None,
+    account: Account | None = None,
+    counts: BinCounts | None = None,
     *,
     drop_empty: bool = False,
 ) -> Iterator[Bin]:
@@ -126,8 +98,9 @@ def bin_events(
     event (of any topic); with an ``end_ns`` they cover ``[start_ns, end_ns)`` (the last bin may
     reach past it), also when empty, and every event must be before ``end_ns``. ``state`` lists
     the latest event of each state topic, in ``state_topics`` order. With ``drop_empty`` bins
-    without actions are not emitted (counted in ``stats.empty_bins_dropped``; long gaps cost
-    O(1), not one step per bin). Raises :class:`ValueError` for an event before ``start_ns``,
+    without actions are not emitted (counted in ``counts.empty_bins_dropped``; long gaps cost
+    O(1), not one step per bin). ``account`` gets each event's fate (:data:`FATES`); counting the
+    events that go in is the caller's. Raises :class:`ValueError` for an event before ``start_ns``,
     at or after ``end_ns``, or earlier than the event before it.
     """
     if isinstance(period_ns, bool) or not isinstance(period_ns, int) or period_ns < 1:
@@ -137,7 +110,8 @@ def bin_events(
     overlap = set(state_topics) & set(action_topics)
     if overlap:
         raise ValueError(f"topics {sorted(overlap)} are both state and action topics")
-    stats = stats if stats is not None else BinStats()
+    account = account if account is not None else Account()
+    stats = counts if counts is not None else BinCounts()
     stats.episodes += 1
     state_order = {topic: i for i, topic in enumerate(dict.fromkeys(state_topics))}
     actions_set = frozenset(action_topics)
@@ -198,14 +172,13 @@ def bin_events(
             raise ValueError(f"event {event.index} ({event.topic!r} at {t}) is at or after end_ns ({end_ns})")
         last_t = t
         topic = event.topic
-        stats.events_in[topic] += 1
         if t >= open_end:  # the event opens a new bin
             k = (t - start_ns) // period_ns
             if open_k >= 0:
                 b = close(open_k, open_state, open_actions)
                 next_k = open_k + 1
                 for h in retired:
-                    _retire(h, stats)
+                    _retire(h, account)
                 retired = []
                 if b is not None:
                     yield b
@@ -214,7 +187,7 @@ def bin_events(
             open_end = start_ns + (k + 1) * period_ns
         if topic in actions_set:
             open_actions.append(event)
-            stats.action[topic] += 1
+            account.emit(topic)
         elif topic in state_order:
             held = _Held(event)
             old = current.get(topic)
@@ -224,7 +197,7 @@ def bin_events(
             if t == open_end - period_ns:  # exactly at the open bin's start: its state
                 open_state[topic] = held
         else:
-            stats.not_binned[topic] += 1
+            account.drop(RULE_NOT_BINNED, topic)
     if open_k >= 0:
         b = close(open_k, open_state, open_actions)
         next_k = open_k + 1
@@ -233,9 +206,9 @@ def bin_events(
     if end_ns is not None:
         yield from gap(-(-(end_ns - start_ns) // period_ns))  # ceil: bins until one reaches end_ns
     for h in retired:
-        _retire(h, stats)
+        _retire(h, account)
     for h in current.values():
-        _retire(h, stats)
+        _retire(h, account)
 
 
 def period_ns_of(fps: float) -> int:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
-from owa_event.config import EventConfig
+from owa_event.config import EventConfig, topic_hint
 from owa_event.events import KEYBOARD, KNOWN_TOPICS, MOUSE, MOUSE_RAW, SCREEN
 
 #: The default roles: the screen is the state, the input events are the actions.
@@ -41,8 +40,8 @@ class BinnedConfig(EventConfig):
 
         return period_ns_of(self.fps)
 
-    def event_problems(self, input_topics: Iterable[str] | None = ()) -> list[str]:
-        problems = super().event_problems(input_topics)
+    def problems(self, input_topics: Iterable[str] | None = ()) -> list[str]:
+        problems = super().problems(input_topics)
         fps = self.fps
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
             problems.append(f"fps must be a finite number > 0, got {fps!r}")
@@ -68,7 +67,7 @@ class BinnedConfig(EventConfig):
                     continue
                 topics.append(topic)
                 if check_topics and topic not in known:
-                    problems.append(f"{name} names unknown topic {topic!r} (known: {sorted(known)})")
+                    problems.append(f"{name} names unknown topic {topic!r}{topic_hint(topic, known)}")
             roles[name] = topics
         states, actions = roles.get("state_topics"), roles.get("action_topics")
         if states is not None and actions is not None:
@@ -104,11 +103,3 @@ class BinnedConfig(EventConfig):
             if isinstance(value, (list, tuple)):
                 names |= {t for t in value if isinstance(t, str)}
         return names
-
-
-BINNED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(BinnedConfig))
-
-
-def binned_config_of(obj: Any) -> BinnedConfig:
-    """The :class:`BinnedConfig` part of any config object that has its fields (e.g. the BuilderConfig)."""
-    return BinnedConfig(**{name: getattr(obj, name) for name in BINNED_FIELDS})

@@ -5,20 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
-import warnings
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-STAGES = {
-    "event": ("owa_builders/event", "event"),
-    "fsl": ("owa_builders/fsl", "fsl-internvl3"),
-    "binned": ("owa_builders/binned", "binned"),
-}
 
 
 def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -39,28 +30,6 @@ def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
     return options
 
 
-class _WarningTally:
-    """Counts warnings by category during a build, so the summary can report them."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def __enter__(self) -> _WarningTally:
-        self._old = warnings.showwarning
-
-        def show(
-            message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None
-        ) -> None:
-            self.counts[category.__name__] += 1
-            print(f"warning: {message}", file=sys.stderr)
-
-        warnings.showwarning = show  # type: ignore[assignment]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        warnings.showwarning = self._old  # type: ignore[assignment]
-
-
 def build(
     stage: str,
     data_dir: str,
@@ -71,42 +40,27 @@ def build(
     num_proc: int | None = None,
     cache_dir: str | None = None,
 ) -> Any:
-    """Build ``stage`` from ``data_dir`` through `datasets`; save to ``output`` when given."""
-    import datasets
+    """Build ``stage`` from ``data_dir``; print the per-recording account and warnings; return the dataset."""
+    from .build import build as build_stage
 
-    import owa_builders  # noqa: F401  (registers the builders)
+    result = build_stage(stage, data_dir, output, config=config_name, options=options, num_proc=num_proc,
+                         cache_dir=cache_dir)  # fmt: skip
+    print_account(stage, result.reports)
+    return result.dataset
 
-    if stage not in STAGES:
-        raise SystemExit(f"error: unknown stage {stage!r}; choose from {sorted(STAGES)}")
-    name, default_config = STAGES[stage]
-    builder = datasets.load_dataset_builder(
-        name, config_name or default_config, data_dir=data_dir, cache_dir=cache_dir, **(options or {})
-    )
-    builder.download_and_prepare(num_proc=num_proc)
-    dataset = builder.as_dataset()
-    if output:
-        dataset.save_to_disk(output)
-        tokens = getattr(builder, "tokens", None)
-        if tokens is not None:  # FSL: the expanded tokenizer travels with the dataset
-            from owa_fsl.tokenizer import TOKENIZER_DIR
 
-            tokens.save(os.path.join(output, TOKENIZER_DIR))
-    reports = getattr(builder, "reports", [])
-    if any(
-        r.dropped or r.unknown_types or r.missing_media or r.skipped or r.recovered_messages is not None
-        for r in reports
-    ):
-        print(f"{stage}: per-recording account (messages in, events kept, dropped by rule):")
-    for report in reports:
-        if (
-            report.dropped
-            or report.unknown_types
-            or report.missing_media
-            or report.skipped
-            or report.recovered_messages is not None
-        ):
-            print(f"  {report.summary_line()}")
-    return dataset
+def print_account(stage: str, reports: list[Any]) -> None:
+    """The account of every recording that dropped, skipped or warned, and its warnings."""
+    shown = [r for r in reports if r.account.dropped or r.warnings or r.unknown_types or r.skipped]
+    if shown:
+        print(f"{stage}: per-recording account (messages in, events out, dropped by rule):")
+    for report in shown:
+        print(f"  {report.summary_line()}")
+        for warning in report.warnings:
+            print(f"  warning: {warning}")
+    n = sum(len(r.warnings) for r in reports)
+    if n:
+        print(f"warnings: {n}")
 
 
 def _print_event_summary(dataset: Any) -> None:
@@ -147,8 +101,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"H.264 video) in {recordings} ({time.perf_counter() - t0:.1f} s)"
     )
     t0 = time.perf_counter()
-    with _WarningTally() as tally:
-        dataset = build("event", str(recordings), str(workdir / "event"), cache_dir=str(workdir / "cache"))
+    dataset = build("event", str(recordings), str(workdir / "event"), cache_dir=str(workdir / "cache"))
     print(
         f"built the event dataset with load_dataset('owa_builders/event', data_dir=...) in "
         f"{time.perf_counter() - t0:.1f} s; saved to {workdir / 'event'}"
@@ -156,39 +109,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_event_summary(dataset)
     tokenizer = write_example_tokenizer(workdir / "example-tokenizer")
     t0 = time.perf_counter()
-    with _WarningTally() as fsl_tally:
-        fsl = build(
-            "fsl",
-            str(recordings),
-            str(workdir / "fsl"),
-            config_name="fsl-smolvlm",
-            options={"tokenizer_name": str(tokenizer), "max_sequence_length": 1024},
-            cache_dir=str(workdir / "cache"),
-        )
+    fsl = build(
+        "fsl",
+        str(recordings),
+        str(workdir / "fsl"),
+        config_name="fsl-smolvlm",
+        options={"tokenizer_name": str(tokenizer), "max_sequence_length": 1024},
+        cache_dir=str(workdir / "cache"),
+    )
     print(
         f"\nbuilt the FSL dataset (config fsl-smolvlm, a locally trained example tokenizer, 1024-token "
         f"sequences) in {time.perf_counter() - t0:.1f} s; saved with its tokenizer to {workdir / 'fsl'}"
     )
     _print_fsl_summary(fsl)
-    tally.counts.update(fsl_tally.counts)
-    if tally.counts:
-        print(f"warnings: {dict(tally.counts)}")
     return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     options = _parse_options(args.option)
     t0 = time.perf_counter()
-    with _WarningTally() as tally:
-        dataset = build(
-            args.stage,
-            args.data_dir,
-            args.output,
-            config_name=args.config,
-            options=options,
-            num_proc=args.num_proc,
-            cache_dir=args.cache_dir,
-        )
+    dataset = build(
+        args.stage,
+        args.data_dir,
+        args.output,
+        config_name=args.config,
+        options=options,
+        num_proc=args.num_proc,
+        cache_dir=args.cache_dir,
+    )
     print(
         f"built {args.stage} in {time.perf_counter() - t0:.1f} s"
         + (f"; saved to {args.output}" if args.output else "")
@@ -202,8 +150,6 @@ def cmd_build(args: argparse.Namespace) -> int:
             print(
                 f"[{split}] {args.stage} dataset: {ds.num_rows} rows, {len(set(ds['episode_path']))} recordings"
             )
-    if tally.counts:
-        print(f"warnings: {dict(tally.counts)}")
     return 0
 
 
@@ -223,7 +169,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from owa_fsl.decode import decode_command
+    from .decode import decode_command
 
     try:
         print(
@@ -248,12 +194,6 @@ def cmd_bench_frames(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .tools.bench import main as bench_main
-
-    return bench_main(args)
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="owa-builders", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="log per-recording accounts")
@@ -270,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("build", help="build a stage's dataset from a folder of recordings")
-    b.add_argument("stage", choices=sorted(STAGES))
+    b.add_argument("stage", choices=["event", "binned", "fsl"])
     b.add_argument("data_dir", help="folder of .mcap recordings (train/ test/ subfolders become splits)")
     b.add_argument("-o", "--output", help="save the dataset here (Dataset.save_to_disk)")
     b.add_argument("--config", help="config name (default: the stage's default)")
@@ -306,14 +246,11 @@ def parser() -> argparse.ArgumentParser:
     )
     dec.set_defaults(func=cmd_decode)
 
-    n = sub.add_parser(
-        "bench", help="throughput of the stages next to the raw mcap reader, same files, same run"
-    )
-    n.add_argument("--minutes", type=float, nargs="+", default=[2.0], help="corpus sizes (recorded minutes)")
-    n.add_argument("--episodes", type=int, default=2, help="recordings per corpus")
-    n.add_argument("--workdir", default=None)
-    n.add_argument("--repeat", type=int, default=3, help="best of N")
-    n.set_defaults(func=cmd_bench)
+    from .tools import bench
+
+    n = sub.add_parser("bench", help="throughput of the stages next to baselines, same files, same run")
+    bench.add_arguments(n)
+    n.set_defaults(func=bench.run)
 
     f = sub.add_parser(
         "bench-frames",

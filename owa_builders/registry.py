@@ -4,9 +4,13 @@
 
 1. add each stage to ``datasets.packaged_modules._PACKAGED_DATASETS_MODULES`` (name -> (module
    path, code hash)); `datasets.load` looks names up in that very dict object;
-2. wrap ``datasets.load.PackagedDatasetModuleFactory`` so that our names called with neither
-   ``data_dir`` nor ``data_files`` fail with a clear error instead of silently scanning the
-   current directory (the factory's default for packaged modules).
+2. wrap ``datasets.load.PackagedDatasetModuleFactory`` so that our names find their recordings
+   with :func:`owa_builders.discovery.find_recordings` (one rule for splits, local folders and
+   fsspec URLs such as ``hf://datasets/org/recs`` alike, clear errors for a missing folder or no
+   data) instead of `datasets`' own file patterns; the resolved files keep `datasets`' origin
+   metadata (mtime / ETag / commit), so the cache fingerprint changes when an input changes;
+3. wrap ``datasets.load.dataset_module_factory`` so that a misspelled name of ours
+   (``owa_builders/events``) is a clear error with a suggestion, not a Hub lookup.
 
 The code hash covers every source file of the project's packages, so the cache fingerprint
 changes whenever the package's code changes. ``tests/test_registry.py`` guards all of this: a
@@ -22,17 +26,24 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from owa_event.errors import OwaError, did_you_mean
+
 #: Registered name -> module holding its builder.
 BUILDERS: dict[str, str] = {
     "owa_builders/event": "owa_builders.event",
     "owa_builders/fsl": "owa_builders.fsl",
     "owa_builders/binned": "owa_builders.binned",
 }
+PREFIX = "owa_builders/"
 _PROJECT_PACKAGES = ("owa_builders", "owa_event", "owa_binned", "owa_fsl")
 
 
 class RegistrationError(RuntimeError):
     """The installed `datasets` no longer has the internals this module relies on."""
+
+
+class UnknownBuilderError(OwaError):
+    """A name under ``owa_builders/`` that is not one of our builders."""
 
 
 def source_hash(package_dirs: list[Path]) -> str:
@@ -67,35 +78,71 @@ def register() -> None:
         raise RegistrationError(f"cannot import datasets internals: {exc}") from exc
     table = getattr(packaged_modules, "_PACKAGED_DATASETS_MODULES", None)
     factory = getattr(load, "PackagedDatasetModuleFactory", None)
+    module_factory = getattr(load, "dataset_module_factory", None)
     if (
         not isinstance(table, dict)
         or factory is None
+        or module_factory is None
         or getattr(load, "_PACKAGED_DATASETS_MODULES", None) is not table
     ):
         raise RegistrationError(
-            "datasets internals changed: _PACKAGED_DATASETS_MODULES / PackagedDatasetModuleFactory "
-            "not found where owa_builders.registry expects them; pin datasets<6 or update the registry"
+            "datasets internals changed: _PACKAGED_DATASETS_MODULES / PackagedDatasetModuleFactory / "
+            "dataset_module_factory not found where owa_builders.registry expects them; pin datasets<6 or "
+            "update the registry"
         )
     for name, module in BUILDERS.items():
         table[name] = (module, code_hash())
     if not getattr(factory, "_owa_guarded", False):
         load.PackagedDatasetModuleFactory = _guarded(factory)
+    if not getattr(module_factory, "_owa_guarded", False):
+        load.dataset_module_factory = _named(module_factory)
+
+
+def check_name(name: str) -> None:
+    """Raise :class:`UnknownBuilderError` for a name under ``owa_builders/`` that is not ours."""
+    if isinstance(name, str) and name.startswith(PREFIX) and name not in BUILDERS:
+        raise UnknownBuilderError(
+            f"unknown builder {name!r}{did_you_mean(name, BUILDERS)}; owa-builders has {', '.join(BUILDERS)}"
+        )
+
+
+def _named(module_factory: Any) -> Any:
+    @functools.wraps(module_factory)
+    def dataset_module_factory(path: str, *args: Any, **kwargs: Any) -> Any:
+        check_name(path)
+        return module_factory(path, *args, **kwargs)
+
+    dataset_module_factory._owa_guarded = True  # type: ignore[attr-defined]
+    return dataset_module_factory
 
 
 def _guarded(factory: type) -> type:
     class GuardedPackagedDatasetModuleFactory(factory):  # type: ignore[misc, valid-type]
-        """Refuse to scan the current directory for our builders when no data was named."""
+        """Our names: recordings found by owa_builders.discovery (no scan of the current directory)."""
 
         _owa_guarded = True
 
         def get_module(self) -> Any:
-            if self.name in BUILDERS and self.data_dir is None and self.data_files is None:
-                raise ValueError(
-                    f"load_dataset({self.name!r}) needs data_dir= (a folder of .mcap recordings, "
-                    f"with optional train/ test/ ... subfolders) or data_files=; it will not scan "
-                    f"the current directory"
-                )
-            return super().get_module()
+            if self.name not in BUILDERS:
+                return super().get_module()
+            from datasets.data_files import DataFilesDict, DataFilesList, _get_origin_metadata
+            from datasets.load import DatasetModule
+            from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+
+            from .discovery import find_recordings
+
+            recordings = find_recordings(self.data_dir, self.data_files)
+            data_files = DataFilesDict(
+                {
+                    split: DataFilesList(
+                        paths, _get_origin_metadata(paths, download_config=self.download_config)
+                    )
+                    for split, paths in recordings.paths().items()
+                }
+            )
+            module_path, code = _PACKAGED_DATASETS_MODULES[self.name]
+            kwargs = {"data_files": data_files, "dataset_name": self.name, "data_dir": recordings.root}
+            return DatasetModule(module_path, code, kwargs)
 
     GuardedPackagedDatasetModuleFactory.__name__ = factory.__name__
     GuardedPackagedDatasetModuleFactory.__qualname__ = factory.__qualname__

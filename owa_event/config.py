@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .events import KNOWN_TOPICS
 
+C = TypeVar("C", bound="EventConfig")
 OnBadFile = Literal["error", "skip"]
 OnTruncated = Literal["recover", "error"]
 
@@ -42,7 +43,7 @@ class EventConfig:
     """``"recover"``: a truncated recording (recorder crash) keeps the messages of its complete
     chunks, with a warning. ``"error"``: it is a bad file."""
 
-    def event_problems(self, input_topics: Iterable[str] | None = ()) -> list[str]:
+    def problems(self, input_topics: Iterable[str] | None = ()) -> list[str]:
         """Every problem of the event-stage fields (empty when valid).
 
         Topics must be OWAMcap topics or appear in ``input_topics`` (the inputs' topics);
@@ -79,7 +80,9 @@ class EventConfig:
                     )
                 for topic in self.keep_topics:
                     if check_topics and topic not in known:
-                        problems.append(f"keep_topics names unknown topic {topic!r} (known: {sorted(known)})")
+                        problems.append(
+                            f"keep_topics names unknown topic {topic!r}{topic_hint(topic, known)}"
+                        )
         if self.interval is not None and not isinstance(self.interval, IntervalSelection):
             if isinstance(self.interval, Mapping):
                 try:
@@ -99,8 +102,8 @@ class EventConfig:
         return problems
 
     def validate(self, input_topics: Iterable[str] | None = ()) -> None:
-        """Raise :class:`ConfigError` listing every problem at once (see :meth:`event_problems`)."""
-        problems = self.event_problems(input_topics)
+        """Raise :class:`ConfigError` listing every problem at once (see :meth:`problems`)."""
+        problems = self.problems(input_topics)
         if problems:
             raise ConfigError(problems)
 
@@ -119,14 +122,16 @@ class EventConfig:
             names |= set(self.keep_topics)
         return names
 
+    @classmethod
+    def from_fields(cls: type[C], obj: Any) -> C:
+        """A ``cls`` with the values of ``obj``'s fields of the same names (e.g. from a builder config)."""
+        return cls(**{f.name: getattr(obj, f.name) for f in fields(cls)})
+
     def rates(self) -> dict[str, float]:
         """The non-zero rates (Hz) per topic."""
         return {t: float(hz) for t, hz in (self.rate_settings or {}).items() if hz}
 
 
-EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EventConfig))
-
-
-def event_config_of(obj: Any) -> EventConfig:
-    """The :class:`EventConfig` part of any config object that has its fields."""
-    return EventConfig(**{name: getattr(obj, name) for name in EVENT_FIELDS})
+def topic_hint(topic: str, known: Iterable[str]) -> str:
+    """What to say after an unknown topic: the closest known one, else the known ones."""
+    return did_you_mean(topic, known) or f" (known: {sorted(known)})"

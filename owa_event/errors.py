@@ -7,7 +7,15 @@ field) and the problem. Builders re-raise them unwrapped (see ``owa_builders.bui
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` to ``word``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(str(word), sorted(set(choices)), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class OwaError(ValueError):
@@ -42,13 +50,18 @@ class ConfigError(OwaError):
         return (type(self), (self.problems, self.where))
 
 
-class TruncatedRecordingWarning(UserWarning):
+class OwaWarning(UserWarning):
+    """Base of every warning of ours. Each is also kept, as text, in the recording's report
+    (``RecordingReport.warnings``), so it can be shown again after a build."""
+
+
+class TruncatedRecordingWarning(OwaWarning):
     """A truncated recording was recovered from its complete chunks."""
 
 
-class MissingMediaWarning(UserWarning):
+class MissingMediaWarning(OwaWarning):
     """A recording's screen messages point to a video that is not there."""
 
 
-class SkippedFileWarning(UserWarning):
+class SkippedFileWarning(OwaWarning):
     """A bad recording was skipped (``on_bad_file="skip"``)."""

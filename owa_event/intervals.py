@@ -157,6 +157,17 @@ class IntervalSelection(ABC):
 
     TYPE: ClassVar[str] = ""
 
+    @classmethod
+    def field_problems(cls, values: Mapping[str, Any]) -> list[str]:
+        """Every problem of the field ``values`` given (missing fields are not checked here): the one
+        validation used by the constructor and by :func:`selection_from_dict`."""
+        return []
+
+    def __post_init__(self) -> None:
+        _raise_problems(
+            type(self).__name__, self.field_problems({f.name: getattr(self, f.name) for f in fields(self)})
+        )  # type: ignore[arg-type]
+
     def topics(self) -> frozenset[str]:
         """Topics whose events :meth:`select` needs (empty: it needs no events)."""
         return frozenset()
@@ -233,11 +244,10 @@ class StartStopKey(IntervalSelection):
     start_vk: int
     stop_vk: int | None = None
 
-    def __post_init__(self) -> None:
-        _raise_problems(
-            "StartStopKey",
-            _vk_problems("start_vk", self.start_vk) + _vk_problems("stop_vk", self.stop_vk, optional=True),
-        )
+    @classmethod
+    def field_problems(cls, values: Mapping[str, Any]) -> list[str]:
+        problems = _vk_problems("start_vk", values["start_vk"]) if "start_vk" in values else []
+        return problems + _vk_problems("stop_vk", values.get("stop_vk"), optional=True)
 
     def topics(self) -> frozenset[str]:
         return frozenset({KEYBOARD})
@@ -290,13 +300,15 @@ class Inactivity(IntervalSelection):
     screen_timeout_s: float | None = None
     input_timeout_s: float | None = None
 
-    def __post_init__(self) -> None:
-        problems = _timeout_problems("screen_timeout_s", self.screen_timeout_s) + _timeout_problems(
-            "input_timeout_s", self.input_timeout_s
+    @classmethod
+    def field_problems(cls, values: Mapping[str, Any]) -> list[str]:
+        screen, inputs = values.get("screen_timeout_s"), values.get("input_timeout_s")
+        problems = _timeout_problems("screen_timeout_s", screen) + _timeout_problems(
+            "input_timeout_s", inputs
         )
-        if self.screen_timeout_s is None and self.input_timeout_s is None:
+        if screen is None and inputs is None:
             problems.append("at least one of screen_timeout_s and input_timeout_s must be set")
-        _raise_problems("Inactivity", problems)
+        return problems
 
     def topics(self) -> frozenset[str]:
         out: set[str] = set()
@@ -347,13 +359,13 @@ class _Binary(IntervalSelection):
     a: IntervalSelection
     b: IntervalSelection
 
-    def __post_init__(self) -> None:
-        problems = [
+    @classmethod
+    def field_problems(cls, values: Mapping[str, Any]) -> list[str]:
+        return [
             f"{name} must be an IntervalSelection, got {value!r}"
-            for name, value in (("a", self.a), ("b", self.b))
-            if not isinstance(value, IntervalSelection)
+            for name, value in values.items()
+            if name in ("a", "b") and not isinstance(value, IntervalSelection)
         ]
-        _raise_problems(type(self).__name__, problems)
 
     def topics(self) -> frozenset[str]:
         return self.a.topics() | self.b.topics()
@@ -428,22 +440,11 @@ def _parse(d: Any, path: str, problems: list[str]) -> IntervalSelection | None:
         if name not in d and f.default is MISSING:
             problems.append(f"{where}: missing field {name!r} for type {kind!r}")
     prefix = f"{path}." if path else ""
-    values: dict[str, Any] = {}
-    if issubclass(cls, _Binary):
-        for name in ("a", "b"):
-            if name in d:
-                values[name] = _parse(d[name], prefix + name, problems)
-    elif cls is StartStopKey:
-        for name, optional in (("start_vk", False), ("stop_vk", True)):
-            if name in d:
-                problems += [f"{where}: {p}" for p in _vk_problems(name, d[name], optional)]
-                values[name] = d[name]
-    elif cls is Inactivity:
-        for name in ("screen_timeout_s", "input_timeout_s"):
-            problems += [f"{where}: {p}" for p in _timeout_problems(name, d.get(name))]
-            values[name] = d.get(name)
-        if values["screen_timeout_s"] is None and values["input_timeout_s"] is None:
-            problems.append(f"{where}: at least one of screen_timeout_s and input_timeout_s must be set")
+    values = {name: d[name] for name in field_defs if name in d}
+    if issubclass(cls, _Binary):  # children are selections themselves: parse them (their problems, nested)
+        values = {name: _parse(value, prefix + name, problems) for name, value in values.items()}
+    else:
+        problems += [f"{where}: {p}" for p in cls.field_problems(values)]
     if len(problems) > start:
         return None
     return cls(**values)

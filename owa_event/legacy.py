@@ -1,6 +1,7 @@
 """Upgrade messages written by older OWAMcap writers to the current format, in-process.
 
-Pure functions over (schema name, parsed fields). The layouts handled (see FORMATS.md):
+Pure functions over (schema name, parsed fields). The layouts handled (as written by the
+mcap-owa-support releases named):
 
 - writer 0.3.x: schema names are Python paths, ``owa.env.desktop.msg.KeyboardEvent`` etc., and
   the screen type is ``owa.env.gst.msg.ScreenEmitted`` with ``{"path", "pts", "utc_ns"}``;

@@ -50,6 +50,7 @@ class ReadStats:
     legacy_upgraded: Counter[str] = field(default_factory=Counter)  # keyed by original schema name
     media_uris: set[str] = field(default_factory=set)  # screen media URIs, relative to the dataset root
     recovered_messages: int | None = None  # set when a truncated file was recovered
+    warnings: list[str] = field(default_factory=list)  # every warning issued while reading (text)
 
 
 @dataclass(frozen=True)
@@ -212,13 +213,13 @@ class Recording:
             raise RecordingError(
                 self.path, f"truncated MCAP file with no complete chunk to recover ({problem})"
             )
-        warnings.warn(
+        note = (
             f"{self.path}: truncated MCAP file (no summary section; stopped at {problem}); "
             f"recovered {len(messages)} messages from its complete chunks, "
-            f"{(self._end_ns - self._start_ns) / 1e9:.1f} s of recording",
-            TruncatedRecordingWarning,
-            stacklevel=3,
+            f"{(self._end_ns - self._start_ns) / 1e9:.1f} s of recording"
         )
+        self.stats.warnings.append(note)
+        warnings.warn(note, TruncatedRecordingWarning, stacklevel=3)
         return schemas, channels, messages
 
     def _check_span(self) -> None:

@@ -26,7 +26,7 @@ Rules
         a move at ``>= t0 + P`` arrives (which starts a new accumulation), when a non-pure
         ``mouse/raw`` event arrives (button/wheel events and absolute moves, which always
         pass immediately, after the flushed sum), and at the end of the input. Absorbed
-        moves are counted in ``ResampleStats.merged``.
+        moves are counted as merged in the :class:`~owa_event.account.Account`.
     ``mouse`` (absolute)
         Moves (``event_type == "move"``) keep only the latest per period: the first move at
         ``t0`` opens a period ``[t0, t0 + P)``; later moves in the period replace the pending
@@ -63,39 +63,16 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 
+from owa_event.account import Account
 from owa_event.events import KEYBOARD, MOUSE, MOUSE_RAW, Event
 
-__all__ = ["ResampleStats", "resample", "RULE_AUTOREPEAT", "RULE_MOUSE_LATEST", "RULE_RATE_LIMIT"]
+__all__ = ["RULE_AUTOREPEAT", "RULE_MOUSE_LATEST", "RULE_RATE_LIMIT", "resample"]
 
 RULE_MOUSE_LATEST = "mouse_latest_per_period"
 RULE_AUTOREPEAT = "keyboard_autorepeat"
 RULE_RATE_LIMIT = "rate_limit"
-
-
-@dataclass
-class ResampleStats:
-    """Event counts per topic, accumulated over one or more :func:`resample` calls.
-
-    Invariant (per topic, after the output is exhausted): ``kept + sum(dropped) + merged``
-    equals the number of input events. ``merged`` counts ``mouse/raw`` moves folded into a
-    sum: their displacement is in an emitted event, they are not lost.
-    """
-
-    kept: Counter[str] = field(default_factory=Counter)
-    dropped: dict[str, Counter[str]] = field(default_factory=dict)
-    merged: Counter[str] = field(default_factory=Counter)
-
-    def drop(self, topic: str, rule: str, n: int = 1) -> None:
-        """Count ``n`` events of ``topic`` dropped by ``rule``."""
-        self.dropped.setdefault(topic, Counter())[rule] += n
-
-    def input_count(self, topic: str) -> int:
-        """Input events of ``topic`` accounted for: kept + dropped + merged."""
-        return self.kept[topic] + sum(self.dropped.get(topic, Counter()).values()) + self.merged[topic]
 
 
 def _period_ns(topic: str, rate: float) -> float:
@@ -121,10 +98,10 @@ class _Resampler:
     input order restricted to kept events, with merged events at their last move's place.
     """
 
-    def __init__(self, periods: dict[str, float], keyboard_repeat: bool, stats: ResampleStats) -> None:
+    def __init__(self, periods: dict[str, float], keyboard_repeat: bool, account: Account) -> None:
         self.periods = periods
         self.keyboard_repeat = keyboard_repeat
-        self.stats = stats
+        self.account = account
         self.seq = 0
         self.ready: list[tuple[int, int, Event]] = []  # heap of (timestamp_ns, seq, event)
         # Pending raw-mouse accumulation.
@@ -147,7 +124,6 @@ class _Resampler:
     # -- pending state -------------------------------------------------------------------
     def _ready(self, ev: Event, seq: int) -> None:
         heapq.heappush(self.ready, (ev.timestamp_ns, seq, ev))
-        self.stats.kept[ev.topic] += 1
 
     def flush_raw(self) -> None:
         last = self.raw_last
@@ -155,7 +131,7 @@ class _Resampler:
             if self.raw_count > 1:
                 last = last.replace(last_x=self.raw_sum_x, last_y=self.raw_sum_y)
             self._ready(last, self.raw_seq)
-            self.stats.merged[MOUSE_RAW] += self.raw_count - 1
+            self.account.merge(MOUSE_RAW, self.raw_count - 1)
             self.raw_last = None
 
     def flush_mouse(self) -> None:
@@ -225,7 +201,7 @@ class _Resampler:
         if self.mouse_pending is not None and t < self.mouse_t0 + period:
             self.mouse_pending = ev
             self.mouse_seq = self.seq
-            self.stats.drop(MOUSE, RULE_MOUSE_LATEST)
+            self.account.drop(RULE_MOUSE_LATEST, MOUSE)
             return
         self.flush_mouse()
         self.mouse_t0 = t
@@ -242,7 +218,7 @@ class _Resampler:
             t = ev.timestamp_ns
             if vk in self.held:
                 if not (self.keyboard_repeat and t - self.last_press[vk] >= period):
-                    self.stats.drop(KEYBOARD, RULE_AUTOREPEAT)
+                    self.account.drop(RULE_AUTOREPEAT, KEYBOARD)
                     return
             self.held.add(vk)
             self.last_press[vk] = t
@@ -257,7 +233,7 @@ class _Resampler:
         elif t >= due:
             self.due[topic] = max(due + period, t + period / 2)
         else:
-            self.stats.drop(topic, RULE_RATE_LIMIT)
+            self.account.drop(RULE_RATE_LIMIT, topic)
             return
         self._ready(ev, self.seq)
 
@@ -267,23 +243,24 @@ def resample(
     rates: Mapping[str, float],
     *,
     keyboard_repeat: bool = False,
-    stats: ResampleStats | None = None,
+    account: Account | None = None,
 ) -> Iterator[Event]:
     """Rate-limit ``events`` (one episode, time-ordered, all topics) per topic.
 
     ``rates`` maps topic -> Hz (missing or 0 = keep every event). See the module docstring
     for the rules. Rates are validated eagerly (:class:`ValueError` for negative or
     non-finite ones); a decrease of ``timestamp_ns`` in the input raises :class:`ValueError`
-    while iterating. ``stats``, if given, is updated as the output is consumed.
+    while iterating. ``account``, if given, gets every drop (``rule, topic``) and every merged raw
+    mouse move as the output is consumed (input and output are the caller's to count).
     """
     periods = {topic: _period_ns(topic, rate) for topic, rate in rates.items()}
-    return _run(events, periods, keyboard_repeat, stats if stats is not None else ResampleStats())
+    return _run(events, periods, keyboard_repeat, account if account is not None else Account())
 
 
 def _run(
-    events: Iterable[Event], periods: dict[str, float], keyboard_repeat: bool, stats: ResampleStats
+    events: Iterable[Event], periods: dict[str, float], keyboard_repeat: bool, account: Account
 ) -> Iterator[Event]:
-    state = _Resampler(periods, keyboard_repeat, stats)
+    state = _Resampler(periods, keyboard_repeat, account)
     out: list[Event] = []
     prev_t: int | None = None
     for ev in events:

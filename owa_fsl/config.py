@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from owa_event.config import EventConfig
 from owa_event.errors import ConfigError
+from owa_event.pipeline import Preset
 
 from .encoders import available_encoders, get_encoder
 from .encoders.base import EventEncoder
@@ -15,6 +16,19 @@ from .encoders.fields import ENCODED_TOPICS
 from .tokenizer import IMAGE_PRESETS, FslTokens, ImageTokens
 
 OnOversize = Literal["error", "drop"]
+
+#: The named configs of the FSL stage (the builder's configs, the CLI's ``--config``).
+FSL_PRESETS: dict[str, Preset] = {
+    "fsl-internvl3": Preset(
+        "Sequences for InternVL3: each frame is <img> + 256 x <IMG_CONTEXT> + </img>.",
+        {"tokenizer_name": "OpenGVLab/InternVL3-1B-hf", "image_preset": "internvl3"},
+    ),
+    "fsl-smolvlm": Preset(
+        "Sequences for SmolVLM2: each frame is <fake_token_around_image><global-img> + 64 x <image> + "
+        "<fake_token_around_image>.",
+        {"tokenizer_name": "HuggingFaceTB/SmolVLM2-256M-Video-Instruct", "image_preset": "smolvlm"},
+    ),
+}
 
 #: What the FSL stage keeps by default: the screen and the input events a policy acts with.
 DEFAULT_KEEP_TOPICS = ["screen", "keyboard", "mouse/raw"]
@@ -99,8 +113,8 @@ class FslConfig(EventConfig):
         return FslTokens.build(tokenizer if tokenizer is not None else self.tokenizer_name or "", self.encoder(),
                                self.image_tokens())  # fmt: skip
 
-    def event_problems(self, input_topics: Iterable[str] | None = ()) -> list[str]:
-        problems = super().event_problems(input_topics)
+    def problems(self, input_topics: Iterable[str] | None = ()) -> list[str]:
+        problems = super().problems(input_topics)
         encoder: EventEncoder | None = None
         if self.encoder_type not in available_encoders():
             problems.append(

@@ -18,9 +18,9 @@ from (the ``data_dir``), and :func:`write_mcap` keeps them as they are: the writ
 refers to frames relative to *that* root, not to its own folder. Put the file in the original
 dataset root (or resolve the URIs against it) to load frames.
 
-API: :func:`decode_row`, :func:`decode_rows`, :func:`write_mcap`, :func:`decode_command`
-(``owa-builders decode``). Every error is a :class:`FslDecodeError` (a ``ValueError``) that says
-which row and what is wrong.
+API: :func:`decode_row`, :func:`decode_rows`, :func:`write_mcap` (the ``owa-builders decode``
+command on a built folder is ``owa_builders.decode``). Every error is a :class:`FslDecodeError`
+that says which row and what is wrong.
 """
 
 from __future__ import annotations
@@ -34,13 +34,12 @@ from owa_event.errors import OwaError
 from owa_event.events import SCREEN, Event
 
 from .encoders.fields import DecodeError
-from .tokenizer import FSL_META, TOKENIZER_DIR, FslTokens
+from .tokenizer import FslTokens
 
 #: The columns a row needs to be decoded.
 ROW_KEYS = ("input_ids", "attention_mask", "images", "base_ns", "n_events")
 #: Metadata record written into decoded files.
 METADATA_NAME = "owa_fsl.decode"
-_SAVED = "a dataset saved by `owa-builders build fsl DATA -o DIR`"
 URI_NOTE = "screen media URIs are relative to the root of the dataset the FSL dataset was built from"
 
 
@@ -48,7 +47,7 @@ class FslDecodeError(OwaError):
     """A row (or a request) that cannot be decoded; the message names the row and the problem."""
 
 
-def _describe_row(row: Mapping[str, Any], where: str | None) -> str:
+def describe_row(row: Mapping[str, Any], where: str | None) -> str:
     if where:
         return where
     parts = []
@@ -101,7 +100,7 @@ def decode_row(row: Mapping[str, Any], tokens: FslTokens, *, where: str | None =
     when the number of screen events differs from ``len(row["images"])`` or the number of
     events from ``row["n_events"]``.
     """
-    name = _describe_row(row, where)
+    name = describe_row(row, where)
     missing = [key for key in ROW_KEYS if key not in row]
     if missing:
         raise FslDecodeError(f"{name}: missing column(s) {missing} (an FSL row has {list(ROW_KEYS)})")
@@ -132,7 +131,7 @@ def decode_row(row: Mapping[str, Any], tokens: FslTokens, *, where: str | None =
 def decode_rows(rows: Iterable[Mapping[str, Any]], tokens: FslTokens) -> Iterator[Event]:
     """The events of ``rows``, row after row (see :func:`decode_row`)."""
     for i, row in enumerate(rows):
-        yield from decode_row(row, tokens, where=f"row #{i} of the rows given ({_describe_row(row, None)})")
+        yield from decode_row(row, tokens, where=f"row #{i} of the rows given ({describe_row(row, None)})")
 
 
 def write_mcap(
@@ -172,116 +171,3 @@ def write_mcap(
         if metadata:
             writer.write_metadata(METADATA_NAME, {str(k): str(v) for k, v in metadata.items()})
     return counts
-
-
-def _load_split(dataset_dir: str, split: str) -> Any:
-    import datasets
-
-    if not os.path.isdir(dataset_dir):
-        raise FslDecodeError(f"{dataset_dir!r} is not a folder (expected {_SAVED})")
-    try:
-        loaded = datasets.load_from_disk(dataset_dir)
-    except FileNotFoundError as exc:
-        raise FslDecodeError(f"{dataset_dir!r} is not a saved dataset ({exc}); expected {_SAVED}") from None
-    if isinstance(loaded, datasets.DatasetDict):
-        if split not in loaded:
-            raise FslDecodeError(f"{dataset_dir!r} has no split {split!r}; its splits: {sorted(loaded)}")
-        ds = loaded[split]
-    else:  # a single saved Dataset: it is the only split there is
-        ds = loaded
-    absent = [key for key in (*ROW_KEYS, "episode_path") if key not in ds.column_names]
-    if absent:
-        raise FslDecodeError(f"{dataset_dir!r} [{split}] is not an FSL dataset: no column(s) {absent}")
-    return ds
-
-
-def _load_tokens(dataset_dir: str, tokenizer_dir: str | None) -> tuple[FslTokens, str]:
-    directory = tokenizer_dir if tokenizer_dir is not None else os.path.join(dataset_dir, TOKENIZER_DIR)
-    hint = "pass the expanded tokenizer directory saved with the dataset (--tokenizer DIR)"
-    if not os.path.isdir(directory):
-        raise FslDecodeError(f"tokenizer directory {directory!r} does not exist; {hint}")
-    if not os.path.isfile(os.path.join(directory, FSL_META)):
-        raise FslDecodeError(
-            f"tokenizer directory {directory!r} has no {FSL_META} (not an expanded FSL tokenizer); {hint}"
-        )
-    try:
-        return FslTokens.load(directory), directory
-    except (OSError, ValueError, KeyError) as exc:
-        raise FslDecodeError(f"cannot load the FSL tokenizer from {directory!r}: {exc}") from exc
-
-
-def _episode_rows(ds: Any, episode: str, name: str) -> tuple[list[int], str]:
-    paths: list[str] = ds["episode_path"]
-    indices = [i for i, p in enumerate(paths) if p == episode]
-    if indices:
-        return indices, episode
-    # A unique episode_path ending in "/<episode>" is accepted too (e.g. "train/x.mcap" as "x.mcap").
-    suffix = "/" + episode.lstrip("/")
-    matches = sorted({p for p in paths if p.endswith(suffix)})
-    if len(matches) == 1:
-        return [i for i, p in enumerate(paths) if p == matches[0]], matches[0]
-    known = sorted(set(paths))
-    if matches:
-        raise FslDecodeError(f"episode {episode!r} is ambiguous in {name}: it matches {matches}")
-    shown = ", ".join(repr(p) for p in known[:10])
-    if len(known) > 10:
-        shown += f" ... ({len(known)} in all)"
-    raise FslDecodeError(f"unknown episode {episode!r} in {name}; its episodes: {shown or '(none)'}")
-
-
-def decode_command(
-    dataset_dir: str,
-    output: str,
-    *,
-    split: str = "train",
-    row: int | None = None,
-    episode: str | None = None,
-    tokenizer_dir: str | None = None,
-) -> str:
-    """Decode one row, or every row of one episode (in dataset order), of a saved FSL dataset into
-    the OWAMcap file ``output``; returns a one-line summary.
-
-    ``dataset_dir`` is what ``owa-builders build fsl DATA -o DIR`` writes: a ``datasets``
-    DatasetDict saved with ``save_to_disk`` plus ``DIR/tokenizer`` (the expanded tokenizer and
-    ``owa_fsl.json``); ``tokenizer_dir`` overrides the latter. Exactly one of ``row`` (an index
-    into ``split``) and ``episode`` (an ``episode_path``, or a unique suffix of one after a
-    ``/``) is given. Screen media URIs are kept relative to the original dataset root.
-    """
-    if (row is None) == (episode is None):
-        raise FslDecodeError("give exactly one of row= (a row index) and episode= (an episode_path)")
-    tokens, tok_dir = _load_tokens(dataset_dir, tokenizer_dir)
-    ds = _load_split(dataset_dir, split)
-    name = f"{dataset_dir} [{split}]"
-    if row is not None:
-        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < ds.num_rows:
-            n = ds.num_rows
-            raise FslDecodeError(f"row {row!r} is out of range: {name} has {n} rows (0..{n - 1})")
-        indices, what = [row], f"row {row}"
-    else:
-        assert episode is not None
-        indices, episode_path = _episode_rows(ds, episode, name)
-        what = f"episode {episode_path!r} ({len(indices)} rows)"
-    rows = ds.select(indices) if len(indices) != ds.num_rows else ds
-    events = (
-        event
-        for index, r in zip(indices, rows)
-        for event in decode_row(r, tokens, where=f"row {index} of {name} ({_describe_row(r, None)})")
-    )
-    metadata = {
-        "dataset_dir": os.path.abspath(dataset_dir),
-        "split": split,
-        "rows": ",".join(map(str, indices)),
-        "tokenizer_dir": os.path.abspath(tok_dir),
-        "note": URI_NOTE,
-    }
-    partial = f"{output}.partial"
-    try:  # written beside, renamed when complete: a failed decode leaves no half-written output
-        counts = write_mcap(events, partial, metadata=metadata)
-        os.replace(partial, output)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-    per_topic = ", ".join(f"{topic}: {n}" for topic, n in sorted(counts.items())) or "none"
-    return (
-        f"decoded {sum(counts.values())} events ({per_topic}) from {what} of {name} to {output}; {URI_NOTE}"
-    )

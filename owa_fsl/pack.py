@@ -3,9 +3,9 @@
 Invariants (tested):
 - a sequence holds events of ONE episode (call :meth:`Packer.pack` once per episode), in time
   order, and is never cut by a batch or worker boundary (the packer sees the whole episode);
-- every event given is in exactly one sequence, or counted in :class:`PackStats` under a named
-  rule (``oversize`` when ``on_oversize="drop"``; ``frameless_sequence`` when sequences
-  without a frame are dropped);
+- every event given is in exactly one sequence (counted out in the packer's
+  :class:`~owa_event.account.Account`), or dropped under a named rule (``oversize`` when
+  ``on_oversize="drop"``; ``frameless_sequence`` when sequences without a frame are dropped);
 - ``len(input_ids) == len(attention_mask) == max_len``; real tokens are followed by padding;
 - a sequence's timestamps are offsets from its ``base_ns`` (its first event's time): a new
   sequence starts before an offset would exceed the encoder's ``max_offset_ns()``, so any gap
@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Literal
 
+from owa_event.account import Account
 from owa_event.errors import OwaError
 from owa_event.events import SCREEN, Event
 
@@ -42,28 +43,22 @@ class PackedSequence:
 
 @dataclass
 class PackStats:
-    """What packing did. Counters are keyed by topic."""
+    """Sequence statistics of one or more :meth:`Packer.pack` runs (what happened to *events* is in
+    the :class:`~owa_event.account.Account`)."""
 
-    events_in: Counter[str] = field(default_factory=Counter)
-    events_packed: Counter[str] = field(default_factory=Counter)
-    dropped: dict[str, Counter[str]] = field(default_factory=dict)  # rule -> topic -> count
     sequences: int = 0
     sequences_dropped_frameless: int = 0
     frames: int = 0
     tokens: int = 0
+    """Real (non-padding) tokens."""
     padding: int = 0
 
-    def drop(self, rule: str, topic: str, n: int = 1) -> None:
-        self.dropped.setdefault(rule, Counter())[topic] += n
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def unaccounted(self) -> dict[str, int]:
-        """Topics whose events in != packed + dropped (empty when all is accounted for)."""
-        out = {}
-        for topic, n in self.events_in.items():
-            got = self.events_packed[topic] + sum(c[topic] for c in self.dropped.values())
-            if got != n:
-                out[topic] = n - got
-        return out
+
+RULE_OVERSIZE = "oversize"
+RULE_FRAMELESS = "frameless_sequence"
 
 
 class OversizeEventError(OwaError):
@@ -82,6 +77,7 @@ class Packer:
         *,
         drop_frameless: bool = False,
         on_oversize: Literal["error", "drop"] = "error",
+        account: Account | None = None,
         stats: PackStats | None = None,
     ) -> None:
         self.encoder = encoder
@@ -90,6 +86,7 @@ class Packer:
         self.pad_id = pad_id
         self.drop_frameless = drop_frameless
         self.on_oversize = on_oversize
+        self.account = account if account is not None else Account()
         self.stats = stats if stats is not None else PackStats()
         self._max_offset = encoder.max_offset_ns()
 
@@ -98,7 +95,6 @@ class Packer:
 
     def pack(self, events: Iterable[Event], where: str = "") -> Iterator[PackedSequence]:
         """The sequences of one episode, in time order. ``where`` names the episode in errors."""
-        stats = self.stats
         max_len = self.max_len
         ids: list[int] = []
         images: list[tuple[str, int | None]] = []
@@ -106,7 +102,6 @@ class Packer:
         base = 0
         for event in events:
             topic = event.topic
-            stats.events_in[topic] += 1
             t = event.timestamp_ns
             if not members or t - base > self._max_offset:
                 if members:
@@ -123,7 +118,7 @@ class Packer:
                         f"{where}: event #{event.index} ({topic} at {t} ns) needs {len(event_ids)} tokens, "
                         f"more than max_sequence_length={max_len}"
                     )
-                stats.drop("oversize", topic)
+                self.account.drop(RULE_OVERSIZE, topic)
                 continue
             if len(ids) + len(event_ids) > max_len:
                 yield from self._close(ids, images, members, base)
@@ -144,7 +139,7 @@ class Packer:
         if self.drop_frameless and not images:
             stats.sequences_dropped_frameless += 1
             for topic, n in members.items():
-                stats.drop("frameless_sequence", topic, n)
+                self.account.drop(RULE_FRAMELESS, topic, n)
             return
         n = len(ids)
         pad = self.max_len - n
@@ -152,7 +147,8 @@ class Packer:
         stats.frames += len(images)
         stats.tokens += n
         stats.padding += pad
-        stats.events_packed.update(members)
+        for topic, count in members.items():
+            self.account.emit(topic, count)
         yield PackedSequence(
             input_ids=ids + [self.pad_id] * pad,
             attention_mask=[1] * n + [0] * pad,

@@ -1,25 +1,55 @@
 """The FSL stage: one recording -> packed, pre-tokenized sequences, straight from MCAP.
 
-Pipeline per recording: the event stage's kept events (read -> select -> resample, per
-interval) -> shift actions (optional) -> encode + table lookup -> pack (:mod:`owa_fsl.pack`).
-Video is never opened: screen events contribute image tokens and a frame reference.
+Pipeline per recording: the shared front (:func:`owa_event.pipeline.kept_events`: read -> keep
+topics -> select intervals -> resample) -> shift actions (optional) -> encode + table lookup ->
+pack (:mod:`owa_fsl.pack`). Video is never opened: screen events contribute image tokens and a
+frame reference.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
 from collections import deque
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
+from owa_event.account import RecordingReport
 from owa_event.events import INPUT_TOPICS, Event
-from owa_event.stage import EpisodeReport, kept_events
+from owa_event.pipeline import RecordingRef, Stage, kept_events
 
-from .config import FslConfig
+from .config import FSL_PRESETS, FslConfig
 from .pack import Packer, PackStats
-from .tokenizer import FslTokens
+from .tokenizer import TOKENIZER_DIR, FslTokens
 
-FSL_COLUMNS = ("input_ids", "attention_mask", "images", "episode_path", "interval_idx", "base_ns", "n_events")
+#: The FSL rows' schema (plain types only, so a published copy loads without this package); with
+#: ``debug_text`` a ``text`` column follows (:func:`fsl_schema`).
+FSL_SCHEMA = pa.schema(
+    [
+        ("input_ids", pa.list_(pa.int32())),  # exactly max_sequence_length ids, padding after the real tokens
+        ("attention_mask", pa.list_(pa.int8())),  # 1 for real tokens, 0 for padding
+        (
+            "images",
+            pa.list_(pa.struct([("uri", pa.string()), ("pts_ns", pa.int64())])),
+        ),  # frame refs, in order
+        ("episode_path", pa.string()),
+        ("interval_idx", pa.int32()),
+        ("base_ns", pa.int64()),  # the sequence's first event time: encoded times are offsets from it
+        ("n_events", pa.int32()),
+    ]
+)
+FSL_COLUMNS = tuple(FSL_SCHEMA.names)
+#: Rows per record batch.
+BATCH_ROWS = 64
+
+
+def fsl_schema(debug_text: bool = False) -> pa.Schema:
+    """:data:`FSL_SCHEMA`, plus ``text`` (string) with ``debug_text``."""
+    return FSL_SCHEMA.append(pa.field("text", pa.string())) if debug_text else FSL_SCHEMA
 
 
 def shift_actions(events: Iterable[Event], shift_ns: int) -> Iterator[Event]:
@@ -55,42 +85,98 @@ def shift_actions(events: Iterable[Event], shift_ns: int) -> Iterator[Event]:
     yield from held
 
 
-def fsl_rows(
-    path: str,
-    *,
-    episode_path: str,
-    root: str,
-    config: FslConfig,
-    tokens: FslTokens,
-    report: EpisodeReport | None = None,
-    pack_stats: PackStats | None = None,
-) -> Iterator[dict[str, Any]]:
-    """The FSL rows of one recording (:data:`FSL_COLUMNS`, plus ``text`` with ``debug_text``)."""
-    report = report if report is not None else EpisodeReport(episode_path)
-    packer = Packer(
-        tokens.encoder,
-        tokens.table,
-        config.max_sequence_length,
-        tokens.pad_id,
-        drop_frameless=config.drop_frameless,
-        on_oversize=config.on_oversize,
-        stats=pack_stats,
-    )
-    events = kept_events(path, episode_path=episode_path, root=root, config=config, report=report)
-    for interval_idx, group in itertools.groupby(events, key=lambda item: item[0]):
-        episode = shift_actions((event for _, event in group), config.action_shift_ns)
-        for seq in packer.pack(episode, where=f"{path} (interval {interval_idx})"):
-            row: dict[str, Any] = {
-                "input_ids": seq.input_ids,
-                "attention_mask": seq.attention_mask,
-                "images": [{"uri": uri, "pts_ns": pts} for uri, pts in seq.images],
-                "episode_path": episode_path,
-                "interval_idx": interval_idx,
-                "base_ns": seq.base_ns,
-                "n_events": seq.n_events,
-            }
-            if config.debug_text:
-                row["text"] = tokens.tokenizer.decode(
-                    seq.input_ids[: seq.n_tokens], skip_special_tokens=False
-                )
-            yield row
+class FslStage(Stage):
+    """Recordings -> packed token sequences with frame references (:data:`FSL_SCHEMA`).
+
+    The expanded tokenizer (:class:`~owa_fsl.tokenizer.FslTokens`) is built once per process, on
+    first use (never pickled); a built dataset keeps it in its :data:`TOKENIZER_DIR` folder.
+    """
+
+    name = "fsl"
+    config_class = FslConfig
+    presets = FSL_PRESETS
+
+    def __init__(self, config: FslConfig, *, tokens: FslTokens | None = None) -> None:
+        super().__init__(config)
+        self._tokens = tokens
+
+    @property
+    def tokens(self) -> FslTokens:
+        """The expanded tokenizer and id table (built once per process)."""
+        if self._tokens is None:
+            self._tokens = self.config.build_tokens()  # type: ignore[attr-defined]
+        return self._tokens
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_tokens": None}
+
+    def schema(self) -> pa.Schema:
+        return fsl_schema(self.config.debug_text)  # type: ignore[attr-defined]
+
+    def describe(self) -> dict[str, Any]:
+        c: FslConfig = self.config  # type: ignore[assignment]
+        image = c.image_tokens()
+        return {
+            **super().describe(),
+            "image_tokens": {"prefix": list(image.prefix), "token": image.token, "count": image.count,
+                             "suffix": list(image.suffix)},
+            "tokenizer_dir": TOKENIZER_DIR,
+        }  # fmt: skip
+
+    def fingerprint(self) -> str:
+        """The contents of a local tokenizer folder: a changed tokenizer at the same path must not reuse
+        sequences built with the old ids. (A Hub name is fingerprinted by the name, in the config.)"""
+        name = self.config.tokenizer_name  # type: ignore[attr-defined]
+        if not (isinstance(name, str) and os.path.isdir(name)):
+            return ""
+        digest = hashlib.sha256()
+        for path in sorted(Path(name).iterdir()):
+            if path.is_file():
+                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+    def save_artifacts(self, directory: str) -> None:
+        """Save the expanded tokenizer into ``directory/tokenizer``."""
+        self.tokens.save(os.path.join(directory, TOKENIZER_DIR))
+
+    def batches(self, recording: RecordingRef, report: RecordingReport) -> Iterator[pa.RecordBatch]:
+        config: FslConfig = self.config  # type: ignore[assignment]
+        tokens = self.tokens
+        schema = self.schema()
+        stats = PackStats()
+        packer = Packer(
+            tokens.encoder,
+            tokens.table,
+            config.max_sequence_length,
+            tokens.pad_id,
+            drop_frameless=config.drop_frameless,
+            on_oversize=config.on_oversize,
+            account=report.account,
+            stats=stats,
+        )
+        rows: list[dict[str, Any]] = []
+        events = kept_events(recording, config, report, media_exists=self.media_exists)
+        for interval_idx, group in itertools.groupby(events, key=lambda item: item[0]):
+            episode = shift_actions((event for _, event in group), config.action_shift_ns)
+            for seq in packer.pack(episode, where=f"{recording.path} (interval {interval_idx})"):
+                row: dict[str, Any] = {
+                    "input_ids": seq.input_ids,
+                    "attention_mask": seq.attention_mask,
+                    "images": [{"uri": uri, "pts_ns": pts} for uri, pts in seq.images],
+                    "episode_path": recording.episode_path,
+                    "interval_idx": interval_idx,
+                    "base_ns": seq.base_ns,
+                    "n_events": seq.n_events,
+                }
+                if config.debug_text:
+                    row["text"] = tokens.tokenizer.decode(
+                        seq.input_ids[: seq.n_tokens], skip_special_tokens=False
+                    )
+                rows.append(row)
+                if len(rows) >= BATCH_ROWS:
+                    yield pa.RecordBatch.from_pylist(rows, schema=schema)
+                    rows = []
+        if rows:
+            yield pa.RecordBatch.from_pylist(rows, schema=schema)
+        for name, n in stats.as_dict().items():
+            report.count(name, n)

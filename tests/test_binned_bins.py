@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Iterator
 
 import orjson
@@ -10,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from owa_binned.bins import FATES, Bin, BinStats, bin_events, period_ns_of
+from owa_binned.bins import FATES, Bin, BinCounts, bin_events, period_ns_of
+from owa_event.account import Account
 from owa_event.events import TOPIC_TYPES, Event
 
 STATE = ["screen"]
@@ -32,10 +34,40 @@ def run(
     drop: bool = False,
     state: list[str] = STATE,
     actions: list[str] = ACTIONS,
-) -> tuple[list[Bin], BinStats]:
-    stats = BinStats()
-    bins = list(bin_events(iter(events), start, end, period, state, actions, stats, drop_empty=drop))
+) -> tuple[list[Bin], Stats]:
+    stats = Stats(Account(), BinCounts(), state, actions)
+    for e in events:
+        stats.account.take_in(e.topic)  # counting what goes in is the caller's
+    bins = list(
+        bin_events(
+            iter(events), start, end, period, state, actions, stats.account, stats.counts, drop_empty=drop
+        )
+    )
     return bins, stats
+
+
+class Stats:
+    """A run's Account and BinCounts, read by fate (``action``, ``state`` are output; the other fates
+    are drop rules), as the tests below name them."""
+
+    def __init__(self, account: Account, counts: BinCounts, state: list[str], actions: list[str]) -> None:
+        self.account, self.counts, self._state, self._actions = account, counts, state, actions
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("bins", "episodes", "empty_bins_dropped"):
+            return getattr(self.counts, name)
+        if name == "action":
+            return Counter({t: n for t, n in self.account.out.items() if t in self._actions})
+        if name == "state":
+            return Counter({t: n for t, n in self.account.out.items() if t in self._state})
+        if name == "events_in":
+            return self.account.messages_in
+        if name in FATES:
+            return +self.account.dropped.get(name, Counter())
+        raise AttributeError(name)
+
+    def unaccounted(self) -> dict[str, int]:
+        return self.account.unaccounted()
 
 
 # ---------------------------------------------------------------------------------------

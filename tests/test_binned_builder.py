@@ -11,16 +11,20 @@ from mcap_owa.highlevel import McapMessage
 
 import owa_builders  # noqa: F401  (registers the builders)
 from owa_binned.config import BinnedConfig
-from owa_binned.stage import BinnedReport, binned_rows
-from owa_builders.binned import BINNED_FEATURES, BinnedBuilder
+from owa_binned.stage import BINNED_SCHEMA, BinnedStage
+from owa_builders.binned import BinnedBuilder
 from owa_builders.tools.example import MS, NS, RawEvent, SessionSpec, session_events, write_recording
+from owa_event.account import RecordingReport
 from owa_event.errors import ConfigError
-from owa_event.stage import kept_events
+from owa_event.pipeline import RecordingRef, kept_events
+from owa_event.pipeline import rows as stage_rows
 
 datasets.disable_progress_bars()
 
 ACTIONS = ("keyboard", "mouse", "mouse/raw")
 F8, F9 = 0x77, 0x78
+
+BINNED_FEATURES = datasets.Features.from_arrow_schema(BINNED_SCHEMA)
 
 
 def rows(ds: datasets.Dataset | datasets.IterableDataset) -> list[tuple]:
@@ -64,7 +68,7 @@ def check_bins(ds: datasets.Dataset, root: Path, config: BinnedConfig) -> None:
         expected = [
             (idx, e.mcap_message_json())
             for idx, e in kept_events(
-                str(root / episode), episode_path=episode, root=str(root), config=config
+                RecordingRef(str(root / episode), episode, str(root)), config, RecordingReport(episode)
             )
             if e.topic in config.action_topics
         ]
@@ -120,7 +124,7 @@ def test_fps_and_drop_empty_bins_through_kwargs(current_corpus: Path, tmp_path: 
     full = BinnedBuilder(data_dir=str(current_corpus), cache_dir=str(tmp_path), action_topics=["keyboard"])
     full.download_and_prepare()
     full_ds = full.as_dataset(split="train")
-    dropped = sum(r.bin_stats.empty_bins_dropped for r in dropping.reports)
+    dropped = sum(r.stats["empty_bins_dropped"] for r in dropping.reports)
     assert dropped > 0 and ds.num_rows + dropped == full_ds.num_rows
     assert ds.num_rows == sum(1 for r in full_ds if r["actions"])
     assert all(not r.unaccounted() for r in dropping.reports + full.reports)
@@ -135,14 +139,15 @@ def test_builder_reports_balance(current_corpus: Path, cache_dir: str) -> None:
         "episode_002.mcap",
     ]
     for report in builder.reports:
-        assert isinstance(report, BinnedReport) and not report.unaccounted()
-        s = report.bin_stats
-        assert s.events_in == report.rows_out == report.messages_in  # nothing dropped by default
-        assert s.not_binned.keys() == {"window", "keyboard/state", "mouse/state"}
-        assert s.state["screen"] + s.state_unused["screen"] == report.messages_in["screen"]
-        assert "bins:" in report.summary_line()
+        assert not report.unaccounted()
+        acc = report.account
+        # nothing dropped before binning by default: every drop is a bin fate
+        assert set(acc.dropped) <= {"not_binned", "state_unused", "state_only_in_dropped_bins"}
+        assert acc.dropped["not_binned"].keys() == {"window", "keyboard/state", "mouse/state"}
+        assert acc.out["screen"] + acc.dropped["state_unused"]["screen"] == acc.messages_in["screen"]
+        assert "bins" in report.summary_line()
     ds = builder.as_dataset(split="train")
-    assert ds.num_rows == sum(r.bin_stats.bins for r in builder.reports)
+    assert ds.num_rows == sum(r.stats["bins"] for r in builder.reports)
     assert rows(ds) == rows(builder.as_streaming_dataset(split="train"))
 
 
@@ -182,7 +187,7 @@ def test_each_kept_interval_is_an_episode(tmp_path: Path) -> None:
     assert 19 <= len(by_interval[0]) <= 21  # 1 s at 20 fps
     # the stage functions directly give the same rows
     direct = list(
-        binned_rows(str(root / "keyed.mcap"), episode_path="keyed.mcap", root=str(root), config=config)
+        stage_rows(BinnedStage(config), RecordingRef(str(root / "keyed.mcap"), "keyed.mcap", str(root)))
     )
     assert [tuple(tuple(v) if isinstance(v, list) else v for v in r.values()) for r in direct] == rows(ds)
 
@@ -207,8 +212,9 @@ def test_the_real_shared_recording_builds(shared_recording: Path, tmp_path: Path
     ds = builder.as_dataset(split="train")
     check_bins(ds, data, BinnedConfig())
     (report,) = builder.reports
-    assert sum(report.messages_in.values()) == 267 and not report.unaccounted()
-    assert report.bin_stats.bins == ds.num_rows > 20
-    assert sum(report.bin_stats.action.values()) == sum(len(a) for a in ds["actions"])
+    assert sum(report.account.messages_in.values()) == 267 and not report.unaccounted()
+    assert report.stats["bins"] == ds.num_rows > 20
+    actions = sum(n for t, n in report.account.out.items() if t != "screen")
+    assert actions == sum(len(a) for a in ds["actions"])
     state = next(McapMessage.model_validate_json(s[0]) for s in ds["state"] if s)
     assert state.decoded.media_ref.uri == "0.5.1.mkv"

@@ -6,13 +6,13 @@ import math
 
 import pytest
 
-from owa_binned.config import DEFAULT_ACTION_TOPICS, DEFAULT_STATE_TOPICS, BinnedConfig, binned_config_of
+from owa_binned.config import DEFAULT_ACTION_TOPICS, DEFAULT_STATE_TOPICS, BinnedConfig
 from owa_event.config import EventConfig
 from owa_event.errors import ConfigError
 
 
 def problems(**kwargs: object) -> list[str]:
-    return BinnedConfig(**kwargs).event_problems(None)  # type: ignore[arg-type]
+    return BinnedConfig(**kwargs).problems(None)  # type: ignore[arg-type]
 
 
 def test_defaults_are_valid_and_per_instance() -> None:
@@ -38,7 +38,7 @@ def test_bad_fps(fps: object) -> None:
 )
 def test_period_is_integer_ns(fps: float, period: int) -> None:
     c = BinnedConfig(fps=fps)
-    assert c.event_problems(None) == [] and c.period_ns() == period
+    assert c.problems(None) == [] and c.period_ns() == period
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -69,7 +69,7 @@ def test_topic_roles() -> None:
 
 def test_unknown_topics_are_checked_against_the_inputs() -> None:
     c = BinnedConfig(state_topics=["scren"])
-    assert c.event_problems(None) == []  # inputs not listed yet: no check
+    assert c.problems(None) == []  # inputs not listed yet: no check
     with pytest.raises(ConfigError, match="state_topics names unknown topic 'scren'"):
         c.validate(input_topics=["screen"])
     BinnedConfig(action_topics=["gamepad"]).validate(input_topics=["gamepad"])  # a topic of the inputs
@@ -86,12 +86,12 @@ def test_roles_must_be_consistent_with_keep_topics() -> None:
     assert problems(keep_topics=["screen", "keyboard"], action_topics=["keyboard"]) == []
 
 
-def test_binned_config_of_copies_the_fields() -> None:
+def test_from_fields_copies_the_binned_fields() -> None:
     class Other:
         pass
 
     o = Other()
     for name, value in vars(BinnedConfig(fps=4, drop_empty_bins=True)).items():
         setattr(o, name, value)
-    c = binned_config_of(o)
+    c = BinnedConfig.from_fields(o)
     assert type(c) is BinnedConfig and c.fps == 4 and c.drop_empty_bins is True

@@ -11,11 +11,15 @@ import pytest
 from mcap_owa.highlevel import McapMessage
 
 import owa_builders  # noqa: F401  (registers the builders)
-from owa_builders.event import EVENT_FEATURES, EventBuilder
+from owa_builders.discovery import NoRecordingsError
+from owa_builders.event import EventBuilder
 from owa_event.errors import ConfigError
 from owa_event.reader import Recording
+from owa_event.stage import EVENT_SCHEMA
 
 datasets.disable_progress_bars()
+
+EVENT_FEATURES = datasets.Features.from_arrow_schema(EVENT_SCHEMA)
 
 
 def rows(ds: datasets.Dataset | datasets.IterableDataset) -> list[tuple]:
@@ -153,7 +157,7 @@ def test_without_data_dir_it_does_not_scan_the_current_directory(
     current_corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(current_corpus)  # a folder full of recordings: must still not be scanned
-    with pytest.raises(ValueError, match="needs data_dir"):
+    with pytest.raises(NoRecordingsError, match="no data given: pass data_dir="):
         datasets.load_dataset("owa_builders/event")
 
 
@@ -171,7 +175,7 @@ def test_explicit_data_files_and_non_recordings_ignored(current_corpus: Path, ca
 
 def test_folder_without_recordings_is_a_clear_error(tmp_path: Path, cache_dir: str) -> None:
     (tmp_path / "notes.txt").write_text("no recordings here")
-    with pytest.raises(FileNotFoundError, match=r"no \.mcap recordings"):
+    with pytest.raises(NoRecordingsError, match=r"no \.mcap recordings"):
         datasets.load_dataset("owa_builders/event", data_dir=str(tmp_path), cache_dir=cache_dir)
 
 
@@ -192,7 +196,7 @@ def test_builder_class_used_directly(current_corpus: Path, cache_dir: str) -> No
 
 def test_builder_without_any_data_is_a_clear_error(cache_dir: str) -> None:
     builder = EventBuilder(cache_dir=cache_dir)
-    with pytest.raises(FileNotFoundError, match="pass data_dir"):
+    with pytest.raises(NoRecordingsError, match="pass data_dir"):
         builder.download_and_prepare()
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pytest
 
-from owa_event.config import EVENT_FIELDS, EventConfig, event_config_of
+from owa_event.config import EventConfig
 from owa_event.errors import ConfigError
 from owa_event.events import KNOWN_TOPICS
 from owa_event.intervals import Inactivity, StartStopKey
@@ -17,7 +17,7 @@ from owa_event.intervals import Inactivity, StartStopKey
 def problems_of(config: EventConfig, input_topics: Any = ()) -> list[str]:
     with pytest.raises(ConfigError) as exc:
         config.validate(input_topics)
-    assert exc.value.problems == config.event_problems(input_topics)
+    assert exc.value.problems == config.problems(input_topics)
     message = str(exc.value)
     assert message.startswith("invalid config: ")
     assert all(problem in message for problem in exc.value.problems)
@@ -32,7 +32,7 @@ def test_defaults_are_lossless_and_valid() -> None:
     assert config.keyboard_repeat is False
     assert config.on_bad_file == "error"
     assert config.on_truncated == "recover"
-    assert config.event_problems() == []
+    assert config.problems() == []
     config.validate()
     config.validate(None)
     assert config.selection() is None
@@ -49,7 +49,7 @@ def test_a_full_valid_config() -> None:
         on_bad_file="skip",
         on_truncated="error",
     )
-    assert config.event_problems() == []
+    assert config.problems() == []
     config.validate()
     assert config.selection() == StartStopKey(start_vk=119, stop_vk=120)
     assert config.rates() == {"screen": 20.0, "mouse": 60.0, "keyboard": 1.0}  # 0 = keep every event
@@ -166,7 +166,7 @@ def test_known_topics_are_all_accepted() -> None:
     EventConfig(rate_settings={t: 1 for t in KNOWN_TOPICS}, keep_topics=sorted(KNOWN_TOPICS)).validate()
 
 
-def test_event_config_of_copies_the_event_fields() -> None:
+def test_from_fields_copies_the_event_fields() -> None:
     @dataclass
     class BuilderConfig:
         name: str = "x"
@@ -178,9 +178,9 @@ def test_event_config_of_copies_the_event_fields() -> None:
         on_truncated: str = "recover"
 
     outer = BuilderConfig(rate_settings={"screen": 5}, keep_topics=["screen"], on_bad_file="skip")
-    config = event_config_of(outer)
+    config = EventConfig.from_fields(outer)
     assert config == EventConfig(rate_settings={"screen": 5}, keep_topics=["screen"], on_bad_file="skip")
-    assert set(EVENT_FIELDS) == {
+    assert {f.name for f in fields(EventConfig)} == {
         "rate_settings",
         "keep_topics",
         "interval",

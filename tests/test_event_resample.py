@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from owa_event.account import Account
 from owa_event.events import TOPIC_TYPES, Event
 from owa_event.resample import (
     RULE_AUTOREPEAT,
     RULE_MOUSE_LATEST,
     RULE_RATE_LIMIT,
-    ResampleStats,
     resample,
 )
 
@@ -53,10 +53,16 @@ def screen(t: int) -> Event:
     return ev("screen", t, utc_ns=t)
 
 
-def run(events: Iterable[Event], rates: Mapping[str, float], **kw: Any) -> tuple[list[Event], ResampleStats]:
-    stats = ResampleStats()
-    out = list(resample(list(events), rates, stats=stats, **kw))
-    return out, stats
+def run(events: Iterable[Event], rates: Mapping[str, float], **kw: Any) -> tuple[list[Event], Account]:
+    """The output and the account: resample counts drops and merges; in and out are counted here."""
+    account = Account()
+    events = list(events)
+    for e in events:
+        account.take_in(e.topic)
+    out = list(resample(events, rates, account=account, **kw))
+    for e in out:
+        account.emit(e.topic)
+    return out, account
 
 
 def assert_time_ordered(out: list[Event]) -> None:
@@ -64,11 +70,9 @@ def assert_time_ordered(out: list[Event]) -> None:
     assert ts == sorted(ts)
 
 
-def assert_stats_add_up(inp: list[Event], stats: ResampleStats) -> None:
-    counts = Counter(e.topic for e in inp)
-    for topic, n in counts.items():
-        assert stats.input_count(topic) == n, topic
-    assert set(stats.kept) | set(stats.dropped) | set(stats.merged) <= set(counts)
+def assert_stats_add_up(inp: list[Event], stats: Account) -> None:
+    assert stats.unaccounted() == {}
+    assert set(stats.messages_in) == set(Counter(e.topic for e in inp))
 
 
 def sums(events: Iterable[Event]) -> tuple[int, int]:
@@ -100,7 +104,7 @@ def test_empty_mapping_is_identity() -> None:
     assert len(out) == len(inp)
     assert all(a is b for a, b in zip(out, inp))
     assert_stats_add_up(inp, stats)
-    assert sum(stats.kept.values()) == len(inp)
+    assert sum(stats.out.values()) == len(inp)
 
 
 def test_zero_or_absent_rate_is_identity_for_that_topic() -> None:
@@ -140,7 +144,7 @@ def test_raw_moves_summed_per_period() -> None:
     assert [(e.fields["last_x"], e.fields["last_y"]) for e in out] == [(4, 8), (4, 8), (1, 2)]
     assert out[-1] is inp[-1]  # single-move accumulation is emitted unchanged
     assert orjson.loads(out[0].data) == out[0].fields  # payload re-serialized
-    assert stats.kept["mouse/raw"] == 3 and stats.merged["mouse/raw"] == 6
+    assert stats.out["mouse/raw"] == 3 and stats.merged["mouse/raw"] == 6
     assert_stats_add_up(inp, stats)
 
 
@@ -219,7 +223,7 @@ def test_mouse_and_raw_limited_together_reach_their_rates() -> None:
     assert 49 <= kept["mouse/raw"] <= 51 and 49 <= kept["mouse"] <= 51
     assert sums(out) == (1000, -1000)
     assert_time_ordered(out)
-    assert stats.input_count("mouse") == 1000 and stats.input_count("mouse/raw") == 1000
+    assert stats.messages_in["mouse"] == 1000 and stats.messages_in["mouse/raw"] == 1000
 
 
 def test_dropped_event_of_other_topic_does_not_flush() -> None:
@@ -228,7 +232,7 @@ def test_dropped_event_of_other_topic_does_not_flush() -> None:
     out, stats = run(inp, {"mouse/raw": 10, "screen": 1})
     assert [(e.topic, e.timestamp_ns) for e in out] == [("screen", 0), ("mouse/raw", 3 * MS)]
     assert out[1].fields["last_x"] == 2
-    assert stats.dropped["screen"][RULE_RATE_LIMIT] == 1
+    assert stats.dropped[RULE_RATE_LIMIT]["screen"] == 1
     assert_stats_add_up(inp, stats)
 
 
@@ -293,7 +297,7 @@ def test_property_raw_displacement_preserved(stream: tuple[list[Event], dict[str
     assert sums(out) == sums(inp)
     assert_time_ordered(out)
     assert_stats_add_up(inp, stats)
-    assert len(out) == sum(stats.kept.values())
+    assert len(out) == sum(stats.out.values())
     # Non-move raw events (buttons, wheel, absolute) all pass, as the same objects, in order.
     assert _special_raw_ids(out) == _special_raw_ids(inp)
     # Every output event is an input event, or a sum emitted at the time of an input raw move.
@@ -314,7 +318,7 @@ def test_mouse_latest_move_per_period() -> None:
     out, stats = run(inp, {"mouse": 100})
     assert out == [inp[3], inp[7], inp[8]]
     assert all(any(o is i for i in inp) for o in out)
-    assert stats.dropped["mouse"][RULE_MOUSE_LATEST] == 6
+    assert stats.dropped[RULE_MOUSE_LATEST]["mouse"] == 6
     assert_stats_add_up(inp, stats)
 
 
@@ -323,7 +327,7 @@ def test_mouse_click_flushes_pending_move_and_passes() -> None:
     inp = [move(0, 1), move(1 * MS, 2), c, move(3 * MS, 3), move(4 * MS, 4)]
     out, stats = run(inp, {"mouse": 10})
     assert out == [inp[1], c, inp[4]]
-    assert stats.dropped["mouse"][RULE_MOUSE_LATEST] == 2
+    assert stats.dropped[RULE_MOUSE_LATEST]["mouse"] == 2
 
 
 def test_mouse_pending_waits_for_period_and_flushes_at_end() -> None:
@@ -349,7 +353,7 @@ def test_keyboard_autorepeat_dropped() -> None:
     inp = autorepeat_stream()
     out, stats = run(inp, {"keyboard": 10})
     assert out == [inp[0], inp[-1]]
-    assert stats.dropped["keyboard"][RULE_AUTOREPEAT] == 16
+    assert stats.dropped[RULE_AUTOREPEAT]["keyboard"] == 16
     assert_stats_add_up(inp, stats)
 
 
@@ -382,7 +386,7 @@ def test_keyboard_releases_always_pass_and_unhold() -> None:
     ]
     out, stats = run(inp, {"keyboard": 1})
     assert out == [inp[i] for i in (0, 1, 2, 3, 5, 6, 7)]
-    assert stats.dropped["keyboard"][RULE_AUTOREPEAT] == 1
+    assert stats.dropped[RULE_AUTOREPEAT]["keyboard"] == 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -414,7 +418,7 @@ def test_screen_20fps_with_jitter_limited_to_20hz_keeps_every_frame() -> None:
     inp = [screen(t) for t in ts]
     out, stats = run(inp, {"screen": 20})
     assert out == inp
-    assert stats.dropped.get("screen", Counter())[RULE_RATE_LIMIT] == 0
+    assert stats.dropped.get(RULE_RATE_LIMIT, Counter())["screen"] == 0
     # The naive "t - last_kept >= P" rule loses a large share of the same frames.
     naive = naive_keep(ts, period)
     assert len(naive) < 0.8 * len(ts)
@@ -434,21 +438,21 @@ def test_screen_60fps_limited_to_20hz_keeps_a_third() -> None:
     for i in range(len(kept)):
         for j in range(i + 1, min(len(kept), i + 50)):
             assert j - i + 1 <= (kept[j] - kept[i]) / period + 1.5
-    assert stats.kept["screen"] + stats.dropped["screen"][RULE_RATE_LIMIT] == len(ts)
+    assert stats.out["screen"] + stats.dropped[RULE_RATE_LIMIT]["screen"] == len(ts)
 
 
 def test_rate_limit_reanchors_after_gap_and_applies_to_unknown_topics() -> None:
     inp = [ev("custom/topic", t * MS, v=t) for t in (0, 100, 200, 5000, 5100, 5200, 5600)]
     out, stats = run(inp, {"custom/topic": 2})  # P = 500 ms
     assert [e.timestamp_ns // MS for e in out] == [0, 5000, 5600]
-    assert stats.dropped["custom/topic"][RULE_RATE_LIMIT] == 4
+    assert stats.dropped[RULE_RATE_LIMIT]["custom/topic"] == 4
 
 
 def test_stats_add_up_on_mixed_stream() -> None:
     inp = mixed_stream() + autorepeat_stream_shifted()
     out, stats = run(inp, {"mouse/raw": 60, "mouse": 30, "keyboard": 5, "screen": 10, "window": 1})
     assert_stats_add_up(inp, stats)
-    assert len(out) == sum(stats.kept.values())
+    assert len(out) == sum(stats.out.values())
     assert_time_ordered(out)
     assert sums(out) == sums(inp)
 
@@ -457,14 +461,15 @@ def autorepeat_stream_shifted() -> list[Event]:
     return [e.at(e.timestamp_ns + 10 * S) for e in autorepeat_stream()]
 
 
-def test_stats_accumulate_across_calls() -> None:
-    stats = ResampleStats()
+def test_one_account_accumulates_across_calls() -> None:
+    stats = Account()
+    kept: Counter[str] = Counter()
     for _ in range(2):
         inp = [raw(0, 1), raw(1, 1), screen(2), screen(3)]
-        list(resample(inp, {"mouse/raw": 1, "screen": 1}, stats=stats))
-    assert stats.kept == Counter({"mouse/raw": 2, "screen": 2})
+        kept.update(e.topic for e in resample(inp, {"mouse/raw": 1, "screen": 1}, account=stats))
+    assert kept == Counter({"mouse/raw": 2, "screen": 2})
     assert stats.merged["mouse/raw"] == 2
-    assert stats.dropped["screen"][RULE_RATE_LIMIT] == 2
+    assert stats.dropped[RULE_RATE_LIMIT]["screen"] == 2
 
 
 @settings(max_examples=100, deadline=None)
@@ -482,7 +487,7 @@ def test_property_rate_limit_bounds(gaps: list[int], rate: float) -> None:
     for i in range(len(kept)):
         for j in range(i + 1, len(kept)):
             assert j - i + 1 <= (kept[j] - kept[i]) / period + 1.5
-    assert stats.input_count("screen") == len(ts)
+    assert stats.messages_in["screen"] == len(ts)
 
 
 @settings(max_examples=100, deadline=None)

@@ -15,20 +15,21 @@ from mcap_owa.highlevel import McapMessage, OWAMcapWriter
 from owa.core import MESSAGES, OWAMessage
 
 from owa_builders.tools.example import MS, NS, RawEvent, SessionSpec, session_events, write_recording
+from owa_event.account import RecordingReport
 from owa_event.config import EventConfig
-from owa_event.errors import RecordingError, TruncatedRecordingWarning
+from owa_event.errors import (
+    MissingMediaWarning,
+    RecordingError,
+    SkippedFileWarning,
+    TruncatedRecordingWarning,
+)
 from owa_event.events import INPUT_TOPICS, TOPIC_TYPES, Event
 from owa_event.intervals import Inactivity, IntervalSelection, StartStopKey
+from owa_event.pipeline import RecordingRef, convert, kept_events
 from owa_event.reader import Recording
-from owa_event.stage import (
-    EVENT_COLUMNS,
-    EpisodeReport,
-    MissingMediaWarning,
-    SkippedFileWarning,
-    event_batches,
-    event_rows,
-    kept_events,
-)
+from owa_event.stage import EVENT_SCHEMA, EventStage
+
+EVENT_COLUMNS = tuple(EVENT_SCHEMA.names)
 
 F8, F9 = 0x77, 0x78
 CORPUS_FILES = [
@@ -40,19 +41,15 @@ CORPUS_FILES = [
 
 
 def rows_of(
-    root: Path, episode_path: str, config: EventConfig, **kwargs: Any
-) -> tuple[list[dict[str, Any]], EpisodeReport]:
-    report = EpisodeReport(episode_path)
-    rows = list(
-        event_rows(
-            str(root / episode_path),
-            episode_path=episode_path,
-            root=str(root),
-            config=config,
-            report=report,
-            **kwargs,
-        )
-    )
+    root: Path, episode_path: str, config: EventConfig, media_exists: Any = None, batch_size: int = 8192
+) -> tuple[list[dict[str, Any]], RecordingReport]:
+    """The rows of one recording through EventStage + convert (on_bad_file applied), and its report."""
+    report = RecordingReport(episode_path)
+    stage = EventStage(config, batch_size=batch_size)
+    if media_exists is not None:
+        stage.media_exists = media_exists
+    ref = RecordingRef(str(root / episode_path), episode_path, str(root))
+    rows = [row for batch in convert(stage, ref, report) for row in batch.to_pylist()]
     return rows, report
 
 
@@ -72,8 +69,8 @@ def test_default_config_keeps_every_message(corpus: Path, episode_path: str) -> 
     events, summary = read(corpus / episode_path, episode_path)
     assert len(rows) == summary.message_count == len(events)
     assert report.unaccounted() == {}
-    assert report.dropped == {} and report.merged == {}
-    assert dict(report.messages_in) == summary.topic_counts == dict(report.rows_out)
+    assert report.account.dropped == {} and report.account.merged == {}
+    assert dict(report.account.messages_in) == summary.topic_counts == dict(report.account.out)
     assert report.intervals == 1 and report.kept_ns == summary.end_ns - summary.start_ns + 1
     assert report.missing_media == [] and report.skipped is None and report.recovered_messages is None
     for row, event in zip(rows, events):
@@ -168,19 +165,19 @@ def test_rates_topics_and_intervals_balance_exactly(keyed: tuple[Path, str], nam
 
     # every message is a row, or dropped / merged under a named rule, per topic
     assert report.unaccounted() == {}
-    assert dict(report.messages_in) == summary.topic_counts
+    assert dict(report.account.messages_in) == summary.topic_counts
     for topic, n in summary.topic_counts.items():
-        dropped = sum(c[topic] for c in report.dropped.values())
-        assert n == report.rows_out[topic] + dropped + report.merged[topic], topic
-    assert report.rows_out == Counter(r["topic"] for r in rows)
-    assert report.dropped["topic_not_kept"] == {
+        dropped = sum(c[topic] for c in report.account.dropped.values())
+        assert n == report.account.out[topic] + dropped + report.account.merged[topic], topic
+    assert report.account.out == Counter(r["topic"] for r in rows)
+    assert report.account.dropped["topic_not_kept"] == {
         "keyboard/state": summary.topic_counts["keyboard/state"],
         "mouse/state": summary.topic_counts["mouse/state"],
     }
-    assert report.dropped["outside_intervals"]  # the selection removed something
-    assert report.dropped["rate_limit"]["screen"] > 0
-    assert report.dropped["mouse_latest_per_period"]["mouse"] > 0
-    assert report.merged["mouse/raw"] > 0
+    assert report.account.dropped["outside_intervals"]  # the selection removed something
+    assert report.account.dropped["rate_limit"]["screen"] > 0
+    assert report.account.dropped["mouse_latest_per_period"]["mouse"] > 0
+    assert report.account.merged["mouse/raw"] > 0
     assert report.intervals == len(intervals) > 1
     assert report.kept_ns == sum(end - start for start, end in intervals)
     assert {r["topic"] for r in rows} <= set(KEEP)
@@ -211,7 +208,7 @@ def test_rates_topics_and_intervals_balance_exactly(keyed: tuple[Path, str], nam
     outside = Counter(
         e.topic for e in events if e.topic in KEEP and not any(s <= e.timestamp_ns < t for s, t in intervals)
     )
-    assert report.dropped["outside_intervals"] == +outside
+    assert report.account.dropped["outside_intervals"] == +outside
 
 
 def test_keyboard_autorepeat_is_dropped_and_counted(keyed: tuple[Path, str]) -> None:
@@ -228,7 +225,7 @@ def test_keyboard_autorepeat_is_dropped_and_counted(keyed: tuple[Path, str]) -> 
             else:
                 held.discard(e.fields["vk"])
     assert repeats >= 11
-    assert report.dropped == {"keyboard_autorepeat": Counter(keyboard=repeats)}
+    assert report.account.dropped == {"keyboard_autorepeat": Counter(keyboard=repeats)}
     assert report.unaccounted() == {}
     assert len(rows) == len(events) - repeats
 
@@ -253,29 +250,17 @@ def test_interval_dict_form_gives_the_same_rows(keyed: tuple[Path, str]) -> None
 def test_event_batches_give_the_same_rows(keyed: tuple[Path, str], config: EventConfig) -> None:
     root, episode_path = keyed
     rows, report = rows_of(root, episode_path, config)
-    batch_report = EpisodeReport(episode_path)
+    batch_report = RecordingReport(episode_path)
+    stage = EventStage(config, batch_size=100)
     batches = list(
-        event_batches(
-            str(root / episode_path),
-            episode_path=episode_path,
-            root=str(root),
-            config=config,
-            batch_size=100,
-            report=batch_report,
-        )
+        stage.batches(RecordingRef(str(root / episode_path), episode_path, str(root)), batch_report)
     )
     assert len(batches) == -(-len(rows) // 100) > 1
     for batch in batches:
-        assert set(batch) == set(EVENT_COLUMNS)
-        assert len({len(column) for column in batch.values()}) == 1
-        assert len(batch["topic"]) <= 100
-    flat = [
-        {name: value for name, value in zip(EVENT_COLUMNS, values)}
-        for batch in batches
-        for values in zip(*(batch[c] for c in EVENT_COLUMNS))
-    ]
+        assert batch.schema == EVENT_SCHEMA and batch.num_rows <= 100
+    flat = [row for batch in batches for row in batch.to_pylist()]
     assert flat == rows
-    assert batch_report.rows_out == report.rows_out and batch_report.dropped == report.dropped
+    assert batch_report.account == report.account
 
 
 # ---------------------------------------------------------------------------------------
@@ -393,16 +378,19 @@ def test_unknown_types_are_counted_and_kept_as_rows(tmp_path: Path) -> None:
 
 def test_kept_events_yields_interval_and_event(keyed: tuple[Path, str]) -> None:
     root, episode_path = keyed
-    out = list(
-        kept_events(
-            str(root / episode_path),
-            episode_path=episode_path,
-            root=str(root),
-            config=EventConfig(keep_topics=["keyboard"]),
-        )
-    )
+    report = RecordingReport(episode_path)
+    ref = RecordingRef(str(root / episode_path), episode_path, str(root))
+    out = list(kept_events(ref, EventConfig(keep_topics=["keyboard"]), report))
     events, _ = read(root / episode_path, episode_path)
     assert out == [(0, e) for e in events if e.topic == "keyboard"]
+    # what came in is counted; what was not kept is dropped by rule; what comes out is the caller's to count
+    assert sum(report.account.messages_in.values()) == len(events)
+    assert report.account.dropped_by("topic_not_kept") == sum(e.topic != "keyboard" for e in events)
+
+
+def remote_rows(episode_path: str) -> list[dict[str, Any]]:
+    ref = RecordingRef("memory://ds/" + episode_path, episode_path, "memory://ds")
+    return [row for batch in convert(EventStage(), ref) for row in batch.to_pylist()]
 
 
 def test_fsspec_paths_give_the_same_rows(corpus: Path) -> None:
@@ -413,25 +401,11 @@ def test_fsspec_paths_give_the_same_rows(corpus: Path) -> None:
     fs.pipe("/ds/" + episode_path, (corpus / episode_path).read_bytes())
     try:
         with pytest.warns(MissingMediaWarning):  # the video is not in memory://
-            remote = list(
-                event_rows(
-                    "memory://ds/" + episode_path,
-                    episode_path=episode_path,
-                    root="memory://ds",
-                    config=EventConfig(),
-                )
-            )
+            remote = remote_rows(episode_path)
         fs.pipe("/ds/test/episode_001.mkv", b"stand-in")
         with warnings.catch_warnings():
             warnings.simplefilter("error", MissingMediaWarning)
-            again = list(
-                event_rows(
-                    "memory://ds/" + episode_path,
-                    episode_path=episode_path,
-                    root="memory://ds",
-                    config=EventConfig(),
-                )
-            )
+            again = remote_rows(episode_path)
     finally:
         fs.rm("/ds", recursive=True)
     local, _ = rows_of(corpus, episode_path, EventConfig())

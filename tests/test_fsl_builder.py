@@ -15,12 +15,13 @@ import pytest
 from transformers import AutoTokenizer
 
 import owa_builders  # noqa: F401  (registers the builders)
-from owa_builders.fsl import fsl_features
 from owa_builders.tools.example_tokenizer import write_example_tokenizer
+from owa_event.account import RecordingReport
 from owa_event.errors import ConfigError
 from owa_event.events import SCREEN, Event
-from owa_event.stage import kept_events
+from owa_event.pipeline import RecordingRef, kept_events
 from owa_fsl.encoders import IMAGE_PLACEHOLDER, canonical
+from owa_fsl.stage import fsl_schema
 from owa_fsl.tokenizer import FSL_META, TOKENIZER_DIR, FslTokens
 
 datasets.disable_progress_bars()
@@ -36,7 +37,7 @@ LAYOUTS = {
         "<fake_token_around_image>",
     ],
 }
-COLUMNS = list(fsl_features())
+COLUMNS = list(fsl_schema().names)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,9 @@ def assert_rows_are_the_kept_events(ds: datasets.Dataset, tokens: FslTokens, roo
     got = decoded_by_episode(ds, tokens)
     want: dict[tuple[str, int], list[Event]] = {}
     for episode in sorted({k[0] for k in got}):
-        for idx, e in kept_events(str(root / episode), episode_path=episode, root=str(root), config=config):
+        for idx, e in kept_events(
+            RecordingRef(str(root / episode), episode, str(root)), config, RecordingReport(episode)
+        ):
             want.setdefault((episode, idx), []).append(e)
     assert got.keys() == want.keys()
     res = tokens.encoder.time_resolution_ns
@@ -142,7 +145,7 @@ def test_normal_and_streaming_give_identical_rows(
 def test_schema_is_plain_datasets_types(built: dict, name: str) -> None:
     ds, _ = built[name]
     features = ds["train"].features
-    assert features == fsl_features()
+    assert features == datasets.Features.from_arrow_schema(fsl_schema())
     assert features["input_ids"] == datasets.List(datasets.Value("int32"))
     assert features["attention_mask"] == datasets.List(datasets.Value("int8"))
     assert features["images"] == datasets.List(
@@ -185,7 +188,7 @@ def test_expanded_tokenizer_is_saved_and_interprets_the_rows(built: dict, corpus
     path = os.path.join(builder.cache_dir, TOKENIZER_DIR)
     assert Path(ds["train"].cache_files[0]["filename"]).parent == Path(builder.cache_dir)
     saved = AutoTokenizer.from_pretrained(path)
-    fresh = builder.tokens  # rebuilt from the base tokenizer by a new builder: must give the same ids
+    fresh = builder.stage.tokens  # rebuilt from the base tokenizer by a new builder: must give the same ids
     assert len(saved) == len(fresh.tokenizer) == fresh.table.tokenizer_size
     assert saved.get_added_vocab() == fresh.tokenizer.get_added_vocab()
     table = fresh.table.token_to_id
@@ -234,11 +237,11 @@ def test_image_token_fields_overridden_by_load_dataset_kwargs(
 def test_debug_text_adds_a_text_column(corpus: Path, tokenizer_dir: str, cache_dir: str) -> None:
     ds = datasets.load_dataset("owa_builders/fsl", "fsl-smolvlm", data_dir=str(corpus), tokenizer_name=tokenizer_dir,
                                cache_dir=cache_dir, split="test", debug_text=True)  # fmt: skip
-    assert ds.features == fsl_features(debug_text=True)
+    assert ds.features == datasets.Features.from_arrow_schema(fsl_schema(debug_text=True))
     assert ds.features["text"] == datasets.Value("string")
     builder = datasets.load_dataset_builder("owa_builders/fsl", "fsl-smolvlm", data_dir=str(corpus),
                                             tokenizer_name=tokenizer_dir, cache_dir=cache_dir, debug_text=True)  # fmt: skip
-    tokenizer = builder.tokens.tokenizer
+    tokenizer = builder.stage.tokens.tokenizer
     for row in ds:
         n = sum(row["attention_mask"])
         assert row["text"] == tokenizer.decode(row["input_ids"][:n], skip_special_tokens=False)
@@ -299,8 +302,7 @@ def test_the_real_shared_recording_builds(shared_recording: Path, tokenizer_dir:
     assert pts == sorted(pts)
     tokens = FslTokens.load(os.path.join(builder.cache_dir, TOKENIZER_DIR))
     assert_rows_are_the_kept_events(ds, tokens, data, builder.config)
-    kept = [e for _, e in kept_events(str(data / "0.5.1.mcap"), episode_path="0.5.1.mcap", root=str(data),
-                                      config=builder.config)]  # fmt: skip
+    kept = [e for _, e in kept_events(RecordingRef(str(data / "0.5.1.mcap"), "0.5.1.mcap", str(data)), builder.config, RecordingReport("0.5.1.mcap"))]  # fmt: skip
     assert sum(ds["n_events"]) == len(kept)
     assert len(images) == sum(e.topic == SCREEN for e in kept)
 

@@ -15,7 +15,7 @@ GOOD = dict(tokenizer_name="some/tokenizer", image_preset="internvl3")
 
 
 def problems(**kwargs: object) -> list[str]:
-    return FslConfig(**{**GOOD, **kwargs}).event_problems(None)
+    return FslConfig(**{**GOOD, **kwargs}).problems(None)
 
 
 def test_defaults() -> None:
@@ -38,7 +38,7 @@ def test_defaults() -> None:
 def test_defaults_with_a_tokenizer_and_preset_are_valid() -> None:
     for preset in ("internvl3", "smolvlm"):
         c = FslConfig(tokenizer_name="t", image_preset=preset)
-        assert c.event_problems(None) == []
+        assert c.problems(None) == []
         c.validate(input_topics=None)
         c.validate(input_topics=["screen"])
 
@@ -140,7 +140,7 @@ def test_boundaries_are_accepted() -> None:
 
 def test_unknown_topic_checked_against_inputs() -> None:
     config = FslConfig(**GOOD, keep_topics=["screen", "scren"])
-    found = config.event_problems(input_topics=["screen"])
+    found = config.problems(input_topics=["screen"])
     assert any("unknown topic 'scren'" in p for p in found)
     assert any("'scren' cannot be encoded" in p for p in found)
 

@@ -25,12 +25,14 @@ import pytest
 
 import owa_builders  # noqa: F401  (registers the builders)
 from owa_builders.cli import main
+from owa_builders.decode import decode_command
 from owa_builders.tools.example_tokenizer import write_example_tokenizer
+from owa_event.account import RecordingReport
 from owa_event.events import INPUT_TOPICS, SCREEN, Event
+from owa_event.pipeline import RecordingRef, kept_events
 from owa_event.reader import Recording
-from owa_event.stage import kept_events
 from owa_fsl.config import FslConfig
-from owa_fsl.decode import FslDecodeError, decode_command, decode_row, decode_rows, write_mcap
+from owa_fsl.decode import FslDecodeError, decode_row, decode_rows, write_mcap
 from owa_fsl.encoders.fields import canonical, make_event
 from owa_fsl.stage import shift_actions
 from owa_fsl.tokenizer import FSL_META, FslTokens
@@ -64,7 +66,11 @@ def _build(corpus: Path, cache_dir: str, config_name: str, preset: str, tokenize
 
 def resampled_input(corpus: Path, episode_path: str, config: FslConfig) -> list[Event]:
     """What the stage gave the encoder for one recording: kept events, shifted per interval."""
-    kept = kept_events(str(corpus / episode_path), episode_path=episode_path, root=str(corpus), config=config)
+    kept = kept_events(
+        RecordingRef(str(corpus / episode_path), episode_path, str(corpus)),
+        config,
+        RecordingReport(episode_path),
+    )
     out: list[Event] = []
     for _, group in itertools.groupby(kept, key=lambda item: item[0]):
         out.extend(shift_actions((event for _, event in group), config.action_shift_ns))

@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,13 +26,14 @@ from owa_builders.tools.example import (
     write_recording,
 )
 from owa_builders.tools.example_tokenizer import example_tokenizer_json, write_example_tokenizer
+from owa_event.account import RecordingReport
 from owa_event.events import INPUT_TOPICS, SCREEN, Event
 from owa_event.intervals import StartStopKey
-from owa_event.stage import EpisodeReport, kept_events
+from owa_event.pipeline import RecordingRef, kept_events
 from owa_fsl.config import FslConfig
 from owa_fsl.encoders import canonical, get_encoder, make_event
-from owa_fsl.pack import OversizeEventError, PackStats
-from owa_fsl.stage import FSL_COLUMNS, fsl_rows, shift_actions
+from owa_fsl.pack import RULE_FRAMELESS, RULE_OVERSIZE, OversizeEventError
+from owa_fsl.stage import FSL_COLUMNS, FslStage, shift_actions
 from owa_fsl.tokenizer import FSL_META, FslTokens
 
 F8 = 119
@@ -194,21 +196,30 @@ def config_for(tokenizer_dir: Path, **kwargs: Any) -> FslConfig:
     return config
 
 
+def ref_of(recording: Path) -> RecordingRef:
+    return RecordingRef(str(recording), "rec.mcap", str(recording.parent))
+
+
 def run(
     recording: Path, config: FslConfig, tokens: FslTokens | None = None
-) -> tuple[list[dict], EpisodeReport, PackStats]:
-    tokens = tokens or config.build_tokens()
-    report, stats = EpisodeReport("rec.mcap"), PackStats()
-    rows = list(fsl_rows(str(recording), episode_path="rec.mcap", root=str(recording.parent), config=config,
-                         tokens=tokens, report=report, pack_stats=stats))  # fmt: skip
+) -> tuple[list[dict], RecordingReport, Any]:
+    """The rows, the report, and the packing part of the account (read as the tests name it)."""
+    stage = FslStage(config, tokens=tokens)
+    report = RecordingReport("rec.mcap")
+    rows = [row for batch in stage.batches(ref_of(recording), report) for row in batch.to_pylist()]
+    pack_drops = {r: c for r, c in report.account.dropped.items() if r in (RULE_OVERSIZE, RULE_FRAMELESS)}
+    stats = SimpleNamespace(
+        events_packed=report.account.out,
+        dropped=pack_drops,
+        unaccounted=report.unaccounted,
+        **report.stats,
+    )
     return rows, report, stats
 
 
 def kept_by_interval(recording: Path, config: FslConfig) -> dict[int, list[Event]]:
     out: dict[int, list[Event]] = {}
-    for idx, event in kept_events(
-        str(recording), episode_path="rec.mcap", root=str(recording.parent), config=config
-    ):
+    for idx, event in kept_events(ref_of(recording), config, RecordingReport("rec.mcap")):
         out.setdefault(idx, []).append(event)
     return out
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,7 @@ def test_every_workload_processes_every_message(tmp_path: Path) -> None:
 
 
 def test_bench_prints_rates_next_to_the_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = argparse.Namespace(workdir=str(tmp_path), minutes=[0.05], episodes=1, repeat=1)
-    assert main(args) == 0
+    assert main(["--workdir", str(tmp_path), "--minutes", "0.05", "--episodes", "1", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert "1.00x baseline" in out
     for name in WORKLOADS:

@@ -425,7 +425,7 @@ def binned_rows(events: datasets.Dataset, period_ns: int = 100 * MS, n_bins: int
     return rows
 
 
-from owa_builders.binned import BINNED_FEATURES  # noqa: E402
+from owa_binned.stage import BINNED_SCHEMA  # noqa: E402
 
 
 def test_binned_transform_on_the_binned_builder_through_a_dataloader(
@@ -464,7 +464,7 @@ def test_binned_transform_state_frames_and_action_text(events: datasets.Dataset,
                                                        current_corpus: Path) -> None:  # fmt: skip
     rows = binned_rows(events)
     assert any(r["actions"] for r in rows) and sum(1 for r in rows if r["state"]) >= 5
-    ds = datasets.Dataset.from_list(rows, features=BINNED_FEATURES)
+    ds = datasets.Dataset.from_list(rows, features=datasets.Features.from_arrow_schema(BINNED_SCHEMA))
     transform = pickle.loads(pickle.dumps(BinnedTransform(current_corpus, tokens=fsl["tokens"])))
     ds.set_transform(transform)
     encoder, table = fsl["tokens"].encoder, fsl["tokens"].table

@@ -59,16 +59,6 @@ class _PeakSampler:
 # ------------------------------------------------------------------------------------------
 # Workloads (each runs in a child process; returns {"messages": <messages read>, ...extra counts})
 # ------------------------------------------------------------------------------------------
-def _messages_in(files: list[str]) -> int:
-    from owa_event.reader import Recording
-
-    total = 0
-    for path in files:
-        with Recording(path) as rec:
-            total += rec.summary.message_count
-    return total
-
-
 def raw_mcap_json(files: list[str], root: str, tokenizer: str) -> dict[str, int]:
     """Baseline: the raw `mcap` reader in log-time order, ``json.loads`` of every message."""
     from mcap.reader import make_reader
@@ -82,17 +72,26 @@ def raw_mcap_json(files: list[str], root: str, tokenizer: str) -> dict[str, int]
     return {"messages": n}
 
 
-def event_stage_rows(files: list[str], root: str, tokenizer: str) -> dict[str, int]:
-    """owa_event: MCAP -> event rows (dicts with the McapMessage JSON), lossless default config."""
-    from owa_builders._base import relative_path
-    from owa_event.config import EventConfig
-    from owa_event.stage import event_rows
+def _run_stage(stage: Any, files: list[str], root: str) -> tuple[int, list[Any]]:
+    """Rows and the reports of ``stage`` over ``files`` (batches only, as a builder consumes them)."""
+    from owa_builders.discovery import relative_path
+    from owa_event.account import RecordingReport
+    from owa_event.pipeline import RecordingRef, convert
 
-    config = EventConfig()
-    n = 0
+    rows, reports = 0, []
     for path in files:
-        for _ in event_rows(path, episode_path=relative_path(path, root), root=root, config=config):
-            n += 1
+        report = RecordingReport(relative_path(path, root))
+        for batch in convert(stage, RecordingRef(path, report.episode_path, root), report):
+            rows += batch.num_rows
+        reports.append(report)
+    return rows, reports
+
+
+def event_stage_rows(files: list[str], root: str, tokenizer: str) -> dict[str, int]:
+    """owa_event: MCAP -> event row batches (McapMessage JSON), lossless default config."""
+    from owa_event.stage import EventStage
+
+    n, _ = _run_stage(EventStage(), files, root)
     return {"messages": n, "rows": n}
 
 
@@ -114,31 +113,15 @@ def event_builder_arrow(files: list[str], root: str, tokenizer: str) -> dict[str
 
 def fsl_stage_rows(files: list[str], root: str, tokenizer: str) -> dict[str, int]:
     """owa_fsl: MCAP -> packed token sequences (fsl-internvl3 layout, default rates, 4096 tokens)."""
-    from owa_builders._base import relative_path
-    from owa_fsl.config import FslConfig
-    from owa_fsl.pack import PackStats
-    from owa_fsl.stage import fsl_rows
+    from owa_event.account import total
+    from owa_fsl.stage import FslStage
 
-    config = FslConfig(tokenizer_name=tokenizer, image_preset="internvl3")
-    tokens = config.build_tokens()
-    stats = PackStats()
-    rows = 0
-    for path in files:
-        for _ in fsl_rows(
-            path,
-            episode_path=relative_path(path, root),
-            root=root,
-            config=config,
-            tokens=tokens,
-            pack_stats=stats,
-        ):
-            rows += 1
-    return {
-        "messages": _messages_in(files),
-        "rows": rows,
-        "events": sum(stats.events_packed.values()),
-        "tokens": stats.tokens,
-    }
+    stage = FslStage(FslStage.make_config("fsl-internvl3", tokenizer_name=tokenizer))
+    stage.tokens  # noqa: B018 - the tokenizer is built before the clock starts mattering, as in a builder
+    rows, reports = _run_stage(stage, files, root)
+    account = total(reports)
+    return {"messages": sum(account.messages_in.values()), "rows": rows, "events": sum(account.out.values()),
+            "tokens": sum(r.stats.get("tokens", 0) for r in reports)}  # fmt: skip
 
 
 WORKLOADS: dict[str, Callable[[list[str], str, str], dict[str, int]]] = {
@@ -194,7 +177,23 @@ def corpus(workdir: Path, minutes: float, episodes: int) -> list[str]:
     return [str(p) for p in paths]
 
 
-def main(args: argparse.Namespace) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench's options (used by ``owa-builders bench`` and ``python -m owa_builders.tools.bench``)."""
+    parser.add_argument(
+        "--minutes", type=float, nargs="+", default=[2.0], help="corpus sizes (recorded minutes)"
+    )
+    parser.add_argument("--episodes", type=int, default=2, help="recordings per corpus")
+    parser.add_argument("--workdir", default=None, help="where corpora are generated and cached")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="owa-builders bench", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "owa-bench"))
     workdir.mkdir(parents=True, exist_ok=True)
     from .example_tokenizer import write_example_tokenizer
@@ -231,6 +230,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    from ..cli import main as cli_main
-
-    sys.exit(cli_main(["bench", *sys.argv[1:]]))
+    sys.exit(main())

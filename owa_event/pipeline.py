@@ -1,0 +1,350 @@
+"""The shape every stage has, and the front of the pipeline that every stage shares.
+
+A stage (:class:`Stage`: the event stage, ``owa_binned``, ``owa_fsl``) is a validated config plus
+one function from a recording (:class:`RecordingRef`) to Arrow record batches of the stage's
+schema, reporting into a :class:`~owa_event.account.RecordingReport`. Builders, ``inspect``,
+publishing and the Ray build all drive stages through :func:`convert`; none re-implements one.
+
+Shared front (:func:`kept_events`): read (:mod:`owa_event.reader`) -> keep topics -> select
+intervals (:mod:`owa_event.intervals`) -> resample per interval (:mod:`owa_event.resample`).
+Every message read is counted in (``take_in``); what is not kept is dropped under a named rule;
+the stage that makes rows counts what comes out (``emit``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from .account import OUTSIDE_INTERVALS, TOPIC_NOT_KEPT, RecordingReport
+from .config import EventConfig
+from .errors import ConfigError, MissingMediaWarning, SkippedFileWarning, did_you_mean
+from .events import Event
+from .reader import Recording
+from .resample import resample
+
+
+@dataclass(frozen=True)
+class RecordingRef:
+    """One recording to convert.
+
+    ``path`` is the ``.mcap`` (local path or fsspec URL); ``root`` is the dataset root it belongs
+    to (local folder or fsspec URL; screen media URIs in the output are relative to it);
+    ``episode_path`` is the POSIX path of the file relative to ``root`` (the rows' ``episode_path``).
+    """
+
+    path: str
+    episode_path: str
+    root: str
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named config of a stage (``event``, ``fsl-internvl3``, ...): a description and the fields
+    it sets (every other field keeps its default)."""
+
+    description: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Stage(ABC):
+    """A conversion stage: a validated config -> per recording, record batches of :meth:`schema`.
+
+    Subclasses set :attr:`name`, :attr:`config_class` and :attr:`presets` (the first is the default)
+    and implement :meth:`schema` and :meth:`batches`. The config is validated once, here (every
+    problem at once, :class:`~owa_event.errors.ConfigError`). A stage pickles (worker processes,
+    Ray tasks); per-process resources (a tokenizer) are rebuilt lazily after unpickling.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[EventConfig]]
+    presets: ClassVar[Mapping[str, Preset]]
+    #: Whether a screen media URI exists (``(root, uri) -> bool``); replaceable, e.g. in tests.
+    media_exists: Callable[[str, str], bool] = staticmethod(lambda root, uri: default_media_exists(root, uri))
+
+    @classmethod
+    def make_config(cls, preset: str | None = None, **overrides: Any) -> EventConfig:
+        """The config of ``preset`` (default: the stage's first) with ``overrides`` applied.
+
+        Raises :class:`~owa_event.errors.ConfigError` listing every problem at once: an unknown
+        preset or field name (with a "did you mean"), and every invalid value.
+        """
+        name = preset if preset is not None else next(iter(cls.presets))
+        problems: list[str] = []
+        if name not in cls.presets:
+            problems.append(f"unknown config {name!r} for the {cls.name} stage{did_you_mean(name, cls.presets)} "
+                            f"(configs: {', '.join(cls.presets)})")  # fmt: skip
+            name = next(iter(cls.presets))
+        problems += unknown_field_problems(cls.config_class, overrides)
+        values = {
+            **cls.presets[name].fields,
+            **{k: v for k, v in overrides.items() if k in config_field_names(cls.config_class)},
+        }
+        config = cls.config_class(**values)
+        problems += config.problems(None)
+        if problems:
+            raise ConfigError(problems, where=f"{cls.name} config {name!r}")
+        return config
+
+    def __init__(self, config: EventConfig) -> None:
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}"
+            )
+        config.validate(None)  # topic names are checked against the inputs later (check_topics)
+        self.config = config
+
+    @abstractmethod
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of every batch (column order included)."""
+
+    @abstractmethod
+    def batches(self, recording: RecordingRef, report: RecordingReport) -> Iterator[pa.RecordBatch]:
+        """The rows of one recording, in order, as record batches; counts go into ``report``."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-compatible facts about the stage and its config (dataset info, cards, inspect)."""
+        return {"stage": self.name, "config": config_dict(self.config)}
+
+    def fingerprint(self) -> str:
+        """Extra input to the cache fingerprint beyond the config and the code (e.g. a local tokenizer's
+        contents); empty when there is none."""
+        return ""
+
+    def save_artifacts(self, directory: str) -> None:  # noqa: B027 - optional hook
+        """Write files a built dataset needs besides its rows into ``directory`` (e.g. the tokenizer)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+
+def config_field_names(config_class: type) -> set[str]:
+    """The field names of a stage config class."""
+    return {f.name for f in fields(config_class)}
+
+
+def unknown_field_problems(config_class: type, names: Iterable[str], also: Iterable[str] = ()) -> list[str]:
+    """One problem per name that is not a field of ``config_class`` (nor in ``also``), with the
+    closest field name when one is close."""
+    known = config_field_names(config_class) | set(also)
+    return [
+        f"unknown field {name!r}{did_you_mean(name, known) or f' (fields: {sorted(known)})'}"
+        for name in names
+        if name not in known
+    ]
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """The stage fields of ``config`` (a stage config dataclass or a builder config) as plain data."""
+    names = [f.name for f in fields(config_type(config))]
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(config, name)
+        if hasattr(value, "to_dict"):
+            value = value.to_dict()
+        elif is_dataclass(value) and not isinstance(value, type):
+            value = asdict(value)
+        out[name] = value
+    return out
+
+
+def config_type(config: Any) -> type:
+    """The stage config class of ``config`` (the first :class:`EventConfig` subclass in its MRO)."""
+    for cls in type(config).__mro__:
+        if issubclass(cls, EventConfig) and cls.__module__.split(".")[0] in (
+            "owa_event",
+            "owa_binned",
+            "owa_fsl",
+        ):
+            return cls
+    raise TypeError(f"{type(config).__name__} is not a stage config")
+
+
+def check_topics(config: EventConfig, recordings: Iterable[RecordingRef]) -> None:
+    """Raise :class:`ConfigError` when the config names a topic that is neither an OWAMcap topic nor
+    in any of the recordings (read from their summaries, only when the config names such a topic)."""
+    from .events import KNOWN_TOPICS
+
+    if config.named_topics() <= KNOWN_TOPICS:
+        return
+    topics: set[str] = set()
+    for ref in recordings:
+        try:
+            with open_recording(ref, config) as rec:
+                topics |= set(rec.summary.topics)
+        except Exception:
+            continue
+    config.validate(input_topics=topics)
+
+
+# ------------------------------------------------------------------------------------------
+# Running a stage on one recording
+# ------------------------------------------------------------------------------------------
+def convert(
+    stage: Stage, recording: RecordingRef, report: RecordingReport | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The batches of one recording, with ``on_bad_file`` applied.
+
+    ``"error"``: batches stream as they are made; an error stops the iteration. ``"skip"``: the
+    recording is converted completely first, its batches spooled to a temporary Arrow file; any
+    error it causes (ours, I/O, or a bug triggered by its content) skips it whole -- nothing of
+    it is yielded, ``report.skipped`` says why and a :class:`SkippedFileWarning` is issued. A
+    file is never half-written.
+    """
+    report = report if report is not None else RecordingReport(recording.episode_path)
+    if stage.config.on_bad_file != "skip":
+        yield from stage.batches(recording, report)
+        return
+    attempt = RecordingReport(recording.episode_path)
+    folder = tempfile.mkdtemp(prefix="owa-spool-")
+    spool = os.path.join(folder, "batches.arrow")
+    try:
+        try:
+            with pa.OSFile(spool, "wb") as sink, pa.ipc.new_file(sink, stage.schema()) as writer:
+                for batch in stage.batches(recording, attempt):
+                    writer.write_batch(batch)
+        except (Exception, Warning) as exc:  # a warning raised as an error (filters) is a failure too
+            reason = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(recording.path) else str(exc)
+            report.skipped = reason
+            message = f"skipping bad recording {recording.path} ({reason})"
+            report.warn(message)
+            warnings.warn(message, SkippedFileWarning, stacklevel=2)
+            return
+        _copy_report(attempt, report)
+        with pa.memory_map(spool) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _copy_report(src: RecordingReport, dst: RecordingReport) -> None:
+    for f in fields(RecordingReport):
+        if f.name != "episode_path":
+            setattr(dst, f.name, getattr(src, f.name))
+
+
+def rows(
+    stage: Stage, recording: RecordingRef, report: RecordingReport | None = None
+) -> Iterator[dict[str, Any]]:
+    """The rows of one recording as dicts (column -> value), in order (for tests and tools)."""
+    for batch in convert(stage, recording, report):
+        yield from batch.to_pylist()
+
+
+# ------------------------------------------------------------------------------------------
+# The shared front: read -> keep topics -> select intervals -> resample
+# ------------------------------------------------------------------------------------------
+def default_media_exists(root: str, uri: str) -> bool:
+    """Whether ``uri`` (relative to the dataset root ``root``, local path or fsspec URL) exists."""
+    if "://" in root:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(root.rstrip("/") + "/" + uri)
+        return bool(fs.exists(path))
+    return os.path.exists(os.path.join(root, uri))
+
+
+def open_recording(recording: RecordingRef, config: EventConfig) -> Recording:
+    """Open ``recording.path`` (local path or fsspec URL) as a :class:`Recording`."""
+    path = recording.path
+    if "://" in path:
+        import fsspec
+
+        stream = fsspec.open(path, "rb").open()
+        try:
+            return Recording(
+                path, episode_path=recording.episode_path, on_truncated=config.on_truncated, stream=stream
+            )
+        except BaseException:
+            stream.close()
+            raise
+    return Recording(path, episode_path=recording.episode_path, on_truncated=config.on_truncated)
+
+
+def kept_events(
+    recording: RecordingRef,
+    config: EventConfig,
+    report: RecordingReport,
+    *,
+    media_exists: Callable[[str, str], bool] = default_media_exists,
+) -> Iterator[tuple[int, Event]]:
+    """``(interval_idx, event)`` for every kept event of one recording, in time order per interval.
+
+    Counts every message in, and every drop (``topic_not_kept``, ``outside_intervals``, the
+    resampling rules) and merge into ``report.account``; the caller counts what it emits. After
+    the last event, screen media that do not exist are reported (:class:`MissingMediaWarning`).
+    """
+    with open_recording(recording, config) as rec:
+        yield from _select(rec, config, report)
+        report.writer = rec.summary.writer
+        uris = rec.stats.media_uris
+        for note in rec.stats.warnings:
+            report.warn(note)
+    missing = [
+        u
+        for u in sorted(uris)
+        if not u.startswith("data:") and "://" not in u and not media_exists(recording.root, u)
+    ]
+    if missing:
+        report.missing_media.extend(missing)
+        message = (
+            f"{recording.path}: screen messages point to missing video {', '.join(missing)} "
+            f"(the rows are complete; frames cannot be loaded at training time)"
+        )
+        report.warn(message)
+        warnings.warn(message, MissingMediaWarning, stacklevel=2)
+
+
+def _select(rec: Recording, config: EventConfig, report: RecordingReport) -> Iterator[tuple[int, Event]]:
+    summary = rec.summary
+    account = report.account
+    for topic, n in summary.topic_counts.items():
+        account.take_in(topic, n)
+    keep = None if config.keep_topics is None else [t for t in summary.topics if t in set(config.keep_topics)]
+    if keep is not None:
+        for topic, n in summary.topic_counts.items():
+            if topic not in keep:
+                account.drop(TOPIC_NOT_KEPT, topic, n)
+    if summary.message_count == 0:
+        return
+    selection = config.selection()
+    if selection is None:
+        intervals: tuple[tuple[int, int], ...] = ((summary.start_ns, summary.end_ns + 1),)
+    else:
+        needed = [t for t in summary.topics if t in selection.topics()]
+        intervals = selection.select(rec.events(topics=needed), summary.start_ns, summary.end_ns)
+    # The selection pass above already counted its events in rec.stats: count only the row pass.
+    stats = rec.stats
+    unknown_before, legacy_before = Counter(stats.unknown_types), Counter(stats.legacy_upgraded)
+    rates = config.rates()
+    read_in_intervals: Counter[str] = Counter()
+    report.intervals = len(intervals)
+    for idx, (start, end) in enumerate(intervals):
+        report.kept_ns += min(end, summary.end_ns + 1) - start
+        events = _counting(rec.events(topics=keep, start_ns=start, end_ns=end), read_in_intervals)
+        if rates:
+            events = resample(events, rates, keyboard_repeat=config.keyboard_repeat, account=account)
+        for event in events:
+            yield idx, event
+    for topic in summary.topics if keep is None else keep:
+        account.drop(OUTSIDE_INTERVALS, topic, summary.topic_counts.get(topic, 0) - read_in_intervals[topic])
+    report.unknown_types.update(stats.unknown_types - unknown_before)
+    report.legacy_upgraded.update(stats.legacy_upgraded - legacy_before)
+    report.recovered_messages = stats.recovered_messages
+
+
+def _counting(events: Iterator[Event], counter: Counter[str]) -> Iterator[Event]:
+    for event in events:
+        counter[event.topic] += 1
+        yield event
