@@ -50,7 +50,9 @@ Damage (all :class:`McapScanError`, a ``ValueError``, naming the file, the chunk
 - Bad magic, a chunk whose bytes fail their CRC (when the CRC is non-zero), a failed or
   wrong-sized decompression, unknown compression, a record running past its chunk's end, a message
   record shorter than its fixed fields: raised when met.
-- A summary that cannot be read, chunk indexes that are structurally wrong, or a chunk / message
+- A summary that cannot be read (its record headers are checked before ``mcap`` parses it: no
+  data-section record types, nothing running into the footer), chunk indexes that are
+  structurally wrong, or a chunk / message
   that no chunk index covers (e.g. a chunk index record whose opcode was damaged, which ``mcap``
   silently skips): the scan opens in stream mode and :attr:`McapScan.fallback_reason` names the
   problem. Nothing has been yielded at that point. (On a file mixing indexed chunks and loose
@@ -110,6 +112,9 @@ _CHUNK_HEAD = struct.Struct("<BQQQQII")  # header, start, end, uncompressed size
 _FOOTER = struct.Struct("<BQQQI")  # opcode, length (20), summary start, summary offset start, crc
 _MSG_INDEX_HEAD = struct.Struct("<BQH")  # opcode, length, channel id
 _Q = struct.Struct("<Q")
+#: Records that cannot be in a summary section: invalid 0, header, footer, message, chunk, message
+#: index, attachment, metadata, data end. (Unknown opcodes are allowed, as the spec says.)
+_NOT_SUMMARY_OPCODES = frozenset({0x00, 0x01, 0x02, 0x05, 0x06, 0x07, 0x09, 0x0C, 0x0F})
 
 _time = itemgetter(0)
 _channel = itemgetter(1)
@@ -383,6 +388,9 @@ class McapScan:
         if not len(MAGIC) < summary_start <= size - tail:
             return None, f"footer points at a summary section at offset {summary_start}, outside the file"
         self._summary_start = summary_start
+        problem = self._summary_records_problem(summary_start, size - tail)
+        if problem is not None:
+            return None, problem
         try:
             f.seek(0)
             summary = SeekingReader(f, record_size_limit=size).get_summary()
@@ -391,6 +399,26 @@ class McapScan:
         if summary is None:
             return None, "file written without a summary section"
         return summary, None
+
+    def _summary_records_problem(self, start: int, end: int) -> str | None:
+        """Why ``[start, end)`` is not a run of summary records (headers only), or None.
+
+        Checked before ``mcap`` parses it, so that a damaged footer cannot make that parser
+        decompress chunks or read records that run into the footer.
+        """
+        f, pos = self._f, start
+        while pos < end:
+            f.seek(pos)
+            head = f.read(_RECORD.size)
+            if len(head) != _RECORD.size:
+                return f"summary record header cut at offset {pos}"
+            op, length = _RECORD.unpack(head)
+            if op in _NOT_SUMMARY_OPCODES:
+                return f"record with opcode 0x{op:02x} at offset {pos} in the summary section"
+            if pos + _RECORD.size + length > end:
+                return f"summary record at offset {pos} (opcode 0x{op:02x}, length {length}) runs into the footer"
+            pos += _RECORD.size + length
+        return None
 
     def _read_header(self) -> Header | None:
         """The Header record, parsed by ``mcap`` (None when unreadable: index mode does not need it)."""

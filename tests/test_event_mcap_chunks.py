@@ -832,3 +832,14 @@ def test_finished_file_whose_data_section_cannot_be_walked_is_an_error() -> None
         McapScanError, match=f"at offset {boundary} .* runs past the end .* damaged, not truncated"
     ):
         McapScan(io.BytesIO(bytes(damaged)), "f.mcap")
+
+
+def test_footer_pointing_into_the_data_section_is_not_parsed_as_a_summary() -> None:
+    data = write_plain(shuffled_messages(80, seed=19), chunk_size=300)
+    chunk = chunk_offsets(data)[1][0]
+    damaged = bytearray(data)
+    struct.pack_into("<Q", damaged, len(data) - 8 - 20, chunk)  # footer.summary_start -> a chunk
+    scan = McapScan(io.BytesIO(bytes(damaged)), "p.mcap")
+    assert scan.mode == "stream"
+    assert scan.fallback_reason == f"record with opcode 0x06 at offset {chunk} in the summary section"
+    assert list(scan.messages()) == reference(data)
