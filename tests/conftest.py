@@ -9,6 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,69 @@ def shared_recording() -> Path:
     if not SHARED_RECORDING.exists():
         pytest.skip("../shared/data/owamcap-0.5.1 not present")
     return SHARED_RECORDING
+
+
+# ------------------------------------------------------------------------------------------
+# Local Hugging Face Hub stand-in (tests/hubserver.py): no network, 127.0.0.1 only
+# ------------------------------------------------------------------------------------------
+try:
+    from hubserver import HubServer
+except ImportError:  # tests/ imported as a package
+    from tests.hubserver import HubServer
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
+    """A Hub-compatible server on 127.0.0.1 for the whole session (one per xdist worker).
+
+    Shared by tests: give each test its own repo names. Use it through `hub_env` in this process.
+    """
+    server = HubServer(tmp_path_factory.mktemp("hub")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def hub_env(hub: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubServer]:
+    """Point this process's huggingface_hub / datasets at `hub` for one test, then restore everything.
+
+    Both libraries copy some env vars into module constants at import time (endpoint, offline mode,
+    Xet, telemetry, download counts, the resolve URL template), so the env vars alone are not enough:
+    the constants, the module-level `HfApi` / `HfFileSystem` instances (whose endpoint was fixed at
+    import) and the cached `HfFileSystem` instances (whose listings outlive a test) are handled too.
+    Downloads without an explicit cache_dir go to a per-test HF_HOME. Clears `hub`'s request log.
+    """
+    import datasets.config
+    from huggingface_hub import HfFileSystem, constants, hf_api, hf_file_system
+
+    env = {**hub.env(), "HF_HOME": str(tmp_path / "hf-home")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    url = hub.url
+    for name, value in {
+        "ENDPOINT": url,
+        "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_URL_HOSTS": constants.HF_URL_HOSTS | {"127.0.0.1"},
+        "HF_HUB_OFFLINE": False,
+        "HF_HUB_DISABLE_XET": True,
+        "HF_HUB_DISABLE_TELEMETRY": True,
+        "HF_HUB_CACHE": str(tmp_path / "hf-home" / "hub"),
+    }.items():
+        monkeypatch.setattr(constants, name, value)
+    for name, value in {
+        "HF_ENDPOINT": url,
+        "HUB_DATASETS_URL": url + "/datasets/{repo_id}/resolve/{revision}/{path}",
+        "HF_HUB_OFFLINE": False,
+        "HF_DATASETS_OFFLINE": False,
+        "HF_UPDATE_DOWNLOAD_COUNTS": False,
+        "USE_PARQUET_EXPORT": False,
+    }.items():
+        monkeypatch.setattr(datasets.config, name, value)
+    monkeypatch.setattr(hf_api.api, "endpoint", url)
+    monkeypatch.setattr(hf_file_system.hffs, "endpoint", url)
+    monkeypatch.setattr(hf_file_system.hffs._api, "endpoint", url)
+    HfFileSystem.clear_instance_cache()
+    hub.clear_log()
+    yield hub
+    HfFileSystem.clear_instance_cache()
+    hf_file_system.hffs.dircache.clear()
