@@ -394,7 +394,7 @@ class McapScan:
         try:
             f.seek(0)
             summary = SeekingReader(f, record_size_limit=size).get_summary()
-        except Exception as exc:  # noqa: BLE001  (any failure of mcap's parser on untrusted bytes -> stream mode)
+        except Exception as exc:
             return None, f"unreadable summary section ({type(exc).__name__}: {exc})"
         if summary is None:
             return None, "file written without a summary section"
@@ -425,7 +425,7 @@ class McapScan:
         try:
             self._f.seek(0)
             return SeekingReader(self._f, record_size_limit=self.size).get_header()
-        except Exception:  # noqa: BLE001  (any failure of mcap's parser on untrusted bytes)
+        except Exception:
             return None
 
     def _index_problem(self, summary: Summary) -> str | None:
@@ -556,7 +556,7 @@ class McapScan:
                 self.channels[channel.id] = channel
             else:
                 self.header = Header.read(stream)
-        except Exception as exc:  # noqa: BLE001  (any failure of mcap's parser on untrusted bytes)
+        except Exception as exc:
             kind = {OP_SCHEMA: "schema", OP_CHANNEL: "channel"}.get(op, "header")
             raise McapScanError(
                 self.name, f"unreadable {kind} record ({type(exc).__name__}: {exc})"

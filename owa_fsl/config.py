@@ -10,9 +10,8 @@ from owa_event.config import EventConfig
 from owa_event.errors import ConfigError
 from owa_event.pipeline import Preset
 
-from .encoders import available_encoders, get_encoder
+from .encoders import ENCODED_TOPICS, available_encoders, get_encoder
 from .encoders.base import EventEncoder
-from .encoders.fields import ENCODED_TOPICS
 from .tokenizer import IMAGE_PRESETS, FslTokens, ImageTokens
 
 OnOversize = Literal["error", "drop"]

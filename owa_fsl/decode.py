@@ -10,7 +10,7 @@ with ``base_ns`` giving absolute times (exact at the encoder's ``time_resolution
 time is ``encoder.quantize(t, base_ns)`` of the time that was encoded) and ``images`` giving each
 screen event its ``media_ref`` ``{uri, pts_ns}``. What comes back is the stage's *input to the
 encoder*: the kept, resampled and (with ``action_shift_ns``) shifted events, in the encoder's
-canonical fields (:func:`owa_fsl.encoders.fields.canonical`); fields the encoders do not keep
+canonical fields (:func:`owa_fsl.encoders.canonical`); fields the encoders do not keep
 (a screen's ``utc_ns``/``shape``, a raw event's ``device_handle``...) do not come back.
 
 Screen media URIs in the rows are relative to the root of the dataset the FSL dataset was built
@@ -33,7 +33,7 @@ from typing import Any
 from owa_event.errors import OwaError
 from owa_event.events import SCREEN, Event
 
-from .encoders.fields import DecodeError
+from .encoders import DecodeError
 from .tokenizer import FslTokens
 
 #: The columns a row needs to be decoded.

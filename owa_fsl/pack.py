@@ -24,8 +24,7 @@ from owa_event.account import Account
 from owa_event.errors import OwaError
 from owa_event.events import SCREEN, Event
 
-from .encoders.base import EventEncoder
-from .encoders.fields import EncodeError, frame_ref
+from .encoders import EncodeError, EventEncoder, frame_ref
 from .tokenizer import TokenTable
 
 

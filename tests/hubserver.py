@@ -624,7 +624,7 @@ class HubServer:
         except ConnectionError:
             handler.close_connection = True
             return
-        except Exception:  # noqa: BLE001 - a server bug is answered 500 and kept in `errors`
+        except Exception:
             self.errors.append(f"{method} {handler.path}\n{traceback.format_exc()}")
             reply = _json({"error": "internal error of the test hub server (see HubServer.errors)"}, 500)
         if not body.complete:

@@ -33,7 +33,7 @@ from owa_event.pipeline import RecordingRef, kept_events
 from owa_event.reader import Recording
 from owa_fsl.config import FslConfig
 from owa_fsl.decode import FslDecodeError, decode_row, decode_rows, write_mcap
-from owa_fsl.encoders.fields import canonical, make_event
+from owa_fsl.encoders import canonical, make_event
 from owa_fsl.stage import shift_actions
 from owa_fsl.tokenizer import FSL_META, FslTokens
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +15,42 @@ from hypothesis import strategies as st
 
 from owa_event.events import TOPIC_TYPES, Event
 from owa_fsl.encoders import (
+    ENCODED_TOPICS,
     EVENT_END,
     EVENT_START,
     IMAGE_PLACEHOLDER,
+    TYPE_TOKENS,
+    Categorical,
+    Cursor,
     DecodeError,
     EncodeError,
     EventEncoder,
+    FlagSet,
+    NumberSpelling,
+    PayloadCodec,
+    RawMouseCodec,
     available_encoders,
     canonical,
+    canonical_fields,
+    codec_groups,
     collapse_images,
     frame_ref,
+    get_codec,
     get_encoder,
+    make_event,
+    register_codec,
     split_events,
     split_text,
+    unregister_codec,
 )
+from owa_fsl.encoders.codec import choice_field, int_field
 from owa_fsl.encoders.hierarchical import from_mixed_radix, to_mixed_radix
+from owa_fsl.tokenizer import INTERNVL3, TokenTable, expand_tokenizer, required_tokens
+
+try:
+    from fsl_tokenizer_fixture import make_local_tokenizer
+except ImportError:  # tests/ imported as a package
+    from tests.fsl_tokenizer_fixture import make_local_tokenizer
 
 NAMES = ["factorized", "hierarchical", "json"]
 BASE = 1_700_000_000_123_456_789
@@ -48,7 +71,7 @@ def roundtrip(enc: EventEncoder, event: Event, base: int = BASE) -> Event:
 def assert_roundtrip(enc: EventEncoder, event: Event, base: int = BASE) -> None:
     out = roundtrip(enc, event, base)
     assert out.topic == event.topic
-    assert out.message_type == TOPIC_TYPES[event.topic]
+    assert out.message_type == get_codec(event.topic).message_type == event.message_type
     assert out.timestamp_ns == enc.quantize(event.timestamp_ns, base)
     assert out.fields == canonical(event)
     assert orjson.loads(out.data) == out.fields
@@ -433,3 +456,278 @@ def test_real_recording_roundtrip(shared_recording: Path) -> None:
         decoded = enc.decode(enc.encode_many(kept, base), base, frames)
         assert [d.fields for d in decoded] == [canonical(e) for e in kept]
         assert [d.timestamp_ns for d in decoded] == [enc.quantize(e.timestamp_ns, base) for e in kept]
+
+
+# -- the output is unchanged by the codec table (pinned before it existed) -----------------------
+def pinned_events() -> list[Event]:
+    return [
+        ev("keyboard", BASE + 1234 * MS + 5, {"event_type": "release", "vk": 255}),
+        ev("mouse", BASE + 2 * MS, {"event_type": "move", "x": -1500, "y": 20}),
+        ev("mouse", BASE + 3 * MS, {"event_type": "click", "x": 3, "y": 99_999, "button": "x2", "pressed": False}),
+        ev("mouse", BASE + 4 * MS, {"event_type": "scroll", "x": 0, "y": -4, "dx": 120, "dy": -2}),
+        ev("mouse/raw", BASE + 5 * MS, {"last_x": -7, "last_y": 3}),
+        ev("mouse/raw", BASE + 6 * MS, {"last_x": 0, "last_y": -12345, "us_flags": 9, "button_flags": 0xC03,
+                                         "button_data": 65416}),
+        ev("screen", BASE + 7 * MS, {"media_ref": {"uri": "a.mkv", "pts_ns": 5}}),
+    ]  # fmt: skip
+
+
+#: name: (size, sha256 of the tokens joined by newlines), captured before the codec table existed.
+PINNED_VOCAB = {
+    "factorized": (302, "7f7ef60de4d6c8ea77476d8f7e2d484d2d95e54e93f6849fe83393769e6474b0"),
+    "hierarchical": (560, "676c94a59a4770603beb1cfff61dffda92af349bcc46381da837e1f1e85469bb"),
+    "json": (3, "11546d2f921ebd60102e170d2092f5be1a767af50deec3821a6147486a291194"),
+}
+#: name: the encodings of pinned_events() relative to BASE, captured before the codec table existed.
+PINNED_TOKENS = {
+    "factorized": [
+        ["<EVENT_START>", "<KEYBOARD>", "<0>", "<0>", "<0>", "<1>", "<2>", "<3>", "<4>", "<VK_255>", "<release>", "<EVENT_END>"],
+        ["<EVENT_START>", "<MOUSE>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<2>", "<move>", "<->", "<0>", "<1>", "<5>", "<0>", "<0>", "<+>", "<0>", "<0>", "<0>", "<2>", "<0>", "<EVENT_END>"],
+        ["<EVENT_START>", "<MOUSE>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<3>", "<click>", "<+>", "<0>", "<0>", "<0>", "<0>", "<3>", "<+>", "<9>", "<9>", "<9>", "<9>", "<9>", "<BTN_X2>", "<release>", "<EVENT_END>"],
+        ["<EVENT_START>", "<MOUSE>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<4>", "<scroll>", "<+>", "<0>", "<0>", "<0>", "<0>", "<0>", "<->", "<0>", "<0>", "<0>", "<0>", "<4>", "<+>", "<0>", "<0>", "<1>", "<2>", "<0>", "<->", "<0>", "<0>", "<0>", "<0>", "<2>", "<EVENT_END>"],
+        ["<EVENT_START>", "<MOUSE_RAW>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<5>", "<->", "<0>", "<0>", "<0>", "<0>", "<7>", "<+>", "<0>", "<0>", "<0>", "<0>", "<3>", "<EVENT_END>"],
+        ["<EVENT_START>", "<MOUSE_RAW>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<6>", "<+>", "<0>", "<0>", "<0>", "<0>", "<0>", "<->", "<1>", "<2>", "<3>", "<4>", "<5>", "<US_ABSOLUTE>", "<US_NOCOALESCE>", "<RI_LEFT_DOWN>", "<RI_LEFT_UP>", "<RI_WHEEL>", "<RI_HWHEEL>", "<+>", "<6>", "<5>", "<4>", "<1>", "<6>", "<EVENT_END>"],
+        ["<EVENT_START>", "<SCREEN>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<7>", "<IMAGE>", "<EVENT_END>"],
+    ],
+    "hierarchical": [
+        ["<EVENT_START>", "<KEYBOARD>", "<0>", "<0>", "<0>", "<1>", "<2>", "<3>", "<4>", "<VK_255>", "<release>", "<EVENT_END>"],
+        ["<EVENT_START>", "<MOUSE>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<2>", "<move>", "<->", "<V2_0>", "<V1_15>", "<V0_0>", "<+>", "<V2_0>", "<V1_0>", "<V0_20>", "<EVENT_END>"],
+        ["<EVENT_START>", "<MOUSE>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<3>", "<click>", "<+>", "<V2_0>", "<V1_0>", "<V0_3>", "<+>", "<V2_9>", "<V1_99>", "<V0_99>", "<BTN_X2>", "<release>", "<EVENT_END>"],
+        ["<EVENT_START>", "<MOUSE>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<4>", "<scroll>", "<+>", "<V2_0>", "<V1_0>", "<V0_0>", "<->", "<V2_0>", "<V1_0>", "<V0_4>", "<+>", "<V2_0>", "<V1_1>", "<V0_20>", "<->", "<V2_0>", "<V1_0>", "<V0_2>", "<EVENT_END>"],
+        ["<EVENT_START>", "<MOUSE_RAW>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<5>", "<->", "<V2_0>", "<V1_0>", "<V0_7>", "<+>", "<V2_0>", "<V1_0>", "<V0_3>", "<US_0>", "<BF2_0>", "<BF1_0>", "<BF0_0>", "<+>", "<V2_0>", "<V1_0>", "<V0_0>", "<EVENT_END>"],
+        ["<EVENT_START>", "<MOUSE_RAW>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<6>", "<+>", "<V2_0>", "<V1_0>", "<V0_0>", "<->", "<V2_1>", "<V1_23>", "<V0_45>", "<US_9>", "<BF2_C>", "<BF1_0>", "<BF0_3>", "<+>", "<V2_6>", "<V1_54>", "<V0_16>", "<EVENT_END>"],
+        ["<EVENT_START>", "<SCREEN>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<7>", "<IMAGE>", "<EVENT_END>"],
+    ],
+    "json": [
+        ["<EVENT_START>", '{"topic":"keyboard","offset":1234,"payload":{"event_type":"release","vk":255}}', "<EVENT_END>"],
+        ["<EVENT_START>", '{"topic":"mouse","offset":2,"payload":{"event_type":"move","x":-1500,"y":20}}', "<EVENT_END>"],
+        ["<EVENT_START>", '{"topic":"mouse","offset":3,"payload":{"event_type":"click","x":3,"y":99999,"button":"x2","pressed":false}}', "<EVENT_END>"],
+        ["<EVENT_START>", '{"topic":"mouse","offset":4,"payload":{"event_type":"scroll","x":0,"y":-4,"dx":120,"dy":-2}}', "<EVENT_END>"],
+        ["<EVENT_START>", '{"topic":"mouse/raw","offset":5,"payload":{"last_x":-7,"last_y":3,"us_flags":0,"button_flags":0,"button_data":0}}', "<EVENT_END>"],
+        ["<EVENT_START>", '{"topic":"mouse/raw","offset":6,"payload":{"last_x":0,"last_y":-12345,"us_flags":9,"button_flags":3075,"button_data":65416}}', "<EVENT_END>"],
+        ["<EVENT_START>", '{"topic":"screen","offset":7,"payload":{}}', "<IMAGE>", "<EVENT_END>"],
+    ],
+}  # fmt: skip
+
+
+def test_vocab_and_encodings_are_pinned(enc: EventEncoder) -> None:
+    """Existing datasets stay valid: same vocab (order included) and the same token lists."""
+    vocab = enc.vocab()
+    assert (len(vocab), hashlib.sha256("\n".join(vocab).encode()).hexdigest()) == PINNED_VOCAB[enc.name]
+    assert [enc.encode(e, BASE) for e in pinned_events()] == PINNED_TOKENS[enc.name]
+
+
+# -- the extension point: a new message kind, defined here only ------------------------------------
+PAD_BUTTONS = FlagSet(("A", "B", "X", "Y", "LB", "RB"), bit_tag="PAD", digit_tag="PADB")
+DPAD = Categorical(
+    {d: f"<DPAD_{d.upper()}>" for d in ("none", "up", "down", "left", "right")}, "a d-pad token"
+)
+
+
+class GamepadCodec(PayloadCodec):
+    """A toy gamepad: ``<DPAD_d> S:stick_x S:stick_y FLAGS:buttons``."""
+
+    topic = "gamepad"
+    message_type = "test/GamepadEvent"
+    type_token = "<GAMEPAD>"
+    flag_sets = (PAD_BUTTONS,)
+
+    def tokens(self) -> list[str]:
+        return DPAD.tokens()
+
+    def canonical(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "dpad": choice_field(fields, "dpad", tuple(DPAD.token_of)),
+            "stick_x": int_field(fields, "stick_x", -32_768, 32_767),
+            "stick_y": int_field(fields, "stick_y", -32_768, 32_767),
+            "buttons": int_field(fields, "buttons", 0, PAD_BUTTONS.max, default=0),
+        }
+
+    def encode(self, fields: dict[str, Any], spell: NumberSpelling, out: list[str]) -> None:
+        DPAD.write(fields["dpad"], out)
+        spell.write_signed(fields["stick_x"], out)
+        spell.write_signed(fields["stick_y"], out)
+        spell.write_flags(fields["buttons"], PAD_BUTTONS, out)
+
+    def decode(self, cursor: Cursor, spell: NumberSpelling) -> dict[str, Any]:
+        return {
+            "dpad": DPAD.read(cursor),
+            "stick_x": spell.read_signed(cursor, "stick_x"),
+            "stick_y": spell.read_signed(cursor, "stick_y"),
+            "buttons": spell.read_flags(cursor, PAD_BUTTONS, "buttons"),
+        }
+
+
+@pytest.fixture()
+def gamepad() -> Iterator[GamepadCodec]:
+    """The gamepad codec registered for one test (the table is process-wide)."""
+    codec = GamepadCodec()
+    register_codec(codec)
+    try:
+        yield codec
+    finally:
+        unregister_codec(codec.topic)
+    assert "gamepad" not in ENCODED_TOPICS
+
+
+def pad(t: int, **fields: Any) -> Event:
+    return Event("gamepad", t, "test/GamepadEvent", orjson.dumps(fields), fields)
+
+
+def test_new_message_kind_through_every_encoder(gamepad: GamepadCodec) -> None:
+    event = pad(BASE + 3 * MS, dpad="up", stick_x=-120, stick_y=32_767, buttons=0b100001, extra=1)
+    assert canonical(event) == {"dpad": "up", "stick_x": -120, "stick_y": 32_767, "buttons": 0b100001}
+    head = [EVENT_START, "<GAMEPAD>", "<0>", "<0>", "<0>", "<0>", "<0>", "<0>", "<3>", "<DPAD_UP>"]
+    assert get_encoder("factorized").encode(event, BASE) == [
+        *head, "<->", "<0>", "<0>", "<1>", "<2>", "<0>", "<+>", "<3>", "<2>", "<7>", "<6>", "<7>",
+        "<PAD_A>", "<PAD_RB>", EVENT_END,
+    ]  # fmt: skip
+    assert get_encoder("hierarchical").encode(event, BASE) == [
+        *head, "<->", "<V2_0>", "<V1_1>", "<V0_20>", "<+>", "<V2_3>", "<V1_27>", "<V0_67>",
+        "<PADB1_2>", "<PADB0_1>", EVENT_END,
+    ]  # fmt: skip
+    for name in NAMES:
+        enc = get_encoder(name)
+        assert enc.supports("gamepad")
+        assert_roundtrip(enc, event)
+        mixed = [*sample_events(), event]
+        frames = [frame_ref(e) for e in mixed if e.topic == "screen"]
+        decoded = enc.decode(enc.encode_many(mixed, BASE), BASE, frames)
+        assert [d.fields for d in decoded] == [canonical(e) for e in mixed]
+    with pytest.raises(
+        EncodeError, match=r"gamepad event at \d+ ns: field 'stick_x' = 40000 is out of range"
+    ):
+        get_encoder("factorized").encode(pad(BASE, dpad="up", stick_x=40_000, stick_y=0), BASE)
+    with pytest.raises(DecodeError, match=r"expected a d-pad token, got '<VK_1>'"):
+        get_encoder("factorized").decode([EVENT_START, "<GAMEPAD>", *["<0>"] * 7, "<VK_1>", EVENT_END], BASE)
+
+
+@FAST
+@given(
+    name=st.sampled_from(NAMES),
+    dpad=st.sampled_from(["none", "up", "down", "left", "right"]),
+    x=st.integers(-32_768, 32_767),
+    y=st.integers(-32_768, 32_767),
+    buttons=st.integers(0, 63),
+)
+def test_new_message_kind_roundtrip_property(name: str, dpad: str, x: int, y: int, buttons: int) -> None:
+    codec = GamepadCodec()
+    register_codec(codec)
+    try:
+        assert_roundtrip(get_encoder(name), pad(BASE + 9, dpad=dpad, stick_x=x, stick_y=y, buttons=buttons))
+    finally:
+        unregister_codec(codec.topic)
+
+
+def test_new_message_kind_appends_to_the_vocab_and_tokenizer(tmp_path: Path) -> None:
+    """The tokenizer expansion picks up the new tokens; existing encoder tokens keep their ids."""
+    before = {name: get_encoder(name).vocab() for name in NAMES}
+    old_toks, old_ids = {}, {}
+    for name in ("factorized", "hierarchical"):
+        old_toks[name] = expand_tokenizer(make_local_tokenizer(tmp_path), get_encoder(name), INTERNVL3)
+        old_ids[name] = TokenTable(old_toks[name], get_encoder(name), INTERNVL3).token_to_id
+    codec = GamepadCodec()
+    register_codec(codec)
+    try:
+        added = {
+            "factorized": ["<GAMEPAD>", *DPAD.tokens(), "<PAD_A>", "<PAD_B>", "<PAD_X>", "<PAD_Y>", "<PAD_LB>",
+                           "<PAD_RB>"],
+            "hierarchical": ["<GAMEPAD>", *DPAD.tokens(), *(f"<PADB1_{h:X}>" for h in range(16)),
+                             *(f"<PADB0_{h:X}>" for h in range(16))],
+            "json": [],
+        }  # fmt: skip
+        event = pad(BASE + 5, dpad="left", stick_x=7, stick_y=-7, buttons=3)
+        for name in NAMES:
+            enc = get_encoder(name)
+            assert enc.vocab() == before[name] + added[name]
+            if name == "json":
+                continue
+            assert required_tokens(enc, INTERNVL3)[: len(enc.vocab())] == enc.vocab()
+            tok = expand_tokenizer(make_local_tokenizer(tmp_path), enc, INTERNVL3)
+            table = TokenTable(tok, enc, INTERNVL3)
+            assert set(added[name]) <= set(table.token_to_id)
+            # a fresh expansion: the encoder's old tokens keep their ids (image tokens come after them)
+            assert [table.token_to_id[t] for t in before[name]] == [old_ids[name][t] for t in before[name]]
+            # a saved dataset's expanded tokenizer grows: every id it had stays
+            grown = TokenTable(expand_tokenizer(old_toks[name], enc, INTERNVL3), enc, INTERNVL3).token_to_id
+            assert {t: grown[t] for t in old_ids[name]} == old_ids[name]
+            assert set(grown) - set(old_ids[name]) == set(added[name])
+            tokens = enc.encode(event, BASE)
+            assert table.ids(tokens) == tok("".join(tokens), add_special_tokens=False)["input_ids"]
+            assert enc.decode(table.to_tokens(table.ids(tokens)), BASE) == [
+                make_event("gamepad", BASE, canonical(event))
+            ]
+    finally:
+        unregister_codec(codec.topic)
+    assert [get_encoder(name).vocab() for name in NAMES] == [before[name] for name in NAMES]
+
+
+def test_codec_table() -> None:
+    assert list(ENCODED_TOPICS) == ["keyboard", "mouse", "mouse/raw", "screen"]
+    assert dict(TYPE_TOKENS) == {"keyboard": "<KEYBOARD>", "mouse": "<MOUSE>", "mouse/raw": "<MOUSE_RAW>",
+                                 "screen": "<SCREEN>"}  # fmt: skip
+    assert [[c.topic for c in group] for group in codec_groups()] == [list(ENCODED_TOPICS)]
+    assert isinstance(get_codec("mouse/raw"), RawMouseCodec)
+    with pytest.raises(EncodeError, match=r"topic 'window' is not encodable \(supported: \['keyboard'"):
+        get_codec("window")
+    with pytest.raises(EncodeError, match=r"window event #5 at \d+ ns: topic 'window' is not encodable"):
+        canonical(ev("window", BASE, {"title": "x"}, index=5))
+    with pytest.raises(EncodeError, match=r"window event: topic 'window' is not encodable"):
+        canonical_fields("window", {})
+    with pytest.raises(EncodeError, match="carries no frame"):
+        frame_ref(ev("keyboard", BASE, {"event_type": "press", "vk": 1}))
+
+
+class _Bad(GamepadCodec):
+    def __init__(self, topic: str, type_token: str, tokens: list[str]) -> None:
+        self.topic, self.type_token, self._tokens = topic, type_token, tokens  # type: ignore[misc]
+
+    def tokens(self) -> list[str]:
+        return self._tokens
+
+
+@pytest.mark.parametrize(
+    ("codecs", "message"),
+    [
+        ([_Bad("keyboard", "<KB2>", [])], r"topic 'keyboard' already has the codec KeyboardCodec"),
+        ([_Bad("pad", "<MOUSE>", [])], r"type token '<MOUSE>' is already used"),
+        ([_Bad("pad", "<PAD>", ["<a<b>"])], r"tokens must look like '<NAME>'.*'<a<b>'"),
+        ([_Bad("pad", "PAD", [])], r"tokens must look like '<NAME>'.*'PAD'"),
+        ([_Bad("pad", "<PAD>", []), _Bad("pad", "<PAD2>", [])], r"must be distinct"),
+        ([], "none given"),
+        ([GamepadCodec(), "gamepad"], "not PayloadCodec instances: \\['gamepad'\\]"),
+    ],
+)
+def test_register_codec_rejects(codecs: list[PayloadCodec], message: str) -> None:
+    before = list(ENCODED_TOPICS)
+    with pytest.raises(ValueError, match=message):
+        register_codec(*codecs)
+    assert list(ENCODED_TOPICS) == before
+
+
+def test_flag_set_names_are_checked() -> None:
+    assert FlagSet(("A", "B", "C"), "T", "TB").max == 0b111
+    for names, bit_tag, digit_tag in [
+        (("A>",), "T", "TB"),
+        (("A",), "<T", "TB"),
+        (("A",), "T", ""),
+        ((), "T", "TB"),
+    ]:
+        with pytest.raises(ValueError, match="flag names and tags"):
+            FlagSet(names, bit_tag, digit_tag)
+
+
+def test_spelling_limits_are_encode_errors() -> None:
+    """A codec whose values exceed what a spelling can write gets an EncodeError, never a wrong token."""
+
+    class Wide(GamepadCodec):
+        def canonical(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+            return {**super().canonical({**fields, "stick_x": 0}), "stick_x": fields["stick_x"]}
+
+    register_codec(Wide())
+    try:
+        for name in ("factorized", "hierarchical"):
+            with pytest.raises(EncodeError, match=r"gamepad event at \d+ ns: value 100000 does not fit"):
+                get_encoder(name).encode(pad(BASE, dpad="up", stick_x=100_000, stick_y=0), BASE)
+    finally:
+        unregister_codec("gamepad")

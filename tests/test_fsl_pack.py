@@ -19,8 +19,16 @@ from owa_builders.tools.example import SessionSpec, session_events
 from owa_builders.tools.example_tokenizer import write_example_tokenizer
 from owa_event.account import Account
 from owa_event.events import SCREEN, Event
-from owa_fsl.encoders import EncodeError, EventEncoder, canonical, frame_ref, get_encoder, make_event
-from owa_fsl.encoders.fields import ENCODED_TOPICS, MOUSE_BUTTONS
+from owa_fsl.encoders import (
+    ENCODED_TOPICS,
+    EncodeError,
+    EventEncoder,
+    canonical,
+    frame_ref,
+    get_encoder,
+    make_event,
+)
+from owa_fsl.encoders.desktop import MOUSE_BUTTONS
 from owa_fsl.pack import OversizeEventError, PackedSequence, Packer, PackStats
 from owa_fsl.tokenizer import ImageTokens, TokenTable, expand_tokenizer, load_base_tokenizer
 

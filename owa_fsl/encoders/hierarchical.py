@@ -1,33 +1,33 @@
 """The hierarchical encoder: payload values as coarse-to-fine mixed-radix digits.
 
 Each digit level has its own token family, so a token means the same thing wherever it
-appears (``<V1_37>`` is always "37 hundreds"). Frame, time digits, keyboard and mouse
-payloads as in :class:`~owa_fsl.encoders.base.FramedEncoder`; the raw-mouse payload has a
-fixed structure (every field always present)::
+appears (``<V1_37>`` is always "37 hundreds"). Frame as in :mod:`owa_fsl.encoders.framed`,
+payloads as the codecs write them (:mod:`owa_fsl.encoders.desktop`); numbers spelled by
+:class:`MixedRadixSpelling`, which writes every value, so payloads have a fixed structure::
 
     mouse/raw  LAST_X LAST_Y <US_u> <BF2_h> <BF1_h> <BF0_h> BUTTON_DATA
 
 Radices (most significant first):
 
-- signed values (X, Y, DX, DY, LAST_X, LAST_Y, BUTTON_DATA): sign ``<+>``/``<->`` then the
-  magnitude in radices :data:`VALUE_RADICES` = (10, 100, 100) as ``<V2_d> <V1_d> <V0_d>``
-  (|v| <= 99_999; zero is ``<+>``);
-- ``button_flags``: radices (16, 16, 16), the three hex nibbles ``<BF2_h> <BF1_h> <BF0_h>``,
-  ``h`` in ``0..F`` (nibble 0 = left/right down/up, 1 = middle/x1, 2 = x2/wheel/h-wheel);
-- ``us_flags``: one radix-16 digit ``<US_u>``, ``u`` in ``0..F``;
+- signed values (X, Y, DX, DY, LAST_X, LAST_Y, BUTTON_DATA, optional or not): sign
+  ``<+>``/``<->`` then the magnitude in radices :data:`VALUE_RADICES` = (10, 100, 100) as
+  ``<V2_d> <V1_d> <V0_d>`` (|v| <= 99_999; zero is ``<+>``);
+- a flag mask of n bits: ceil(n / 4) hexadecimal digits, the flag set's ``digit_tag`` levels:
+  ``button_flags`` ``<BF2_h> <BF1_h> <BF0_h>``, ``h`` in ``0..F`` (nibble 0 = left/right
+  down/up, 1 = middle/x1, 2 = x2/wheel/h-wheel); ``us_flags`` one digit ``<US_u>``;
 - ``vk``: one radix-256 digit ``<VK_n>`` (key codes are categorical, not split).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from owa_fsl.encoders.base import MINUS, PLUS, SIGN_VALUES, Cursor, FramedEncoder, register_encoder
+from owa_fsl.encoders.base import register_encoder
+from owa_fsl.encoders.codec import Cursor, FlagSet, NumberSpelling
+from owa_fsl.encoders.errors import EncodeError
+from owa_fsl.encoders.framed import MINUS, PLUS, SIGN_VALUES, FramedEncoder
 
 VALUE_RADICES: tuple[int, ...] = (10, 100, 100)
-BUTTON_FLAG_RADICES: tuple[int, ...] = (16, 16, 16)
-US_FLAG_RADICES: tuple[int, ...] = (16,)
 
 
 def to_mixed_radix(value: int, radices: Sequence[int]) -> list[int]:
@@ -56,7 +56,7 @@ class Levels:
     ``<{prefix}{i}_{digit}>`` (``<{prefix}_{digit}>`` when there is one level); digits are
     decimal, or upper-case hex when ``hexa``."""
 
-    __slots__ = ("radices", "families", "_maps", "_names")
+    __slots__ = ("radices", "families", "size", "_steps", "_maps", "_names")
 
     def __init__(self, prefix: str, radices: Sequence[int], hexa: bool = False) -> None:
         self.radices = tuple(radices)
@@ -66,6 +66,12 @@ class Levels:
             tag = f"{prefix}{level}" if len(self.radices) > 1 else prefix
             families.append(tuple(f"<{tag}_{d:X}>" if hexa else f"<{tag}_{d}>" for d in range(radix)))
         self.families: tuple[tuple[str, ...], ...] = tuple(families)
+        self.size = 1
+        steps = []
+        for family, radix in zip(reversed(self.families), reversed(self.radices)):
+            steps.append((family, self.size, radix))
+            self.size *= radix
+        self._steps = tuple(reversed(steps))  # (family, divisor, radix), most significant first
         self._maps = tuple({t: d for d, t in enumerate(f)} for f in families)
         self._names = tuple(f"a digit of {{what}} ({f[0]}..{f[-1]})" for f in families)
 
@@ -74,16 +80,57 @@ class Levels:
 
     def write(self, value: int, out: list[str]) -> None:
         """Append the digit tokens of ``0 <= value < prod(radices)``."""
-        out.extend(family[d] for family, d in zip(self.families, to_mixed_radix(value, self.radices)))
+        if not 0 <= value < self.size:
+            raise EncodeError(f"value {value} does not fit radices {self.radices}")
+        for family, div, radix in self._steps:
+            out.append(family[value // div % radix])
 
     def read(self, cursor: Cursor, what: str) -> int:
-        digits = [cursor.take(m, name, what) for m, name in zip(self._maps, self._names)]
-        return from_mixed_radix(digits, self.radices)
+        value = 0
+        for table, name, radix in zip(self._maps, self._names, self.radices):
+            value = value * radix + cursor.take(table, name, what)
+        return value
 
 
 VALUE_LEVELS = Levels("V", VALUE_RADICES)
-BUTTON_FLAG_LEVELS = Levels("BF", BUTTON_FLAG_RADICES, hexa=True)
-US_FLAG_LEVELS = Levels("US", US_FLAG_RADICES, hexa=True)
+
+
+class MixedRadixSpelling(NumberSpelling):
+    """Sign + (10, 100, 100) value levels; flags as hex-digit levels; every value written."""
+
+    max_signed = VALUE_LEVELS.size - 1
+
+    def __init__(self) -> None:
+        self._flag_levels: dict[FlagSet, Levels] = {}
+
+    def flag_levels(self, flags: FlagSet) -> Levels:
+        """The hex-digit levels of ``flags``: ceil(bits / 4) radix-16 digits."""
+        levels = self._flag_levels.get(flags)
+        if levels is None:
+            radices = (16,) * max(1, -(-len(flags.names) // 4))
+            levels = self._flag_levels[flags] = Levels(flags.digit_tag, radices, hexa=True)
+        return levels
+
+    def vocab(self, flag_sets: Sequence[FlagSet]) -> list[str]:
+        return [*VALUE_LEVELS.vocab(), *(t for flags in flag_sets for t in self.flag_levels(flags).vocab())]
+
+    def write_signed(self, value: int, out: list[str]) -> None:
+        if value >= 0:
+            out.append(PLUS)
+            VALUE_LEVELS.write(value, out)
+        else:
+            out.append(MINUS)
+            VALUE_LEVELS.write(-value, out)
+
+    def read_signed(self, cursor: Cursor, what: str) -> int:
+        sign = cursor.take(SIGN_VALUES, "the sign of {what}", what)
+        return sign * VALUE_LEVELS.read(cursor, what)
+
+    def write_flags(self, mask: int, flags: FlagSet, out: list[str]) -> None:
+        self.flag_levels(flags).write(mask, out)
+
+    def read_flags(self, cursor: Cursor, flags: FlagSet, what: str) -> int:
+        return self.flag_levels(flags).read(cursor, what)
 
 
 @register_encoder
@@ -91,30 +138,4 @@ class HierarchicalEncoder(FramedEncoder):
     """Mixed-radix, level-tagged digit tokens for payload values (see the module docstring)."""
 
     name = "hierarchical"
-
-    def payload_vocab(self) -> list[str]:
-        return [*VALUE_LEVELS.vocab(), *US_FLAG_LEVELS.vocab(), *BUTTON_FLAG_LEVELS.vocab()]
-
-    def write_signed(self, value: int, out: list[str]) -> None:
-        out.append(PLUS if value >= 0 else MINUS)
-        VALUE_LEVELS.write(abs(value), out)
-
-    def read_signed(self, cursor: Cursor, what: str) -> int:
-        sign = cursor.take(SIGN_VALUES, "the sign of {what}", what)
-        return sign * VALUE_LEVELS.read(cursor, what)
-
-    def encode_raw(self, fields: dict[str, Any], out: list[str]) -> None:
-        self.write_signed(fields["last_x"], out)
-        self.write_signed(fields["last_y"], out)
-        US_FLAG_LEVELS.write(fields["us_flags"], out)
-        BUTTON_FLAG_LEVELS.write(fields["button_flags"], out)
-        self.write_signed(fields["button_data"], out)
-
-    def decode_raw(self, cursor: Cursor) -> dict[str, Any]:
-        return {
-            "last_x": self.read_signed(cursor, "last_x"),
-            "last_y": self.read_signed(cursor, "last_y"),
-            "us_flags": US_FLAG_LEVELS.read(cursor, "us_flags"),
-            "button_flags": BUTTON_FLAG_LEVELS.read(cursor, "button_flags"),
-            "button_data": self.read_signed(cursor, "button_data"),
-        }
+    spelling = MixedRadixSpelling()

@@ -4,8 +4,8 @@ One event is ``<EVENT_START>``, the compact JSON text
 ``{"topic": ..., "offset": <units>, "payload": {...}}``, for a screen event one ``<IMAGE>``,
 then ``<EVENT_END>``. ``offset`` is ``floor((t - base_ns) / time_resolution_ns)`` (an integer
 number of units, limited like the token encoders to ``10**time_digits - 1`` so the packer
-behaves the same with every encoder); ``payload`` is :func:`canonical` (empty for a screen,
-whose frame reference comes from ``frames``). Only the three markers are vocab tokens, so
+behaves the same with every encoder); ``payload`` is the codec's canonical fields (empty for a
+frame codec's event, a screen, whose frame reference comes from ``frames``). Only the three markers are vocab tokens, so
 ``single_tokens`` is False and a :class:`~owa_fsl.tokenizer.TokenTable` runs the tokenizer on
 the JSON text.
 """
@@ -17,17 +17,17 @@ from typing import Any
 
 import orjson
 
-from owa_event.events import SCREEN, Event
+from owa_event.events import Event
 from owa_fsl.encoders.base import EventEncoder, Frames, register_encoder
-from owa_fsl.encoders.fields import (
-    ENCODED_TOPICS,
-    DecodeError,
-    EncodeError,
-    canonical,
-    canonical_fields,
-    describe,
+from owa_fsl.encoders.codec import (
+    FrameCodec,
+    checked_fields,
+    event_fields,
+    find_codec,
     make_event,
+    next_frame,
 )
+from owa_fsl.encoders.errors import DecodeError, EncodeError
 from owa_fsl.encoders.stream import EVENT_END, EVENT_START, IMAGE_PLACEHOLDER, split_events
 
 _KEYS = ("topic", "offset", "payload")
@@ -44,16 +44,12 @@ class JsonEncoder(EventEncoder):
         return [EVENT_START, EVENT_END, IMAGE_PLACEHOLDER]
 
     def encode(self, event: Event, base_ns: int) -> list[str]:
-        if not self.supports(event.topic):
-            raise EncodeError(
-                f"{describe(event)}: topic {event.topic!r} is not supported by the json encoder "
-                f"(supported: {list(ENCODED_TOPICS)})"
-            )
-        fields = canonical(event)
+        codec = self.codec_of(event)
+        fields = event_fields(codec, event)
         units = self.offset_units(event.timestamp_ns, base_ns, event)
-        payload: dict[str, Any] = {} if event.topic == SCREEN else fields
+        payload: dict[str, Any] = {} if codec.frame else fields
         text = orjson.dumps({"topic": event.topic, "offset": units, "payload": payload}).decode()
-        if event.topic == SCREEN:
+        if codec.frame:
             return [EVENT_START, text, IMAGE_PLACEHOLDER, EVENT_END]
         return [EVENT_START, text, EVENT_END]
 
@@ -74,23 +70,25 @@ class JsonEncoder(EventEncoder):
             if not isinstance(obj, dict) or set(obj) != set(_KEYS):
                 raise DecodeError(f"token {start}: expected an object with keys {list(_KEYS)}, got {obj!r}")
             topic, units, payload = obj["topic"], obj["offset"], obj["payload"]
-            if not self.supports(topic):
+            codec = find_codec(topic) if isinstance(topic, str) else None
+            if codec is None:
                 raise DecodeError(f"token {start}: unsupported topic {topic!r}")
             top = 10**self.time_digits - 1
             if isinstance(units, bool) or not (isinstance(units, int) and 0 <= units <= top):
                 raise DecodeError(f"token {start}: offset {units!r} is not an integer in [0, {top}]")
             if not isinstance(payload, dict):
                 raise DecodeError(f"token {start}: payload {payload!r} is not an object")
-            if (topic == SCREEN) != has_image:
-                where = "belongs in screen events, and only there"
+            is_frame = isinstance(codec, FrameCodec)
+            if is_frame != has_image:
+                where = "belongs in frame (screen) events, and only there"
                 raise DecodeError(f"token {start}: {IMAGE_PLACEHOLDER} {where}")
-            if topic == SCREEN:
+            if isinstance(codec, FrameCodec):
                 if payload:
-                    raise DecodeError(f"token {start}: a screen payload must be empty, got {payload!r}")
-                fields = self._next_frame(frame_iter, start)
+                    raise DecodeError(f"token {start}: a {topic} payload must be empty, got {payload!r}")
+                fields = codec.from_frame(*next_frame(frame_iter, start))
             else:
                 try:
-                    fields = canonical_fields(topic, payload, f"token {start}: decoded {topic} event")
+                    fields = checked_fields(codec, payload, f"token {start}: decoded {topic} event")
                 except EncodeError as exc:
                     raise DecodeError(str(exc)) from None
             events.append(make_event(topic, base_ns + units * self.time_resolution_ns, fields))

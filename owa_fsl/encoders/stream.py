@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from owa_fsl.encoders.fields import DecodeError
+from owa_fsl.encoders.errors import DecodeError
 
 EVENT_START = "<EVENT_START>"
 EVENT_END = "<EVENT_END>"
