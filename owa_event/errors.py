@@ -59,6 +59,11 @@ class TruncatedRecordingWarning(OwaWarning):
     """A truncated recording was recovered from its complete chunks."""
 
 
+class DamagedRecordingWarning(OwaWarning):
+    """A recording whose own claims (summary, Statistics record) disagree with its contents; what was
+    read is used (with ``on_truncated="error"`` this is an error instead)."""
+
+
 class MissingMediaWarning(OwaWarning):
     """A recording's screen messages point to a video that is not there."""
 

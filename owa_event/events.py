@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from .errors import OwaError
+
 # Topics of the OWAMcap format and their current message types.
 KEYBOARD = "keyboard"
 MOUSE = "mouse"
@@ -32,6 +34,23 @@ TOPIC_TYPES: dict[str, str] = {
 KNOWN_TOPICS: frozenset[str] = frozenset(TOPIC_TYPES)
 KNOWN_TYPES: frozenset[str] = frozenset(TOPIC_TYPES.values()) | {"desktop/PointerBallisticsConfig"}
 INPUT_TOPICS: frozenset[str] = frozenset({KEYBOARD, MOUSE, MOUSE_RAW})
+
+
+class PayloadError(OwaError):
+    """A message payload that cannot be written back as JSON (nesting deeper than 254 levels, an
+    integer beyond 64 bits): the caller adds which file and message."""
+
+
+def dump_payload(fields: dict[str, Any]) -> bytes:
+    """``fields`` as compact JSON bytes; :class:`PayloadError` for what JSON-for-rows cannot hold.
+
+    ``orjson.loads`` accepts more than ``orjson.dumps`` writes, so a payload that was read may not be
+    writable once changed (a rebased screen URI, summed raw mouse deltas).
+    """
+    try:
+        return orjson.dumps(fields)
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        raise PayloadError(f"the message cannot be written back as JSON ({exc})") from None
 
 
 class Event:
@@ -62,10 +81,11 @@ class Event:
         self.index = index
 
     def replace(self, **fields: Any) -> Event:
-        """A copy whose payload has ``fields`` changed (``data`` is re-serialized)."""
+        """A copy whose payload has ``fields`` changed (``data`` is re-serialized; :class:`PayloadError`
+        when that is not possible)."""
         merged = {**self.fields, **fields}
         return Event(
-            self.topic, self.timestamp_ns, self.message_type, orjson.dumps(merged), merged, self.index
+            self.topic, self.timestamp_ns, self.message_type, dump_payload(merged), merged, self.index
         )
 
     def at(self, timestamp_ns: int) -> Event:

@@ -180,7 +180,7 @@ def check_topics(config: EventConfig, recordings: Iterable[RecordingRef]) -> Non
     for ref in recordings:
         try:
             with open_recording(ref, config) as rec:
-                topics |= set(rec.summary.topics)
+                topics |= set(rec.topics)
         except Exception:
             continue
     config.validate(input_topics=topics)
@@ -287,7 +287,7 @@ def kept_events(
     """
     with open_recording(recording, config) as rec:
         yield from _select(rec, config, report)
-        report.writer = rec.summary.writer
+        report.writer = rec.writer
         uris = rec.stats.media_uris
         for note in rec.stats.warnings:
             report.warn(note)
@@ -307,38 +307,48 @@ def kept_events(
 
 
 def _select(rec: Recording, config: EventConfig, report: RecordingReport) -> Iterator[tuple[int, Event]]:
-    summary = rec.summary
     account = report.account
-    for topic, n in summary.topic_counts.items():
-        account.take_in(topic, n)
-    keep = None if config.keep_topics is None else [t for t in summary.topics if t in set(config.keep_topics)]
-    if keep is not None:
-        for topic, n in summary.topic_counts.items():
-            if topic not in keep:
-                account.drop(TOPIC_NOT_KEPT, topic, n)
-    if summary.message_count == 0:
-        return
+    keep = None if config.keep_topics is None else set(config.keep_topics)
     selection = config.selection()
-    if selection is None:
-        intervals: tuple[tuple[int, int], ...] = ((summary.start_ns, summary.end_ns + 1),)
-    else:
-        needed = [t for t in summary.topics if t in selection.topics()]
-        intervals = selection.select(rec.events(topics=needed), summary.start_ns, summary.end_ns)
-    # The selection pass above already counted its events in rec.stats: count only the row pass.
+    rates = config.rates()
     stats = rec.stats
     unknown_before, legacy_before = Counter(stats.unknown_types), Counter(stats.legacy_upgraded)
-    rates = config.rates()
-    read_in_intervals: Counter[str] = Counter()
-    report.intervals = len(intervals)
-    for idx, (start, end) in enumerate(intervals):
-        report.kept_ns += min(end, summary.end_ns + 1) - start
-        events = _counting(rec.events(topics=keep, start_ns=start, end_ns=end), read_in_intervals)
+    if selection is None:
+        # One pass over every message: what is read is counted in (topic filter applied after counting).
+        seen: Counter[str] = Counter()
+        events: Iterator[Event] = rec.events(topics=keep, seen=seen)
         if rates:
             events = resample(events, rates, keyboard_repeat=config.keyboard_repeat, account=account)
         for event in events:
-            yield idx, event
-    for topic in summary.topics if keep is None else keep:
-        account.drop(OUTSIDE_INTERVALS, topic, summary.topic_counts.get(topic, 0) - read_in_intervals[topic])
+            yield 0, event
+        census = rec.census()  # set by the full read above
+        counts: dict[str, int] = dict(seen)
+        if census.message_count:
+            report.intervals = 1
+            report.kept_ns = census.end_ns - census.start_ns + 1
+    else:
+        census = rec.census()
+        counts = dict(census.topic_counts)
+        if census.message_count:
+            needed = [t for t in rec.topics if t in selection.topics()]
+            intervals = selection.select(rec.events(topics=needed), census.start_ns, census.end_ns)
+            # The selection pass already counted its events in rec.stats: count only the row passes.
+            unknown_before, legacy_before = Counter(stats.unknown_types), Counter(stats.legacy_upgraded)
+            read_in_intervals: Counter[str] = Counter()
+            report.intervals = len(intervals)
+            for idx, (start, end) in enumerate(intervals):
+                report.kept_ns += min(end, census.end_ns + 1) - start
+                events = _counting(rec.events(topics=keep, start_ns=start, end_ns=end), read_in_intervals)
+                if rates:
+                    events = resample(events, rates, keyboard_repeat=config.keyboard_repeat, account=account)
+                for event in events:
+                    yield idx, event
+            for topic in counts if keep is None else keep & counts.keys():
+                account.drop(OUTSIDE_INTERVALS, topic, counts[topic] - read_in_intervals[topic])
+    for topic, n in counts.items():
+        account.take_in(topic, n)
+        if keep is not None and topic not in keep:
+            account.drop(TOPIC_NOT_KEPT, topic, n)
     report.unknown_types.update(stats.unknown_types - unknown_before)
     report.legacy_upgraded.update(stats.legacy_upgraded - legacy_before)
     report.recovered_messages = stats.recovered_messages

@@ -1,49 +1,64 @@
 """Read an OWAMcap recording as a time-ordered stream of current-format :class:`Event` objects.
 
-- Events come in MCAP log-time order (ns), whatever their order in the file.
+- Events come in MCAP log-time order (ns), whatever their order in the file; the bytes are read
+  chunk by chunk by :mod:`owa_event.mcap_chunks` (one decompress per chunk, CRCs checked, chunk
+  indexes cross-checked), ``mcap`` parses the header and summary.
 - Legacy layouts (writers 0.3.x-0.5.0) are upgraded in-process (:mod:`owa_event.legacy`).
 - Screen media references are rewritten to a URI relative to the *dataset root* (the folder the
   dataset is built from), with ``pts_ns``; data URIs and absolute URLs are kept as they are.
 - Messages of types this package does not know are kept verbatim and counted.
+- Counts and times come from what is read, never from what the file claims (the Statistics
+  record): :meth:`Recording.census` counts every message without parsing it; a Statistics record
+  that disagrees is a warning (an error with ``on_truncated="error"``).
 - Bad input raises :class:`RecordingError` naming the file, the problem and, where it applies,
-  the message (index in time order, topic, log time).
-- A truncated file (no summary section, e.g. the recorder crashed) is recovered from its
-  complete chunks with a warning saying how many messages were kept, unless
-  ``on_truncated="error"``.
+  the message (index in time order, topic, log time). Log times must lie in
+  [:data:`MIN_LOG_TIME_NS`, :data:`MAX_LOG_TIME_NS`), and consecutive messages may be at most
+  :data:`MAX_SPAN_NS` apart (checked on what is read, as it is read).
+- A truncated file (the recorder crashed) is recovered from its complete records with a warning
+  saying how many messages were kept, unless ``on_truncated="error"``. A summary section that is
+  damaged is not trusted: the file is read record by record, with a warning.
 """
 
 from __future__ import annotations
 
-import bisect
 import os
 import posixpath
 import warnings
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
 import orjson
-from mcap.reader import make_reader
-from mcap.records import Channel, Message, Schema
-from mcap.stream_reader import StreamReader
 
-from .errors import RecordingError, TruncatedRecordingWarning
-from .events import KNOWN_TYPES, Event
+from .errors import DamagedRecordingWarning, RecordingError, TruncatedRecordingWarning
+from .events import KNOWN_TYPES, Event, PayloadError, dump_payload
 from .legacy import SCREEN_TYPE, is_legacy_screen, upgrade_screen, upgrade_type
+from .mcap_chunks import McapScan, McapScanError
 
 MCAP_MAGIC = b"\x89MCAP0\r\n"
 #: Log times before 2000-01-01 are not real recording times (e.g. a zeroed clock).
 MIN_LOG_TIME_NS = 946_684_800 * 10**9
-#: A recording spanning more than this is taken to contain a log time outside its real span.
+#: Log times from 2100-01-01 on are not real recording times either (and stay far below int64's end).
+MAX_LOG_TIME_NS = 4_102_444_800 * 10**9
+#: Two consecutive messages further apart than this: one of them is outside the recording's real span
+#: (a clock jump), not a pause.
 MAX_SPAN_NS = 7 * 24 * 3600 * 10**9
+#: Screen ``media_ref.pts_ns`` must be below this (int64).
+MAX_PTS_NS = 2**63
 
 OnTruncated = Literal["recover", "error"]
+#: Why a complete file is read record by record without being damaged (no index to use).
+_NO_INDEX_REASONS = (
+    "file written without a summary section",
+    "the summary has no chunk indexes",
+    "the summary has no channel records",
+)
 
 
 @dataclass
 class ReadStats:
-    """What reading a recording saw. Counters are keyed by topic unless named otherwise."""
+    """What reading a recording saw (counters of the messages *parsed*, keyed by topic unless named)."""
 
     messages: Counter[str] = field(default_factory=Counter)
     unknown_types: Counter[str] = field(default_factory=Counter)  # keyed by message type
@@ -54,13 +69,24 @@ class ReadStats:
 
 
 @dataclass(frozen=True)
+class Census:
+    """What a recording really holds, counted from its bytes: messages per topic and the log-time
+    range (ns, inclusive; both 0 when there is no message)."""
+
+    topic_counts: dict[str, int]
+    message_count: int
+    start_ns: int
+    end_ns: int
+
+
+@dataclass(frozen=True)
 class RecordingSummary:
-    """The recording's shape, from the MCAP summary (or from recovery). Times in ns."""
+    """The recording's shape as read (:class:`Census`), with its writer and topics. Times in ns."""
 
     path: str
     writer: str
     topics: dict[str, str]  # topic -> schema name as written
-    topic_counts: dict[str, int]  # topic -> number of messages
+    topic_counts: dict[str, int]  # topic -> number of messages read
     message_count: int
     start_ns: int
     end_ns: int
@@ -100,77 +126,74 @@ class Recording:
         self.path = os.fspath(path)
         self.episode_path = episode_path if episode_path is not None else posixpath.basename(self.path)
         self._episode_dir = posixpath.dirname(self.episode_path)
+        self.on_truncated = on_truncated
         self.stats = ReadStats()
+        self._census: Census | None = None
         self._owns_stream = stream is None
-        self._file: IO[bytes] = stream if stream is not None else open(self.path, "rb")
         try:
-            self._open(on_truncated)
+            self._file: IO[bytes] = stream if stream is not None else open(self.path, "rb")
+        except OSError as exc:
+            raise RecordingError(self.path, f"cannot open: {exc.strerror or exc}") from None
+        try:
+            self._open()
         except BaseException:
             self.close()
             raise
 
     # -- opening ---------------------------------------------------------------------------
-    def _open(self, on_truncated: OnTruncated) -> None:
+    def _open(self) -> None:
         f = self._file
         head = f.read(len(MCAP_MAGIC))
         if not head:
             raise RecordingError(self.path, "empty file (0 bytes): not an OWAMcap recording")
         if head != MCAP_MAGIC:
             raise RecordingError(self.path, "not an MCAP file (bad magic bytes)")
-        f.seek(0)
-        self._reader = make_reader(f)
         try:
-            header = self._reader.get_header()
-        except Exception as exc:  # any failure to decode untrusted bytes (struct.error, EndOfFile, ...)
-            raise RecordingError(self.path, f"unreadable MCAP header: {exc}") from exc
-        if header.profile != "owa":
+            self._scan = McapScan(f, self.path)
+        except McapScanError as exc:
+            raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
+        except OSError as exc:
+            raise RecordingError(self.path, f"cannot read: {exc}") from None
+        scan = self._scan
+        if scan.header is None:
+            raise RecordingError(self.path, "unreadable MCAP header")
+        if scan.header.profile != "owa":
             raise RecordingError(
-                self.path, f"not an OWAMcap recording: MCAP profile is {header.profile!r}, expected 'owa'"
+                self.path,
+                f"not an OWAMcap recording: MCAP profile is {scan.header.profile!r}, expected 'owa'",
             )
-        self._writer = header.library
-        summary = None
-        try:
-            summary = self._reader.get_summary()
-        except Exception:  # no readable summary: recover from the complete chunks
-            summary = None
-        self._recovered: list[tuple[int, int, bytes]] | None = None
-        if summary is None or summary.statistics is None:
-            if on_truncated == "error":
+        self.writer = scan.header.library
+        self.truncated = scan.mode == "stream" and scan.stopped_by is not None
+        if self.truncated:
+            if self.on_truncated == "error":
                 raise RecordingError(
-                    self.path, "truncated MCAP file: no summary section (the recorder may have crashed)"
+                    self.path, f"truncated MCAP file ({scan.stopped_by}; the recorder may have crashed)"
                 )
-            schemas, channels, messages = self._recover()
-            channel_counts: dict[int, int] = dict(Counter(cid for _, cid, _ in messages))
-        else:
-            schemas, channels = summary.schemas, summary.channels
-            stats = summary.statistics
-            self._count = stats.message_count
-            self._start_ns, self._end_ns = stats.message_start_time, stats.message_end_time
-            channel_counts = dict(stats.channel_message_counts)
+            n = len(scan._stream_messages or ())
+            if n == 0:
+                raise RecordingError(
+                    self.path, f"truncated MCAP file with no complete record to recover ({scan.stopped_by})"
+                )
+            self.stats.recovered_messages = n
+            self._warn(
+                f"{self.path}: truncated MCAP file (stopped at {scan.stopped_by}); recovered {n} messages from its "
+                f"complete records",
+                TruncatedRecordingWarning,
+            )
+        elif (
+            scan.mode == "stream"
+            and scan.fallback_reason
+            and not scan.fallback_reason.startswith(_NO_INDEX_REASONS)
+        ):
+            self._strict_or_warn(
+                f"its summary section cannot be trusted ({scan.fallback_reason}); read record by record"
+            )
         self._channels = {
-            cid: self._channel_info(ch, schemas.get(ch.schema_id)) for cid, ch in channels.items()
+            cid: self._channel_info(ch, scan.schemas.get(ch.schema_id)) for cid, ch in scan.channels.items()
         }
-        self.summary = RecordingSummary(
-            path=self.path,
-            writer=self._writer,
-            topics={info.topic: info.schema_name for info in self._channels.values()},
-            topic_counts=self._topic_counts(channel_counts),
-            message_count=self._count,
-            start_ns=self._start_ns,
-            end_ns=self._end_ns,
-            truncated=self._recovered is not None,
-        )
-        if self._count:
-            self._check_span()
+        self.topics: dict[str, str] = {info.topic: info.schema_name for info in self._channels.values()}
 
-    def _topic_counts(self, channel_counts: dict[int, int]) -> dict[str, int]:
-        counts = {info.topic: 0 for info in self._channels.values()}
-        for cid, n in channel_counts.items():
-            if cid in self._channels:
-                counts[self._channels[cid].topic] += n
-        return counts
-
-    def _channel_info(self, channel: Channel, schema: Schema | None) -> _ChannelInfo:
+    def _channel_info(self, channel: Any, schema: Any) -> _ChannelInfo:
         if channel.message_encoding != "json":
             raise RecordingError(
                 self.path,
@@ -186,109 +209,142 @@ class Recording:
             screen=mtype == SCREEN_TYPE,
         )
 
-    def _recover(self) -> tuple[dict[int, Schema], dict[int, Channel], list[tuple[int, int, bytes]]]:
-        """Read every complete record of a truncated file; keep the messages, in time order."""
-        self._file.seek(0)
-        schemas: dict[int, Schema] = {}
-        channels: dict[int, Channel] = {}
-        messages: list[tuple[int, int, bytes]] = []
-        problem = "end of file"
-        try:
-            for record in StreamReader(self._file, validate_crcs=True).records:
-                if isinstance(record, Message):
-                    messages.append((record.log_time, record.channel_id, record.data))
-                elif isinstance(record, Schema):
-                    schemas[record.id] = record
-                elif isinstance(record, Channel):
-                    channels[record.id] = record
-        except Exception as exc:  # struct.error, OverflowError, ZstdError, ... on a cut record
-            problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        messages.sort(key=lambda m: m[0])
-        self._recovered = messages
-        self._count = len(messages)
-        self._start_ns = messages[0][0] if messages else 0
-        self._end_ns = messages[-1][0] if messages else 0
-        self.stats.recovered_messages = len(messages)
-        if not messages:
-            raise RecordingError(
-                self.path, f"truncated MCAP file with no complete chunk to recover ({problem})"
-            )
-        note = (
-            f"{self.path}: truncated MCAP file (no summary section; stopped at {problem}); "
-            f"recovered {len(messages)} messages from its complete chunks, "
-            f"{(self._end_ns - self._start_ns) / 1e9:.1f} s of recording"
-        )
-        self.stats.warnings.append(note)
-        warnings.warn(note, TruncatedRecordingWarning, stacklevel=3)
-        return schemas, channels, messages
+    def _warn(self, text: str, category: type[Warning] = DamagedRecordingWarning) -> None:
+        self.stats.warnings.append(text)
+        warnings.warn(text, category, stacklevel=3)
 
-    def _check_span(self) -> None:
-        """Reject log times outside the recording's real span (zeroed clocks, dates years ahead)."""
-        if self._start_ns >= MIN_LOG_TIME_NS and self._end_ns - self._start_ns <= MAX_SPAN_NS:
-            return
-        times = sorted(t for t, _, _ in self._raw(None, None, None))
-        # The real span is the largest run of times without a gap longer than MAX_SPAN_NS.
-        best_lo, best_hi, lo = 0, 0, 0
-        for i in range(1, len(times) + 1):
-            if i == len(times) or times[i] - times[i - 1] > MAX_SPAN_NS or times[i] < MIN_LOG_TIME_NS:
-                if i - lo > best_hi - best_lo and times[lo] >= MIN_LOG_TIME_NS:
-                    best_lo, best_hi = lo, i
-                lo = i
-        outliers = [(i, t) for i, t in enumerate(times) if not (best_lo <= i < best_hi)]
-        if not outliers:  # long but continuous (no gap > MAX_SPAN_NS): every time is in the real span
-            return
-        shown = ", ".join(f"message #{i} at log time {t} ns" for i, t in outliers[:3])
-        more = f" (and {len(outliers) - 3} more)" if len(outliers) > 3 else ""
-        raise RecordingError(
-            self.path,
-            f"{len(outliers)} log time(s) outside the recording's span: {shown}{more}; "
-            f"log times must be after 2000-01-01 and the recording may span at most "
-            f"{MAX_SPAN_NS // 3_600_000_000_000} h",
-        )
+    def _strict_or_warn(self, problem: str) -> None:
+        """A claim of the file that its contents contradict: an error with ``on_truncated="error"``."""
+        if self.on_truncated == "error":
+            raise RecordingError(self.path, problem)
+        self._warn(f"{self.path}: {problem}")
+
+    # -- what the recording holds --------------------------------------------------------------
+    def census(self) -> Census:
+        """Every message counted from the bytes (none parsed), log-time range checked; cached."""
+        if self._census is None:
+            stream = self._scan_messages(None, None, None, ordered=False)
+            deque(stream, maxlen=0)  # the per-message loop runs in C
+            first, last = stream.start_ns, stream.end_ns
+            if (
+                first is not None
+                and last is not None
+                and not (MIN_LOG_TIME_NS <= first and last < MAX_LOG_TIME_NS and last - first <= MAX_SPAN_NS)
+            ):
+                deque(self.events(), maxlen=0)  # names the message (gaps need the times in order)
+            self._set_census(stream.counts, first or 0, last or 0)
+        return self._census  # type: ignore[return-value]
+
+    def _set_census(self, channel_counts: Counter[int], first: int, last: int) -> None:
+        counts = {topic: 0 for topic in self.topics}
+        for cid, n in channel_counts.items():
+            info = self._channels.get(cid)
+            if info is None:
+                raise RecordingError(
+                    self.path, f"{n} message(s) of unknown channel {cid} (no channel record)"
+                )
+            counts[info.topic] += n
+        self._census = Census(counts, sum(counts.values()), first, last)
+        stats = self._scan.statistics
+        if stats is not None:
+            claimed = (
+                sum(stats.channel_message_counts.values())
+                if stats.channel_message_counts
+                else stats.message_count
+            )
+            read = self._census.message_count
+            if claimed != read or (
+                read and (stats.message_start_time, stats.message_end_time) != (first, last)
+            ):
+                self._strict_or_warn(
+                    f"its Statistics record claims {claimed} messages in [{stats.message_start_time}, "
+                    f"{stats.message_end_time}] ns, but {read} were read in [{first}, {last}] ns; the counts read are used"
+                )
+
+    @property
+    def summary(self) -> RecordingSummary:
+        """:meth:`census` with the writer and topics."""
+        c = self.census()
+        return RecordingSummary(
+            self.path, self.writer, dict(self.topics), dict(c.topic_counts), c.message_count, c.start_ns, c.end_ns,
+            self.truncated,
+        )  # fmt: skip
 
     # -- reading ---------------------------------------------------------------------------
-    def _raw(
-        self, topics: Iterable[str] | None, start_ns: int | None, end_ns: int | None
-    ) -> Iterator[tuple[int, int, bytes]]:
-        """(log_time, channel_id, data) in log-time order; ``end_ns`` exclusive."""
-        if self._recovered is not None:
-            wanted = (
-                None if topics is None else {c for c, i in self._channels.items() if i.topic in set(topics)}
-            )
-            msgs = self._recovered
-            lo = 0 if start_ns is None else bisect.bisect_left(msgs, start_ns, key=lambda m: m[0])
-            hi = len(msgs) if end_ns is None else bisect.bisect_left(msgs, end_ns, key=lambda m: m[0])
-            for m in msgs[lo:hi]:
-                if wanted is None or m[1] in wanted:
-                    yield m
-            return
+    def _scan_messages(
+        self,
+        channels: frozenset[int] | None,
+        start_ns: int | None,
+        end_ns: int | None,
+        *,
+        ordered: bool = True,
+    ) -> Any:
         try:
-            for _, channel, message in self._reader.iter_messages(
-                topics=list(topics) if topics is not None else None,
-                starting_at=start_ns,
-                ending_before=end_ns,
-                log_time_order=True,
-            ):
-                yield message.log_time, channel.id, message.data
-        except Exception as exc:  # McapError, struct.error, ZstdError, KeyError, ... on damaged bytes
-            raise RecordingError(self.path, f"corrupt MCAP data: {type(exc).__name__}: {exc}") from exc
+            return self._scan.messages(channels, start_ns, end_ns, ordered=ordered)
+        except McapScanError as exc:
+            raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
+
+    def _raw(self, stream: Any) -> Iterator[tuple[int, int, bytes]]:
+        try:
+            yield from stream
+        except McapScanError as exc:
+            raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
+        except OSError as exc:
+            raise RecordingError(self.path, f"cannot read: {exc}") from None
+
+    def _check_time(self, t: int, index: int, topic: str, prev: int) -> None:
+        """Raise for a log time outside [2000, 2100) or more than MAX_SPAN_NS after the previous one."""
+        if MIN_LOG_TIME_NS <= t < MAX_LOG_TIME_NS and t - prev <= MAX_SPAN_NS:
+            return
+        which = f"message #{index} (topic {topic!r}) " if index >= 0 else "a message "
+        if t < MIN_LOG_TIME_NS or t >= MAX_LOG_TIME_NS:
+            why = "log times must be from 2000-01-01 up to 2100-01-01"
+        else:
+            why = (
+                f"it comes {(t - prev) / 86_400e9:.1f} days after the message before it (at {prev} ns); a jump of "
+                f"more than {MAX_SPAN_NS // 86_400_000_000_000} days puts one of them outside the real span"
+            )
+        raise RecordingError(self.path, f"{which}has log time {t} ns, outside the recording's span: {why}")
 
     def events(
         self,
         topics: Iterable[str] | None = None,
         start_ns: int | None = None,
         end_ns: int | None = None,
+        *,
+        seen: Counter[str] | None = None,
     ) -> Iterator[Event]:
         """Events of ``topics`` (all when None) with ``start_ns <= timestamp_ns < end_ns``, in time order.
 
-        Every message is parsed (invalid JSON raises :class:`RecordingError` naming the message).
+        Only kept messages are parsed (invalid JSON raises :class:`RecordingError` naming the
+        message). With ``seen``, every message read is counted there by topic *before* the topic
+        filter (all channels are read, unparsed ones cost a record walk); a read of every channel over
+        the whole time range also sets :meth:`census`.
         """
-        channels = self._channels
+        wanted = None if topics is None else set(topics)
+        channels = (
+            None
+            if (wanted is None or seen is not None)
+            else frozenset(c for c, i in self._channels.items() if i.topic in wanted)
+        )
+        stream = self._scan_messages(channels, start_ns, end_ns)
+        infos = self._channels
+        keep = None if wanted is None else {c for c, i in infos.items() if i.topic in wanted}
         stats = self.stats
         loads = orjson.loads
         index = 0
-        for log_time, channel_id, data in self._raw(topics, start_ns, end_ns):
-            info = channels.get(channel_id)
+        prev: int | None = None
+        for log_time, channel_id, data in self._raw(stream):
+            if prev is None:
+                prev = log_time
+            if not (MIN_LOG_TIME_NS <= log_time < MAX_LOG_TIME_NS and log_time - prev <= MAX_SPAN_NS):
+                self._check_time(
+                    log_time, index, infos[channel_id].topic if channel_id in infos else "?", prev
+                )
+            prev = log_time
+            if keep is not None and channel_id not in keep:
+                continue
+            info = infos.get(channel_id)
             if info is None:
                 raise RecordingError(
                     self.path, f"message #{index} at log time {log_time} ns has unknown channel {channel_id}"
@@ -314,36 +370,54 @@ class Recording:
                 data, fields = self._screen(data, fields, info, index, log_time)
             yield Event(info.topic, log_time, info.message_type, data, fields, index)
             index += 1
+        if channels is None and start_ns is None and end_ns is None and self._census is None:
+            self._set_census(stream.counts, stream.start_ns or 0, stream.end_ns or 0)  # counted by the scan
+        if seen is not None:
+            window = self._census if start_ns is None and end_ns is None else None
+            counts = window.topic_counts if window is not None else self._topic_counts(stream.counts)
+            seen.update({topic: n for topic, n in counts.items() if n})
 
     def _screen(
         self, data: bytes, fields: dict[str, Any], info: _ChannelInfo, index: int, log_time: int
     ) -> tuple[bytes, dict[str, Any]]:
+        where = f"message #{index} (topic {info.topic!r}, log time {log_time} ns)"
         changed = False
         if is_legacy_screen(fields):
             try:
                 fields = upgrade_screen(fields)
             except ValueError as exc:
-                raise RecordingError(
-                    self.path, f"message #{index} (topic {info.topic!r}, log time {log_time} ns): {exc}"
-                ) from None
+                raise RecordingError(self.path, f"{where}: {exc}") from None
             if info.message_type == info.schema_name:
                 self.stats.legacy_upgraded[info.schema_name + " (screen payload)"] += 1
             changed = True
         ref = fields.get("media_ref")
-        if isinstance(ref, dict) and isinstance(ref.get("uri"), str):
-            uri = ref["uri"]
-            if _is_relative_path(uri):
-                rebased = posixpath.normpath(posixpath.join(self._episode_dir, uri.replace("\\", "/")))
-                if rebased != uri:
-                    fields = {**fields, "media_ref": {**ref, "uri": rebased}}
-                    changed = True
-                uri = rebased
-            self.stats.media_uris.add(uri)
-        return (orjson.dumps(fields) if changed else data), fields
+        if isinstance(ref, dict):
+            pts = ref.get("pts_ns")
+            if pts is not None and (
+                isinstance(pts, bool) or not isinstance(pts, int) or not 0 <= pts < MAX_PTS_NS
+            ):
+                raise RecordingError(
+                    self.path, f"{where}: media_ref.pts_ns = {pts!r} is not an integer in [0, 2**63)"
+                )
+            if isinstance(ref.get("uri"), str):
+                uri = ref["uri"]
+                if _is_relative_path(uri):
+                    rebased = posixpath.normpath(posixpath.join(self._episode_dir, uri.replace("\\", "/")))
+                    if rebased != uri:
+                        fields = {**fields, "media_ref": {**ref, "uri": rebased}}
+                        changed = True
+                    uri = rebased
+                self.stats.media_uris.add(uri)
+        if not changed:
+            return data, fields
+        try:
+            return dump_payload(fields), fields
+        except PayloadError as exc:
+            raise RecordingError(self.path, f"{where}: {exc}") from None
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
-        if self._owns_stream:
+        if self._owns_stream and getattr(self, "_file", None) is not None:
             self._file.close()
 
     def __enter__(self) -> Recording:
