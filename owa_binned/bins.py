@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from owa_event.account import Account
-from owa_event.events import Event
+from owa_event.events import Event, EventOrderError
 
 RULE_STATE_UNUSED = "state_unused"
 RULE_STATE_ONLY_IN_DROPPED_BINS = "state_only_in_dropped_bins"
@@ -164,12 +164,12 @@ def bin_events(
         if t < last_t:
             where = "the episode start" if t < start_ns else "the event before it"
             limit = start_ns if t < start_ns else last_t
-            raise ValueError(
+            raise EventOrderError(
                 f"event {event.index} ({event.topic!r} at {t}) is before {where} ({limit}): "
                 f"events must be time-ordered and at or after start_ns"
             )
         if end_ns is not None and t >= end_ns:
-            raise ValueError(f"event {event.index} ({event.topic!r} at {t}) is at or after end_ns ({end_ns})")
+            raise EventOrderError(f"event {event.index} ({event.topic!r} at {t}) is at or after end_ns ({end_ns})")
         last_t = t
         topic = event.topic
         if t >= open_end:  # the event opens a new bin

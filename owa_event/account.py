@@ -124,6 +124,8 @@ class RecordingReport:
     """Messages upgraded from a legacy layout, by original schema name."""
     missing_media: list[str] = field(default_factory=list)
     """Screen media URIs (relative to the dataset root) that do not exist."""
+    outside_media: list[str] = field(default_factory=list)
+    """Screen media URIs outside the dataset root (absolute, URLs, ``../``): never checked or served."""
     recovered_messages: int | None = None
     """Set when a truncated file was recovered: how many messages its complete chunks held."""
     skipped: str | None = None
@@ -169,6 +171,8 @@ class RecordingReport:
             parts.append(f"truncated file: recovered {self.recovered_messages} messages")
         if self.missing_media:
             parts.append(f"missing video: {', '.join(self.missing_media)}")
+        if self.outside_media:
+            parts.append(f"media outside the dataset root: {len(self.outside_media)}")
         if any(self.stats.values()):
             parts.append(", ".join(f"{k} {v}" for k, v in sorted(self.stats.items()) if v))
         return "; ".join(parts)
@@ -183,6 +187,7 @@ class RecordingReport:
             "unknown_types": dict(sorted(self.unknown_types.items())),
             "legacy_upgraded": dict(sorted(self.legacy_upgraded.items())),
             "missing_media": list(self.missing_media),
+            "outside_media": list(self.outside_media),
             "recovered_messages": self.recovered_messages,
             "skipped": self.skipped,
             "warnings": list(self.warnings),
@@ -200,6 +205,7 @@ class RecordingReport:
             unknown_types=Counter(d.get("unknown_types", {})),
             legacy_upgraded=Counter(d.get("legacy_upgraded", {})),
             missing_media=list(d.get("missing_media", [])),
+            outside_media=list(d.get("outside_media", [])),
             recovered_messages=d.get("recovered_messages"),
             skipped=d.get("skipped"),
             warnings=list(d.get("warnings", [])),

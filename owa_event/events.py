@@ -53,6 +53,11 @@ def dump_payload(fields: dict[str, Any]) -> bytes:
         raise PayloadError(f"the message cannot be written back as JSON ({exc})") from None
 
 
+class EventOrderError(OwaError):
+    """Events that go back in time (or intervals that end before they start) where a step needs time
+    order; the caller adds which file."""
+
+
 class Event:
     """One message of a recording.
 

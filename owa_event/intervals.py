@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 
-from owa_event.events import INPUT_TOPICS, KEYBOARD, SCREEN, Event
+from owa_event.events import INPUT_TOPICS, KEYBOARD, SCREEN, Event, EventOrderError
 
 __all__ = [
     "Intervals",
@@ -58,7 +58,7 @@ def normalize(pairs: Iterable[tuple[int, int]]) -> Intervals:
     items: list[tuple[int, int]] = []
     for start, end in pairs:
         if end < start:
-            raise ValueError(f"interval end before start: ({start}, {end})")
+            raise EventOrderError(f"interval end before start: ({start}, {end})")
         if end > start:
             items.append((start, end))
     items.sort()
@@ -117,7 +117,7 @@ def difference(a: Iterable[tuple[int, int]], b: Iterable[tuple[int, int]]) -> In
 def _span(start_ns: int, end_ns: int) -> Intervals:
     """The whole recording ``[start_ns, end_ns + 1)`` (``end_ns`` = last message, inclusive)."""
     if end_ns < start_ns:
-        raise ValueError(f"recording span ends before it starts: [{start_ns}, {end_ns}]")
+        raise EventOrderError(f"recording span ends before it starts: [{start_ns}, {end_ns}]")
     return ((start_ns, end_ns + 1),)
 
 
@@ -212,7 +212,7 @@ class IntervalSelection(ABC):
 
 def _check_order(prev_t: int | None, ev: Event) -> int:
     if prev_t is not None and ev.timestamp_ns < prev_t:
-        raise ValueError(
+        raise EventOrderError(
             f"events out of time order: event #{ev.index} on {ev.topic!r} at {ev.timestamp_ns} ns "
             f"comes after one at {prev_t} ns"
         )
@@ -264,6 +264,8 @@ class StartStopKey(IntervalSelection):
             prev_t = _check_order(prev_t, ev)
             kind = ev.fields.get("event_type")
             vk = ev.fields.get("vk")
+            if type(vk) is not int:  # not a key code: never a start or stop key, never held
+                continue
             if kind == "release":
                 held.discard(vk)
                 continue

@@ -15,6 +15,7 @@ so a file whose header lies is still read right.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 SCREEN_TYPE = "desktop/ScreenCaptured"
@@ -24,6 +25,25 @@ _LEGACY_PREFIXES = ("owa.env.desktop.msg.", "owa_env_desktop.msg.", "owa.msgs.de
 _LEGACY_SCREEN_NAMES = frozenset(
     {"owa.env.gst.msg.ScreenEmitted", "owa_env_gst.msg.ScreenEmitted", "owa.env.gst.msg.ScreenCaptured"}
 )
+
+
+#: Presentation times are int64 nanoseconds.
+_PTS_LIMIT = 2**63
+
+
+def _pts(value: Any) -> int:
+    """A legacy ``pts`` (an int, or a float with an integral value, in ns) as an int in [0, 2**63).
+
+    Raises ``ValueError`` naming the value for anything else (a list, a string, NaN, 1e300, -1).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"screen pts {value!r} is not a number of ns")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError(f"screen pts {value!r} is not an integral number of ns")
+    pts = int(value)
+    if not 0 <= pts < _PTS_LIMIT:
+        raise ValueError(f"screen pts {value!r} is outside [0, 2**63) ns")
+    return pts
 
 
 def upgrade_type(schema_name: str) -> str:
@@ -66,9 +86,11 @@ def upgrade_screen(fields: dict[str, Any]) -> dict[str, Any]:
         pts_ns = fields.get("pts", fields.get("pts_ns"))
     if uri is None:
         raise ValueError("screen message has no media path (expected media_ref.uri, media_ref.path or path)")
+    if not isinstance(uri, str):
+        raise ValueError(f"screen media path {uri!r} is not a string")
     media_ref: dict[str, Any] = {"uri": uri}
     if pts_ns is not None:
-        media_ref["pts_ns"] = int(pts_ns)
+        media_ref["pts_ns"] = _pts(pts_ns)
     out["media_ref"] = media_ref
     for key in ("timestamp",):
         if key in fields:

@@ -27,7 +27,14 @@ import pyarrow as pa
 
 from .account import OUTSIDE_INTERVALS, TOPIC_NOT_KEPT, RecordingReport
 from .config import EventConfig
-from .errors import ConfigError, MissingMediaWarning, SkippedFileWarning, did_you_mean
+from .errors import (
+    ConfigError,
+    MissingMediaWarning,
+    OwaError,
+    RecordingError,
+    SkippedFileWarning,
+    did_you_mean,
+)
 from .events import Event
 from .reader import Recording
 from .resample import resample
@@ -202,7 +209,13 @@ def convert(
     """
     report = report if report is not None else RecordingReport(recording.episode_path)
     if stage.config.on_bad_file != "skip":
-        yield from stage.batches(recording, report)
+        try:
+            yield from stage.batches(recording, report)
+        except Exception as exc:
+            named = naming_the_file(exc, recording.path)
+            if named is exc:
+                raise
+            raise named from exc
         return
     attempt = RecordingReport(recording.episode_path)
     folder = tempfile.mkdtemp(prefix="owa-spool-")
@@ -213,7 +226,7 @@ def convert(
                 for batch in stage.batches(recording, attempt):
                     writer.write_batch(batch)
         except (Exception, Warning) as exc:  # a warning raised as an error (filters) is a failure too
-            reason = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(recording.path) else str(exc)
+            reason = str(naming_the_file(exc, recording.path))
             report.skipped = reason
             message = f"skipping bad recording {recording.path} ({reason})"
             report.warn(message)
@@ -226,6 +239,20 @@ def convert(
                 yield reader.get_batch(i)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def naming_the_file(exc: BaseException, path: str) -> BaseException:
+    """``exc`` when its message already names ``path``; else a :class:`RecordingError` that does (for an
+    error of ours raised by a step that does not know the file, or for a bug this file triggered)."""
+    if isinstance(exc, RecordingError) or str(exc).startswith(path):
+        return exc
+    if isinstance(exc, OwaError):
+        return RecordingError(path, str(exc))
+    return RecordingError(
+        path,
+        f"cannot be converted ({type(exc).__name__}: {exc}); this is a bug of owa-builders that this file "
+        f"triggers, please report it",
+    )
 
 
 def _copy_report(src: RecordingReport, dst: RecordingReport) -> None:

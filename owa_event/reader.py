@@ -64,6 +64,7 @@ class ReadStats:
     unknown_types: Counter[str] = field(default_factory=Counter)  # keyed by message type
     legacy_upgraded: Counter[str] = field(default_factory=Counter)  # keyed by original schema name
     media_uris: set[str] = field(default_factory=set)  # screen media URIs, relative to the dataset root
+    outside_media: set[str] = field(default_factory=set)  # screen media URIs outside the dataset root
     recovered_messages: int | None = None  # set when a truncated file was recovered
     warnings: list[str] = field(default_factory=list)  # every warning issued while reading (text)
 
@@ -407,7 +408,12 @@ class Recording:
                         fields = {**fields, "media_ref": {**ref, "uri": rebased}}
                         changed = True
                     uri = rebased
-                self.stats.media_uris.add(uri)
+                if uri.startswith("data:"):
+                    pass
+                elif not _is_relative_path(uri) or uri == ".." or uri.startswith("../"):
+                    self.stats.outside_media.add(uri)
+                else:
+                    self.stats.media_uris.add(uri)
         if not changed:
             return data, fields
         try:

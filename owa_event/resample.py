@@ -18,8 +18,8 @@ Guarantees
 
 Rules
     ``mouse/raw`` (relative deltas)
-        Consecutive *pure relative moves* (``button_flags == 0`` and ``us_flags == 0``) are
-        summed. An accumulation starts at a move at time ``t0`` and absorbs the following
+        Consecutive *pure relative moves* (``button_flags == 0``, ``us_flags == 0`` and int
+        ``last_x``/``last_y`` within +-2**31) are summed; any other raw event passes unchanged. An accumulation starts at a move at time ``t0`` and absorbs the following
         moves with ``timestamp_ns < t0 + P``. The pending sum is emitted as ONE event -- the
         LAST absorbed move (its timestamp and other fields) with ``last_x``/``last_y``
         replaced by the sums; an accumulation of a single move is emitted unchanged -- when
@@ -36,7 +36,8 @@ Rules
         input. After any flush the next move opens a new period (raw accumulations likewise
         restart).
     ``keyboard`` (rate > 0)
-        Held keys (``vk``) are tracked. A press of a key that is already held (no release
+        Held keys (``vk``, an int) are tracked; an event whose ``vk`` is not an int passes
+        unchanged and is not tracked. A press of a key that is already held (no release
         since) is an OS auto-repeat and is dropped (rule ``"keyboard_autorepeat"``). With
         ``keyboard_repeat=True`` a repeat press is kept instead if at least ``P`` ns have
         passed since the last emitted press of that key. Releases always pass and un-hold
@@ -66,7 +67,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 
 from owa_event.account import Account
-from owa_event.events import KEYBOARD, MOUSE, MOUSE_RAW, Event
+from owa_event.events import KEYBOARD, MOUSE, MOUSE_RAW, Event, EventOrderError
 
 __all__ = ["RULE_AUTOREPEAT", "RULE_MOUSE_LATEST", "RULE_RATE_LIMIT", "resample"]
 
@@ -84,9 +85,24 @@ def _period_ns(topic: str, rate: float) -> float:
     return 1e9 / rate if rate > 0 else 0.0
 
 
+#: Raw deltas larger than this (in either direction) are not summed: a sum must stay a plain number.
+_MAX_SUMMED_DELTA = 2**31
+
+
+def _is_delta(value: object) -> bool:
+    return type(value) is int and -_MAX_SUMMED_DELTA <= value <= _MAX_SUMMED_DELTA  # type: ignore[operator]
+
+
 def _is_pure_raw_move(ev: Event) -> bool:
+    """A relative move without buttons whose deltas are plain ints (only those are summed; any other
+    raw event, e.g. one whose ``last_x`` is a string, passes through unchanged)."""
     f = ev.fields
-    return f.get("button_flags", 0) == 0 and f.get("us_flags", 0) == 0
+    return (
+        f.get("button_flags", 0) == 0
+        and f.get("us_flags", 0) == 0
+        and _is_delta(f.get("last_x", 0))
+        and _is_delta(f.get("last_y", 0))
+    )
 
 
 class _Resampler:
@@ -211,6 +227,9 @@ class _Resampler:
     def _push_keyboard(self, ev: Event, period: float) -> None:
         f = ev.fields
         vk = f.get("vk")
+        if type(vk) is not int:  # not a key code (a list, a string, ...): passed through, never tracked
+            self._ready(ev, self.seq)
+            return
         kind = f.get("event_type")
         if kind == "release":
             self.held.discard(vk)
@@ -266,7 +285,7 @@ def _run(
     for ev in events:
         t = ev.timestamp_ns
         if prev_t is not None and t < prev_t:
-            raise ValueError(
+            raise EventOrderError(
                 f"events out of time order: event #{ev.index} on {ev.topic!r} at {t} ns "
                 f"comes after one at {prev_t} ns"
             )
