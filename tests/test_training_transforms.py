@@ -250,7 +250,11 @@ def test_fsl_transform_pickles_small_and_works_after_a_round_trip(fsl: dict[str,
     blob = pickle.dumps(transform)
     assert len(blob) < 4000  # ids only: no tokenizer, no open video
     again = pickle.loads(blob)
-    assert again._loader is None and again.image_token_ids == transform.image_token_ids
+    assert len(transform.loader.cache) > 0 and transform.loader.stats.frames > 0
+    # the copy's loader has the same configuration, no open video and its own counters
+    assert again.loader is not transform.loader and len(again.loader.cache) == 0
+    assert again.loader.stats.frames == 0 and repr(again.loader) == repr(transform.loader)
+    assert again.image_token_ids == transform.image_token_ids
     second = again(rows)
     for key in ("input_ids", "labels"):
         assert torch.equal(first[key], second[key])

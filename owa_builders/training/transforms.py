@@ -8,8 +8,9 @@ Use them with ``Dataset.set_transform`` / ``with_transform`` (map-style) or
     ds[0]  # {"input_ids": (L,), "attention_mask": (L,), "labels": (L,), "pixel_values": (n, 3, H, W), ...}
 
 Each transform is a small picklable class (no lambdas, no open files in its state): a
-``DataLoader(num_workers>0)`` gets a copy per worker, and each worker opens its own
-:class:`~owa_builders.training.frames.FrameLoader` (its own video cache) on first use. A transform is
+``DataLoader(num_workers>0)`` gets a copy per worker, whose
+:class:`~owa_builders.training.frames.FrameLoader` (pickled as its configuration, fork-aware) opens its
+own videos in that worker on first use. A transform is
 called with a *batch* (column -> list of values) and returns a batch; frame references of the
 whole batch go to the loader in one call (batched per video) and come back grouped per row.
 
@@ -293,7 +294,13 @@ class HFImageProcessor:
 # The shared frame-loading part
 # ------------------------------------------------------------------------------------------
 class _FrameTransform:
-    """Frames of rows: a lazily opened FrameLoader (one per process), then pixel values or frames."""
+    """Frames of rows: one :class:`~owa_builders.training.frames.FrameLoader`, then pixel values or frames.
+
+    The loader is built here, from the arguments (so they are validated at construction); it
+    pickles as its configuration only and opens videos lazily in each process, so a pickled
+    transform (spawned ``DataLoader`` workers) carries no open video, and a forked worker's copy
+    starts with no open video of its parent (the loader's cache is fork-aware).
+    """
 
     #: Columns passed through unchanged by default (cheap metadata).
     KEEP: tuple[str, ...] = ()
@@ -310,51 +317,36 @@ class _FrameTransform:
         storage_options: Mapping[str, Any] | None = None,
         keep_columns: Sequence[str] | None = None,
     ) -> None:
+        from .frames import FrameLoader
+
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         if image_processor is not None and image_processor is not False and not callable(image_processor):
             raise TypeError(
                 f"image_processor must be callable, None or False, got {type(image_processor).__name__}"
             )
-        if on_missing not in ("error", "placeholder"):
-            raise ValueError(f"on_missing must be 'error' or 'placeholder', got {on_missing!r}")
-        self.media_root = os.fspath(media_root) if isinstance(media_root, os.PathLike) else media_root
+        hw = _size_hw(resize)  # an int or (width, height); the loader takes (width, height)
         self.output = output
-        hw = _size_hw(resize)  # validates; the loader takes (width, height)
-        self.resize: tuple[int, int] | None = (hw[1], hw[0]) if hw is not None else None
         self.image_processor = image_processor
-        self.max_open_videos = max_open_videos
-        self.on_missing = on_missing
-        self.storage_options = dict(storage_options) if storage_options else None
         self.keep_columns = tuple(self.KEEP if keep_columns is None else keep_columns)
-        self._loader: Any = None
-
-    # -- pickling: never ship an open loader (each worker opens its own) --------------------------
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_loader"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        #: This transform's frame loader (its videos are opened on first use, in each process).
+        self.loader = FrameLoader(
+            media_root,
+            output=output,
+            resize=(hw[1], hw[0]) if hw is not None else None,
+            max_open_videos=max_open_videos,
+            on_missing=on_missing,
+            storage_options=storage_options,
+        )
 
     @property
-    def loader(self) -> Any:
-        """This process's :class:`~owa_builders.training.frames.FrameLoader` (opened on first use)."""
-        # A copy made by fork (DataLoader workers) keeps the parent's loader: the loader's cache
-        # is fork-aware (it drops the parent's open videos, keeps their indexes).
-        if self._loader is None:
-            from .frames import FrameLoader
+    def media_root(self) -> str:
+        return self.loader.media_root
 
-            self._loader = FrameLoader(
-                self.media_root,
-                output=self.output,
-                resize=self.resize,
-                max_open_videos=self.max_open_videos,
-                on_missing=self.on_missing,
-                storage_options=self.storage_options,
-            )
-        return self._loader
+    @property
+    def resize(self) -> tuple[int, int] | None:
+        """``(width, height)`` frames are scaled to while decoding, or None."""
+        return self.loader.resize
 
     @property
     def returns_pixel_values(self) -> bool:
@@ -529,7 +521,7 @@ class _TextTransform(_FrameTransform):
         self._tokens = loaded
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
+        state = self.__dict__.copy()
         if state.get("_tokens_dir"):
             state["_tokens"] = None
         return state

@@ -1,0 +1,541 @@
+"""The frame loader: ``{uri, pts_ns}`` references -> RGB frames, batched per video, one forward
+decode per video, through a bounded :class:`~.cache.VideoCache` (semantics: see the package docstring).
+
+:class:`FrameLoader` is a small state machine per open video (:class:`~.cache.OpenVideo`):
+*positioned* (``valid_from`` set by a seek to a real random-access point) -> frames come out of the
+decoder in presentation order (``pending``) -> a target is reached by continuing (resume) or by a
+new seek.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+
+from owa_event.errors import OwaError
+
+from .cache import PROCESS, OpenVideo, VideoCache, tune_allocator
+from .index import VideoIndex, build_index, to_ns, video_stream
+
+__all__ = ["FrameLoadError", "FrameLoader", "FrameLoaderStats", "FrameRef"]
+
+Output = Literal["pil", "numpy", "torch"]
+OnMissing = Literal["error", "placeholder"]
+
+
+class FrameLoadError(OwaError):
+    """A frame reference that cannot be served (missing video, time outside the stream, decode failure).
+
+    ``media_root``, ``uri``, ``pts_ns`` (None when no time was involved) and ``reason`` are kept
+    as attributes; the message names them all.
+    """
+
+    def __init__(self, media_root: str, uri: str, pts_ns: int | None, reason: str) -> None:
+        at = f" at pts_ns={pts_ns}" if pts_ns is not None else ""
+        super().__init__(f"cannot load frame uri={uri!r}{at} from media_root={media_root!r}: {reason}")
+        self.media_root, self.uri, self.pts_ns, self.reason = media_root, uri, pts_ns, reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.media_root, self.uri, self.pts_ns, self.reason))
+
+
+# ------------------------------------------------------------------------------------------
+# References
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FrameRef:
+    """One frame: a video ``uri`` (relative to the media root) and a presentation time in ns."""
+
+    uri: str
+    pts_ns: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.uri, str) or not self.uri:
+            raise TypeError(f"FrameRef.uri must be a non-empty str, got {self.uri!r}")
+        if isinstance(self.pts_ns, bool) or not isinstance(self.pts_ns, (int, np.integer)):
+            raise TypeError(f"FrameRef.pts_ns must be an int (ns), got {self.pts_ns!r}")
+        object.__setattr__(self, "pts_ns", int(self.pts_ns))
+
+    @classmethod
+    def coerce(cls, ref: Any) -> FrameRef:
+        """A :class:`FrameRef` from a FrameRef, a ``(uri, pts_ns)`` pair, a mapping with ``uri`` and
+        ``pts_ns``, or any object with those attributes (e.g. ``mediaref.MediaRef``)."""
+        if isinstance(ref, cls):
+            return ref
+        if isinstance(ref, Mapping):
+            try:
+                return cls(ref["uri"], ref["pts_ns"])
+            except KeyError as e:
+                raise TypeError(
+                    f"a frame reference mapping needs 'uri' and 'pts_ns', got keys {sorted(ref)}"
+                ) from e
+        if isinstance(ref, (tuple, list)) and len(ref) == 2:
+            return cls(ref[0], ref[1])
+        if hasattr(ref, "uri") and hasattr(ref, "pts_ns"):
+            return cls(ref.uri, ref.pts_ns)
+        raise TypeError(
+            f"cannot read a frame reference from {ref!r}: use FrameRef, (uri, pts_ns) or {{'uri', 'pts_ns'}}"
+        )
+
+
+@dataclass
+class FrameLoaderStats:
+    """Counters of one loader (per process)."""
+
+    frames: int = 0  # references served (frames + placeholders)
+    placeholders: int = 0  # black frames returned for missing references
+    decoded: int = 0  # frames that came out of a decoder (requested or not)
+    converted: int = 0  # frames converted to RGB (requested, deduplicated)
+    seeks: int = 0  # container seeks
+    resumed: int = 0  # requested frames reached by continuing a positioned decoder (no seek)
+    cache_hits: int = 0  # per (load call, video): the video was already open
+    cache_misses: int = 0  # per (load call, video): the video had to be opened
+    evictions: int = 0  # open videos closed to stay within max_open_videos
+    indexes_built: int = 0  # demux-only index passes
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def reset(self) -> None:
+        for f in fields(self):
+            setattr(self, f.name, 0)
+
+
+# ------------------------------------------------------------------------------------------
+# The loader
+# ------------------------------------------------------------------------------------------
+class FrameLoader:
+    """Load frames for ``{uri, pts_ns}`` references, batched per video, through a bounded video cache.
+
+    Args:
+        media_root: local folder or fsspec URL the references' ``uri`` are relative to.
+        output: ``"pil"`` (RGB images), ``"numpy"`` (``(H, W, 3)`` uint8) or ``"torch"``
+            (``(3, H, W)`` uint8 tensors; torch imported lazily).
+        resize: ``(width, height)`` to scale every frame to, or None for the decoded size.
+        max_open_videos: open videos kept (LRU); evicted ones are closed.
+        on_missing: ``"error"`` (raise :class:`FrameLoadError`) or ``"placeholder"`` (black frame,
+            counted in ``stats.placeholders``).
+        storage_options: passed to fsspec for remote roots / URL uris.
+        resume_within: a target ahead of the decoder is reached by decoding forward unless a
+            seek to its random-access point would skip more than this many frames (0: seek
+            whenever that saves any decoding).
+        thread_type: decoder threading: ``"SLICE"`` (PyAV's default; no added latency, cheap
+            seeks), ``"AUTO"``/``"FRAME"`` (frame threads: faster sequential decoding of
+            single-slice streams on idle cores, but every seek drains the thread pipeline and each
+            thread holds frames), ``"NONE"``, or ``""`` to leave the codec context untouched.
+        tune_allocator: call :func:`tune_allocator` once per process (glibc: frame buffers kept
+            by the caller stop costing page faults; freed memory stays resident up to 512 MiB).
+    """
+
+    def __init__(
+        self,
+        media_root: str | os.PathLike[str],
+        *,
+        output: Output = "pil",
+        resize: tuple[int, int] | None = None,
+        max_open_videos: int = 4,
+        on_missing: OnMissing = "error",
+        storage_options: Mapping[str, Any] | None = None,
+        resume_within: int = 2,
+        thread_type: str = "SLICE",
+        tune_allocator: bool = False,
+    ) -> None:
+        if output not in ("pil", "numpy", "torch"):
+            raise ValueError(f"output must be 'pil', 'numpy' or 'torch', got {output!r}")
+        if on_missing not in ("error", "placeholder"):
+            raise ValueError(f"on_missing must be 'error' or 'placeholder', got {on_missing!r}")
+        if resize is not None:
+            if (
+                not isinstance(resize, (tuple, list))
+                or len(resize) != 2
+                or not all(
+                    isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in resize
+                )
+            ):
+                raise ValueError(f"resize must be a (width, height) pair of positive ints, got {resize!r}")
+            resize = (int(resize[0]), int(resize[1]))
+        if isinstance(max_open_videos, bool) or not isinstance(max_open_videos, int) or max_open_videos < 1:
+            raise ValueError(f"max_open_videos must be an int >= 1, got {max_open_videos!r}")
+        if isinstance(resume_within, bool) or not isinstance(resume_within, int) or resume_within < 0:
+            raise ValueError(f"resume_within must be an int >= 0, got {resume_within!r}")
+        self.media_root = os.fspath(media_root)
+        self.output: Output = output
+        self.resize = resize
+        self.max_open_videos = max_open_videos
+        self.on_missing: OnMissing = on_missing
+        self.storage_options = dict(storage_options or {})
+        self.resume_within = resume_within
+        self.thread_type = thread_type
+        self.tune_allocator = bool(tune_allocator)
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self.stats = FrameLoaderStats()
+        self.cache = VideoCache(self.max_open_videos)
+        self._fs: Any = None
+        self._root_path: str | None = None
+        self._local = "://" not in self.media_root or self.media_root.startswith("file://")
+
+    # -- pickling: configuration only (each process builds its own cache) -----------------------
+    _CONFIG = (
+        "media_root",
+        "output",
+        "resize",
+        "max_open_videos",
+        "on_missing",
+        "storage_options",
+        "resume_within",
+        "thread_type",
+        "tune_allocator",
+    )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self._CONFIG}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def __repr__(self) -> str:
+        return (
+            f"FrameLoader({self.media_root!r}, output={self.output!r}, resize={self.resize!r}, "
+            f"max_open_videos={self.max_open_videos}, on_missing={self.on_missing!r})"
+        )
+
+    def close(self) -> None:
+        """Close every open video (the loader stays usable)."""
+        with self.cache.lock:
+            self.cache.close()
+
+    def __enter__(self) -> FrameLoader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.cache.close()
+        except Exception:
+            pass
+
+    # -- public API --------------------------------------------------------------------------
+    def load(self, refs: Iterable[Any]) -> list[Any]:
+        """Frames for ``refs`` (FrameRef, ``(uri, pts_ns)`` or ``{"uri", "pts_ns"}``), in the order given."""
+        refs = [FrameRef.coerce(r) for r in refs]
+        if self.tune_allocator and not PROCESS.allocator_tuned():
+            tune_allocator()
+        out: list[Any] = [None] * len(refs)
+        groups: dict[str, list[tuple[int, int]]] = {}
+        for slot, ref in enumerate(refs):
+            groups.setdefault(ref.uri, []).append((ref.pts_ns, slot))
+        with self.cache.lock:
+            for uri, items in groups.items():
+                self._load_video(uri, items, out)
+            self.stats.evictions = self.cache.evictions
+        self.stats.frames += len(refs)
+        return out
+
+    def load_one(self, uri: str, pts_ns: int) -> Any:
+        """One frame (``load([(uri, pts_ns)])[0]``)."""
+        return self.load([FrameRef(uri, pts_ns)])[0]
+
+    def index(self, uri: str) -> VideoIndex:
+        """The (cached) index of one video: frame times, real random-access points."""
+        with self.cache.lock:
+            video = self.cache.get(uri)
+            if video is not None:
+                return video.index
+            idx = self.cache.index(uri)
+            if idx is not None:
+                return idx
+            return self._open(uri).index
+
+    # -- opening -----------------------------------------------------------------------------
+    def _error(self, uri: str, pts_ns: int | None, reason: str) -> FrameLoadError:
+        return FrameLoadError(self.media_root, uri, pts_ns, reason)
+
+    def _filesystem(self) -> tuple[Any, str]:
+        if self._fs is None:
+            from fsspec.core import url_to_fs
+
+            self._fs, self._root_path = url_to_fs(self.media_root, **self.storage_options)
+        return self._fs, self._root_path or ""
+
+    def _open_file(self, uri: str) -> tuple[Any, Any]:
+        """(what to give av.open, file object to close or None); FileNotFoundError if absent."""
+        if "://" in uri:  # the uri is itself a URL
+            from fsspec.core import url_to_fs
+
+            fs, path = url_to_fs(uri, **self.storage_options)
+        elif self._local:
+            root = (
+                self.media_root[len("file://") :]
+                if self.media_root.startswith("file://")
+                else self.media_root
+            )
+            path = os.path.join(root, uri)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(path)
+            return path, None
+        else:
+            fs, root = self._filesystem()
+            path = posixpath.join(root, uri.lstrip("/")) if root else uri
+        try:
+            f = fs.open(path, "rb")
+        except (FileNotFoundError, IsADirectoryError) as e:
+            raise FileNotFoundError(path) from e
+        return f, f
+
+    def _open(self, uri: str) -> OpenVideo:
+        """Open ``uri`` (index it if needed) and put it in the cache."""
+        import av
+
+        try:
+            target, fileobj = self._open_file(uri)
+        except FileNotFoundError as e:
+            raise self._error(uri, None, f"video not found ({e})") from None
+        except Exception as e:
+            raise self._error(uri, None, f"cannot open video ({type(e).__name__}: {e})") from e
+        try:
+            container = av.open(target, mode="r", metadata_errors="ignore")
+        except Exception as e:
+            if fileobj is not None:
+                fileobj.close()
+            raise self._error(uri, None, f"cannot open video ({type(e).__name__}: {e})") from e
+        try:
+            if not container.streams.video:
+                raise self._error(uri, None, "no video stream")
+            stream = video_stream(container)
+            index = self.cache.index(uri)
+            if index is None:
+                try:
+                    index = build_index(container, stream)
+                except Exception as e:
+                    raise self._error(uri, None, f"cannot read video ({type(e).__name__}: {e})") from e
+                self.stats.indexes_built += 1
+            if index.frames == 0:
+                raise self._error(uri, None, "the video stream has no frames")
+            video = OpenVideo(uri, container, fileobj, index, self.thread_type)
+        except BaseException:
+            container.close()
+            if fileobj is not None:
+                fileobj.close()
+            raise
+        self.cache.put(uri, video)
+        return video
+
+    # -- loading -----------------------------------------------------------------------------
+    def _load_video(self, uri: str, items: list[tuple[int, int]], out: list[Any]) -> None:
+        video = self.cache.get(uri)
+        if video is not None:
+            self.stats.cache_hits += 1
+        else:
+            try:
+                video = self._open(uri)
+            except FrameLoadError as e:
+                for pts_ns, slot in items:
+                    out[slot] = self._missing(self._error(uri, pts_ns, e.reason), None)
+                self.stats.evictions = self.cache.evictions
+                return
+            self.stats.cache_misses += 1
+        idx = video.index
+        size = (idx.width, idx.height) if idx.width and idx.height else None
+        targets: dict[int, list[int]] = {}
+        for pts_ns, slot in items:
+            j = idx.locate(pts_ns)
+            if j is None:
+                first, end = idx.span_ns()
+                err = self._error(uri, pts_ns, f"outside the video stream (frames span {first}..{end} ns)")
+                out[slot] = self._missing(err, size)
+            else:
+                targets.setdefault(j, []).append(slot)
+        for j in sorted(targets):
+            slots = targets[j]
+            try:
+                frame = self._frame_at(video, j)
+            except FrameLoadError as e:
+                for slot in slots:
+                    out[slot] = self._missing(e, size)
+                continue
+            image = self._convert(frame)
+            self.stats.converted += 1
+            out[slots[0]] = image
+            for slot in slots[1:]:
+                out[slot] = self._copy(image)
+
+    def _frame_at(self, video: OpenVideo, j: int) -> Any:
+        """The decoded frame at presentation position ``j``."""
+        idx = video.index
+        pos = int(idx.order[j])
+        t = int(idx.pts[pos])
+        if video.last_frame is not None and video.last_pts == t:
+            self.stats.resumed += 1
+            return video.last_frame
+        start = idx.start_for(pos)
+        if start is None:
+            raise self._error(video.uri, idx.time_ns(j), "no random-access point at or before this frame")
+        if self._can_resume(video, t, start):
+            self.stats.resumed += 1
+        else:
+            self._seek(video, start)
+        frame = self._advance_to(video, t)
+        if (
+            frame is None
+        ):  # the decoder skipped it: retry from the previous, then the first, random-access point
+            k = int(np.searchsorted(idx.rap_positions, start, side="left")) - 1
+            retries = [int(idx.rap_positions[k])] if k >= 0 else []
+            if k > 0:
+                retries.append(int(idx.rap_positions[0]))
+            for retry in retries:
+                self._seek(video, retry)
+                frame = self._advance_to(video, t)
+                if frame is not None:
+                    break
+        if frame is None:
+            video.valid_from = None
+            raise self._error(video.uri, idx.time_ns(j), "the decoder produced no frame at this time")
+        return frame
+
+    def _can_resume(self, video: OpenVideo, t: int, start: int) -> bool:
+        if video.valid_from is None or t < video.valid_from:
+            return False
+        if video.last_pts is not None and t <= video.last_pts:
+            return False
+        if video.pending and video.pending[-1].pts is not None and video.pending[-1].pts >= t:
+            return True
+        if video.eof:
+            return False
+        return start - video.next_pos <= self.resume_within
+
+    def _seek(self, video: OpenVideo, start: int) -> None:
+        """Position the decoder on the random-access point at decode position ``start``."""
+        idx = video.index
+        start_pts = int(idx.pts[start])
+        for attempt in range(2):
+            self.stats.seeks += 1
+            video.pending.clear()
+            video.last_frame = None
+            video.last_pts = None
+            video.valid_from = None
+            video.eof = False
+            if attempt == 0:
+                try:
+                    video.container.seek(start_pts, stream=video.stream, backward=True, any_frame=False)
+                except Exception:
+                    continue
+            else:  # the demuxer landed after the point: start over from the first packet
+                self._reopen(video)
+            video.codec_context.flush_buffers()
+            video.demux = video.container.demux(video.stream)
+            for packet in video.demux:
+                if packet.size == 0:
+                    break
+                p = packet.pts if packet.pts is not None else packet.dts
+                k = idx.position_of_pts.get(int(p)) if p is not None else None
+                if k is None or k < start:
+                    continue
+                if k > start:
+                    break
+                video.valid_from = start_pts
+                self._feed(video, packet, k)
+                return
+        raise self._error(
+            video.uri,
+            to_ns(start_pts, idx.time_base),
+            "cannot position the demuxer on a random-access point",
+        )
+
+    def _reopen(self, video: OpenVideo) -> None:
+        import av
+
+        video.demux = None
+        video.container.close()
+        if video.fileobj is not None:
+            video.fileobj.seek(0)
+            video.container = av.open(video.fileobj, mode="r", metadata_errors="ignore")
+        else:
+            target, _ = self._open_file(video.uri)
+            video.container = av.open(target, mode="r", metadata_errors="ignore")
+        video.stream = video_stream(video.container)
+        video.codec_context = video.stream.codec_context
+        if self.thread_type:
+            video.codec_context.thread_type = self.thread_type
+
+    def _feed(self, video: OpenVideo, packet: Any, position: int | None) -> None:
+        frames = video.codec_context.decode(packet)
+        if position is not None:
+            video.next_pos = position + 1
+        self._queue(video, frames)
+
+    def _queue(self, video: OpenVideo, frames: list[Any]) -> None:
+        for frame in frames:
+            self.stats.decoded += 1
+            if frame.pts is None or (video.valid_from is not None and frame.pts < video.valid_from):
+                continue  # leading pictures of the starting point (possibly broken): never returned
+            video.pending.append(frame)
+
+    def _next_frame(self, video: OpenVideo) -> Any:
+        idx = video.index
+        while not video.pending:
+            if video.eof or video.demux is None:
+                return None
+            packet = next(video.demux, None)
+            if packet is None or packet.size == 0:
+                video.eof = True
+                self._queue(video, video.codec_context.decode(None))
+                continue
+            p = packet.pts if packet.pts is not None else packet.dts
+            self._feed(video, packet, idx.position_of_pts.get(int(p)) if p is not None else None)
+        frame = video.pending.popleft()
+        video.last_pts = frame.pts
+        video.last_frame = frame
+        return frame
+
+    def _advance_to(self, video: OpenVideo, t: int) -> Any:
+        while True:
+            frame = self._next_frame(video)
+            if frame is None:
+                return None
+            if frame.pts == t:
+                return frame
+            if frame.pts > t:
+                return None
+
+    # -- output ------------------------------------------------------------------------------
+    def _convert(self, frame: Any) -> Any:
+        # One reformatter per loader: its swscale context (and thread pool) is set up once, not per
+        # frame as with frame.to_ndarray(format=...) -- same pixels, a fraction of the setup cost.
+        width, height = self.resize or (None, None)
+        rgb = self.cache.reformatter().reformat(frame, width=width, height=height, format="rgb24")
+        return self._wrap(np.ascontiguousarray(rgb.to_ndarray()))
+
+    def _wrap(self, arr: np.ndarray) -> Any:
+        if self.output == "numpy":
+            return arr
+        if self.output == "pil":
+            from PIL import Image
+
+            return Image.fromarray(arr)  # (H, W, 3) uint8 -> mode RGB
+        import torch
+
+        return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+    def _copy(self, image: Any) -> Any:
+        if self.output == "numpy":
+            return image.copy()
+        if self.output == "pil":
+            return image.copy()
+        return image.clone()
+
+    def _missing(self, error: FrameLoadError, size: tuple[int, int] | None) -> Any:
+        if self.on_missing == "error":
+            raise error
+        self.stats.placeholders += 1
+        width, height = self.resize or size or (1, 1)
+        return self._wrap(np.zeros((height, width, 3), dtype=np.uint8))
