@@ -41,6 +41,30 @@ def test_frame_ref_coercion() -> None:
     for bad in [{"uri": "a.mkv"}, ("a.mkv",), 5, ("a.mkv", 1.5), ("", 1), ("a.mkv", None), ("a.mkv", True)]:
         with pytest.raises(TypeError):
             FrameRef.coerce(bad)
+    for bad_pts in ["5", 1.5, None, True]:
+        with pytest.raises(TypeError, match=repr(bad_pts)):
+            FrameRef("a.mkv", bad_pts)  # type: ignore[arg-type]
+    for negative in [-1, np.int64(-5)]:
+        with pytest.raises(ValueError, match=f"got {int(negative)}"):
+            FrameRef("a.mkv", negative)
+        with pytest.raises(ValueError, match=f"got {int(negative)}"):
+            FrameRef.coerce({"uri": "a.mkv", "pts_ns": negative})
+
+
+def test_negative_pts_is_an_invalid_reference(videos: Path) -> None:
+    """pts_ns=-1 used to round onto frame 0 (1 ns of slack): it is an invalid reference."""
+    loader = FrameLoader(videos, output="numpy")
+    for refs in ([("a.mkv", -1)], [{"uri": "a.mkv", "pts_ns": -1}], [("a.mkv", 0), ("a.mkv", -MS)]):
+        with pytest.raises(FrameLoadError, match="invalid reference") as e:
+            loader.load(refs)
+        assert e.value.pts_ns < 0 and f"pts_ns={e.value.pts_ns}" in str(e.value) and "'a.mkv'" in str(e.value)
+    with pytest.raises(FrameLoadError, match="invalid reference"):  # before any I/O: even for a missing video
+        loader.load_one("missing.mkv", -1)
+    assert loader.stats.frames == 0 and len(loader.cache) == 0
+    lenient = FrameLoader(videos, output="numpy", on_missing="placeholder")
+    first, bad = lenient.load([("a.mkv", 0), ("a.mkv", -1)])
+    assert frame_index_of(first) == 0 and bad.shape == (H, W, 3) and not bad.any()
+    assert lenient.stats.placeholders == 1
 
 
 def test_every_pts_matches_sequential_decode(videos: Path) -> None:
@@ -193,7 +217,7 @@ def test_errors_name_root_uri_and_pts(videos: Path, tmp_path: Path) -> None:
     loader = FrameLoader(videos, output="numpy")
     cases = [
         ("missing.mkv", 0, "not found"),
-        ("a.mkv", -MS, "outside"),
+        ("a.mkv", -MS, "invalid reference"),
         ("a.mkv", 10 * 60 * 1_000_000_000, "outside"),
     ]
     (videos / "garbage.mkv").write_bytes(b"not a video" * 100)

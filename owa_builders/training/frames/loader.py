@@ -26,6 +26,7 @@ __all__ = ["FrameLoadError", "FrameLoader", "FrameLoaderStats", "FrameRef"]
 
 Output = Literal["pil", "numpy", "torch"]
 OnMissing = Literal["error", "placeholder"]
+_NEGATIVE = "invalid reference: pts_ns must be >= 0 (a presentation time in ns on the video's clock)"
 
 
 class FrameLoadError(OwaError):
@@ -47,40 +48,57 @@ class FrameLoadError(OwaError):
 # ------------------------------------------------------------------------------------------
 # References
 # ------------------------------------------------------------------------------------------
+def _checked(uri: Any, pts_ns: Any) -> tuple[str, int]:
+    """``(uri, pts_ns)`` with their types checked (TypeError naming the value); the sign is not checked."""
+    if not isinstance(uri, str) or not uri:
+        raise TypeError(f"a frame reference's uri must be a non-empty str, got {uri!r}")
+    if isinstance(pts_ns, bool) or not isinstance(pts_ns, (int, np.integer)):
+        raise TypeError(f"a frame reference's pts_ns must be an int (ns), got {pts_ns!r}")
+    return uri, int(pts_ns)
+
+
+def _parts(ref: Any) -> tuple[str, int]:
+    """``(uri, pts_ns)`` of any accepted reference form, types checked (a negative pts_ns passes)."""
+    if isinstance(ref, FrameRef):
+        return ref.uri, ref.pts_ns
+    if isinstance(ref, Mapping):
+        try:
+            return _checked(ref["uri"], ref["pts_ns"])
+        except KeyError as e:
+            raise TypeError(
+                f"a frame reference mapping needs 'uri' and 'pts_ns', got keys {sorted(ref)}"
+            ) from e
+    if isinstance(ref, (tuple, list)) and len(ref) == 2:
+        return _checked(ref[0], ref[1])
+    if hasattr(ref, "uri") and hasattr(ref, "pts_ns"):
+        return _checked(ref.uri, ref.pts_ns)
+    raise TypeError(
+        f"cannot read a frame reference from {ref!r}: use FrameRef, (uri, pts_ns) or {{'uri', 'pts_ns'}}"
+    )
+
+
 @dataclass(frozen=True)
 class FrameRef:
-    """One frame: a video ``uri`` (relative to the media root) and a presentation time in ns."""
+    """One frame: a video ``uri`` (relative to the media root) and a presentation time in ns (>= 0).
+
+    A non-str/empty ``uri`` or a non-int ``pts_ns`` is a TypeError, a negative ``pts_ns`` a
+    ValueError; both name the value.
+    """
 
     uri: str
     pts_ns: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.uri, str) or not self.uri:
-            raise TypeError(f"FrameRef.uri must be a non-empty str, got {self.uri!r}")
-        if isinstance(self.pts_ns, bool) or not isinstance(self.pts_ns, (int, np.integer)):
-            raise TypeError(f"FrameRef.pts_ns must be an int (ns), got {self.pts_ns!r}")
-        object.__setattr__(self, "pts_ns", int(self.pts_ns))
+        uri, pts_ns = _checked(self.uri, self.pts_ns)
+        if pts_ns < 0:
+            raise ValueError(f"a frame reference's pts_ns must be >= 0 (ns), got {pts_ns} (uri={uri!r})")
+        object.__setattr__(self, "pts_ns", pts_ns)
 
     @classmethod
     def coerce(cls, ref: Any) -> FrameRef:
         """A :class:`FrameRef` from a FrameRef, a ``(uri, pts_ns)`` pair, a mapping with ``uri`` and
         ``pts_ns``, or any object with those attributes (e.g. ``mediaref.MediaRef``)."""
-        if isinstance(ref, cls):
-            return ref
-        if isinstance(ref, Mapping):
-            try:
-                return cls(ref["uri"], ref["pts_ns"])
-            except KeyError as e:
-                raise TypeError(
-                    f"a frame reference mapping needs 'uri' and 'pts_ns', got keys {sorted(ref)}"
-                ) from e
-        if isinstance(ref, (tuple, list)) and len(ref) == 2:
-            return cls(ref[0], ref[1])
-        if hasattr(ref, "uri") and hasattr(ref, "pts_ns"):
-            return cls(ref.uri, ref.pts_ns)
-        raise TypeError(
-            f"cannot read a frame reference from {ref!r}: use FrameRef, (uri, pts_ns) or {{'uri', 'pts_ns'}}"
-        )
+        return ref if isinstance(ref, cls) else cls(*_parts(ref))
 
 
 @dataclass
@@ -226,24 +244,32 @@ class FrameLoader:
 
     # -- public API --------------------------------------------------------------------------
     def load(self, refs: Iterable[Any]) -> list[Any]:
-        """Frames for ``refs`` (FrameRef, ``(uri, pts_ns)`` or ``{"uri", "pts_ns"}``), in the order given."""
-        refs = [FrameRef.coerce(r) for r in refs]
+        """Frames for ``refs`` (FrameRef, ``(uri, pts_ns)`` or ``{"uri", "pts_ns"}``), in the order given.
+
+        A malformed reference (wrong types) is a TypeError; a negative ``pts_ns`` is an invalid
+        reference: a :class:`FrameLoadError` (or a counted placeholder).
+        """
+        parts = [_parts(r) for r in refs]  # TypeError for a malformed reference
+        if self.on_missing == "error":
+            for uri, pts_ns in parts:  # before any I/O: the error does not depend on the video
+                if pts_ns < 0:
+                    raise self._error(uri, pts_ns, _NEGATIVE)
         if self.tune_allocator and not PROCESS.allocator_tuned():
             tune_allocator()
-        out: list[Any] = [None] * len(refs)
+        out: list[Any] = [None] * len(parts)
         groups: dict[str, list[tuple[int, int]]] = {}
-        for slot, ref in enumerate(refs):
-            groups.setdefault(ref.uri, []).append((ref.pts_ns, slot))
+        for slot, (uri, pts_ns) in enumerate(parts):
+            groups.setdefault(uri, []).append((pts_ns, slot))
         with self.cache.lock:
             for uri, items in groups.items():
                 self._load_video(uri, items, out)
             self.stats.evictions = self.cache.evictions
-        self.stats.frames += len(refs)
+        self.stats.frames += len(parts)
         return out
 
     def load_one(self, uri: str, pts_ns: int) -> Any:
         """One frame (``load([(uri, pts_ns)])[0]``)."""
-        return self.load([FrameRef(uri, pts_ns)])[0]
+        return self.load([(uri, pts_ns)])[0]
 
     def index(self, uri: str) -> VideoIndex:
         """The (cached) index of one video: frame times, real random-access points."""
@@ -348,8 +374,10 @@ class FrameLoader:
         size = (idx.width, idx.height) if idx.width and idx.height else None
         targets: dict[int, list[int]] = {}
         for pts_ns, slot in items:
-            j = idx.locate(pts_ns)
-            if j is None:
+            j = idx.locate(pts_ns) if pts_ns >= 0 else None
+            if pts_ns < 0:
+                out[slot] = self._missing(self._error(uri, pts_ns, _NEGATIVE), size)
+            elif j is None:
                 first, end = idx.span_ns()
                 err = self._error(uri, pts_ns, f"outside the video stream (frames span {first}..{end} ns)")
                 out[slot] = self._missing(err, size)
