@@ -170,10 +170,11 @@ def test_fsspec_memory_root(videos: Path) -> None:
         assert np.array_equal(got[-1], seq[0])
         with pytest.raises(FrameLoadError, match="memory://"):
             loader.load_one("sub/missing.mkv", 0)
-        # a uri that is itself a URL
-        assert np.array_equal(
-            FrameLoader("/nonexistent", output="numpy").load_one(f"memory://{base}/vfr.mkv", 0), vseq[0]
-        )
+        # a uri that is itself a URL: outside the root, unless trusted (see test_training_frames_source)
+        with pytest.raises(FrameLoadError, match="URL"):
+            FrameLoader("/nonexistent", output="numpy").load_one(f"memory://{base}/vfr.mkv", 0)
+        trusted = FrameLoader("/nonexistent", output="numpy", allow_outside_root=True)
+        assert np.array_equal(trusted.load_one(f"memory://{base}/vfr.mkv", 0), vseq[0])
     finally:
         fs.rm(base, recursive=True)
 

@@ -32,7 +32,9 @@ suffix): a model is never trained to predict image tokens or padding.
 
 ``resize`` is an int (square) or ``(width, height)`` (PIL order, as the FrameLoader): frames are
 scaled while decoding. Frame URIs are relative to ``media_root`` (the ``data_dir`` the dataset
-was built from; a local folder or any fsspec URL).
+was built from; a local folder or any fsspec URL) and confined to it: an absolute path, a URL or
+a ``..`` path in a row is a ``FrameLoadError`` naming the uri and the row, unless
+``allow_outside_root=True`` (trusted datasets only; see ``owa_builders.training.frames.source``).
 
 torch is imported only when a transform runs with ``output="torch"`` (or :class:`ToTensor` is
 used); ``import owa_builders`` never imports it.
@@ -316,6 +318,7 @@ class _FrameTransform:
         on_missing: Literal["error", "placeholder"] = "error",
         storage_options: Mapping[str, Any] | None = None,
         keep_columns: Sequence[str] | None = None,
+        allow_outside_root: bool = False,
     ) -> None:
         from .frames import FrameLoader
 
@@ -337,6 +340,7 @@ class _FrameTransform:
             max_open_videos=max_open_videos,
             on_missing=on_missing,
             storage_options=storage_options,
+            allow_outside_root=allow_outside_root,
         )
 
     @property
@@ -363,10 +367,24 @@ class _FrameTransform:
             return proc
         return self.image_processor  # type: ignore[return-value]
 
-    def _load_groups(self, groups: Sequence[Sequence[Any]]) -> list[list[Any]]:
-        """Frames for each group of refs: one loader call for all of them (batched per video)."""
+    def _load_groups(
+        self, groups: Sequence[Sequence[Any]], batch: Mapping[str, Sequence[Any]] | None = None
+    ) -> list[list[Any]]:
+        """Frames for each group of refs (one group per row): one loader call for all of them
+        (batched per video). A :class:`FrameLoadError` names the row of ``batch`` it came from."""
+        from .frames import FrameLoadError
+
         flat = [ref for group in groups for ref in group]
-        frames = list(self.loader.load(flat)) if flat else []
+        try:
+            frames = list(self.loader.load(flat)) if flat else []
+        except FrameLoadError as e:
+            if e.ref_index is None:
+                raise
+            row, end = 0, len(groups[0])
+            while e.ref_index >= end:
+                row += 1
+                end += len(groups[row])
+            raise e.in_row(_row_label(batch, row)) from e
         if len(frames) != len(flat):
             raise RuntimeError(f"FrameLoader returned {len(frames)} frames for {len(flat)} references")
         out, i = [], 0
@@ -399,9 +417,11 @@ class _FrameTransform:
         hw = _size_hw(self.resize) or (0, 0)
         return np.zeros((0, 3, *hw), dtype=np.float32)
 
-    def _frames_out(self, groups: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    def _frames_out(
+        self, groups: Sequence[Sequence[Any]], batch: Mapping[str, Sequence[Any]] | None = None
+    ) -> tuple[str, list[Any]]:
         """``("pixel_values", per-row pixel values)`` or ``("frames", per-row frame lists)``."""
-        frames = self._load_groups(groups)
+        frames = self._load_groups(groups, batch)
         if self.returns_pixel_values:
             return "pixel_values", [self._pixel_values(f) for f in frames]
         return "frames", frames
@@ -425,6 +445,20 @@ class _FrameTransform:
     def _repr_args(self) -> str:
         proc = "False" if self.image_processor is False else repr(self.image_processor)
         return f"{self.media_root!r}, output={self.output!r}, resize={self.resize!r}, image_processor={proc}"
+
+
+#: Columns that identify a row in error messages, when the batch has them.
+_ROW_KEYS = ("episode_path", "interval_idx", "bin_idx", "timestamp_ns")
+
+
+def _row_label(batch: Mapping[str, Sequence[Any]] | None, row: int) -> str:
+    """``"row 3 of the batch (episode_path='a.mcap', interval_idx=0)"``."""
+    ids = []
+    for key in _ROW_KEYS:
+        values = batch.get(key) if batch is not None else None
+        if values is not None and row < len(values):
+            ids.append(f"{key}={values[row]!r}")
+    return f"row {row} of the batch" + (f" ({', '.join(ids)})" if ids else "")
 
 
 def _batch_size(batch: Mapping[str, Sequence[Any]]) -> int:
@@ -467,11 +501,12 @@ class FslTransform(_FrameTransform):
         on_missing: Literal["error", "placeholder"] = "error",
         storage_options: Mapping[str, Any] | None = None,
         keep_columns: Sequence[str] | None = None,
+        allow_outside_root: bool = False,
     ) -> None:
         super().__init__(
             media_root, output=output, resize=resize, image_processor=image_processor,
             max_open_videos=max_open_videos, on_missing=on_missing, storage_options=storage_options,
-            keep_columns=keep_columns,
+            keep_columns=keep_columns, allow_outside_root=allow_outside_root,
         )  # fmt: skip
         loaded = _load_tokens(tokens)
         self.tokens_source = os.fspath(tokens) if isinstance(tokens, (str, os.PathLike)) else None
@@ -493,7 +528,7 @@ class FslTransform(_FrameTransform):
             "attention_mask": self._ids_out(mask_rows),
             "labels": self._ids_out(label_rows),
         }
-        key, values = self._frames_out(groups)
+        key, values = self._frames_out(groups, batch)
         out[key] = values
         out["num_frames"] = [len(g) for g in groups]
         return self._keep(batch, out)
@@ -574,7 +609,7 @@ class EventTransform(_TextTransform):
         out: dict[str, Any] = {}
         self._text_and_ids([self._encode([e], e.timestamp_ns) for e in events], out)
         refs = [_screen_ref(e) for e in events]
-        key, values = self._frames_out([[r] if r is not None else [] for r in refs])
+        key, values = self._frames_out([[r] if r is not None else [] for r in refs], batch)
         if key == "pixel_values":
             out["pixel_values"] = [v[0] if r is not None else None for v, r in zip(values, refs)]
         else:
@@ -610,7 +645,7 @@ class BinnedTransform(_TextTransform):
             refs = [_screen_ref(event_from_mcap_message(m)) for m in state or []]
             groups.append([r for r in refs if r is not None])
         out: dict[str, Any] = {}
-        key, values = self._frames_out(groups)
+        key, values = self._frames_out(groups, batch)
         out[key] = values
         out["num_frames"] = [len(g) for g in groups]
         self._text_and_ids(token_rows, out)

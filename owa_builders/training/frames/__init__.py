@@ -26,8 +26,11 @@ Semantics
   gets a black frame instead -- of the ``resize`` size, else of the video's size, else 1x1
   -- counted in ``loader.stats.placeholders``.
 - **Where.** ``media_root`` is a local folder or any fsspec URL (``memory://``, ``hf://...``,
-  ``s3://...``); ``uri`` is relative to it (a ``uri`` that is itself a URL is opened as is).
-  Remote files are read through fsspec file objects handed to ``av.open``.
+  ``s3://...``); ``uri`` is relative to it and confined to it: an absolute path, a URL
+  (``file:``, ``s3://``, ...), a ``..`` path leaving the root or (local roots) a symlink
+  resolving outside it is a :class:`FrameLoadError`, unless ``allow_outside_root=True``
+  (trusted datasets only; rules in :mod:`.source`). Remote files are read through fsspec file
+  objects handed to ``av.open``.
 
 How (and why it is fast *and* right)
 -----------------------------------
@@ -77,6 +80,7 @@ Modules
 - :mod:`.index`: :class:`VideoIndex`, :func:`build_index` (one demux-only pass per video).
 - :mod:`.cache`: :class:`VideoCache` (open videos, bounded), fork safety, :func:`tune_allocator`
   -- all process-global state, in one object.
+- :mod:`.source`: a ``uri`` -> the file to open, confined to the media root.
 - :mod:`.loader`: :class:`FrameLoader`, :class:`FrameRef`, :class:`FrameLoadError`,
   :class:`FrameLoaderStats`.
 """

@@ -10,7 +10,6 @@ new seek.
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -21,6 +20,7 @@ from owa_event.errors import OwaError
 
 from .cache import PROCESS, OpenVideo, VideoCache, tune_allocator
 from .index import VideoIndex, build_index, to_ns, video_stream
+from .source import MediaRoot, UriError
 
 __all__ = ["FrameLoadError", "FrameLoader", "FrameLoaderStats", "FrameRef"]
 
@@ -30,19 +30,47 @@ _NEGATIVE = "invalid reference: pts_ns must be >= 0 (a presentation time in ns o
 
 
 class FrameLoadError(OwaError):
-    """A frame reference that cannot be served (missing video, time outside the stream, decode failure).
+    """A frame reference that cannot be served (missing video, a uri outside the media root, time
+    outside the stream, invalid reference, decode failure).
 
     ``media_root``, ``uri``, ``pts_ns`` (None when no time was involved) and ``reason`` are kept
-    as attributes; the message names them all.
+    as attributes, with ``ref_index`` (the reference's position in the ``load`` call, when known)
+    and ``row`` (where the reference came from, when the caller says: see :meth:`in_row`); the
+    message names them all.
     """
 
-    def __init__(self, media_root: str, uri: str, pts_ns: int | None, reason: str) -> None:
+    def __init__(
+        self,
+        media_root: str,
+        uri: str,
+        pts_ns: int | None,
+        reason: str,
+        *,
+        ref_index: int | None = None,
+        row: str | None = None,
+    ) -> None:
         at = f" at pts_ns={pts_ns}" if pts_ns is not None else ""
-        super().__init__(f"cannot load frame uri={uri!r}{at} from media_root={media_root!r}: {reason}")
+        where = f", in {row}" if row else ""
+        super().__init__(f"cannot load frame uri={uri!r}{at} from media_root={media_root!r}{where}: {reason}")
         self.media_root, self.uri, self.pts_ns, self.reason = media_root, uri, pts_ns, reason
+        self.ref_index, self.row = ref_index, row
+
+    def in_row(self, row: str) -> FrameLoadError:
+        """The same error, naming the row (e.g. ``"row 3 of the batch (episode_path='a.mcap')"``)."""
+        return type(self)(
+            self.media_root, self.uri, self.pts_ns, self.reason, ref_index=self.ref_index, row=row
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.media_root, self.uri, self.pts_ns, self.reason))
+        return (
+            _rebuild_frame_load_error,
+            (type(self), self.media_root, self.uri, self.pts_ns, self.reason, self.ref_index, self.row),
+        )
+
+
+def _rebuild_frame_load_error(cls: type[FrameLoadError], *args: Any) -> FrameLoadError:
+    media_root, uri, pts_ns, reason, ref_index, row = args
+    return cls(media_root, uri, pts_ns, reason, ref_index=ref_index, row=row)
 
 
 # ------------------------------------------------------------------------------------------
@@ -131,7 +159,8 @@ class FrameLoader:
     """Load frames for ``{uri, pts_ns}`` references, batched per video, through a bounded video cache.
 
     Args:
-        media_root: local folder or fsspec URL the references' ``uri`` are relative to.
+        media_root: local folder or fsspec URL the references' ``uri`` are relative to (and confined
+            to, unless ``allow_outside_root``).
         output: ``"pil"`` (RGB images), ``"numpy"`` (``(H, W, 3)`` uint8) or ``"torch"``
             (``(3, H, W)`` uint8 tensors; torch imported lazily).
         resize: ``(width, height)`` to scale every frame to, or None for the decoded size.
@@ -148,6 +177,9 @@ class FrameLoader:
             thread holds frames), ``"NONE"``, or ``""`` to leave the codec context untouched.
         tune_allocator: call :func:`tune_allocator` once per process (glibc: frame buffers kept
             by the caller stop costing page faults; freed memory stays resident up to 512 MiB).
+        allow_outside_root: also serve absolute paths, URLs (``file:``, ``s3://``, ...) and ``..``
+            paths that leave ``media_root`` (off: such a ``uri`` is a :class:`FrameLoadError`; see
+            :mod:`.source`). Only for datasets you trust.
     """
 
     def __init__(
@@ -162,6 +194,7 @@ class FrameLoader:
         resume_within: int = 2,
         thread_type: str = "SLICE",
         tune_allocator: bool = False,
+        allow_outside_root: bool = False,
     ) -> None:
         if output not in ("pil", "numpy", "torch"):
             raise ValueError(f"output must be 'pil', 'numpy' or 'torch', got {output!r}")
@@ -190,14 +223,13 @@ class FrameLoader:
         self.resume_within = resume_within
         self.thread_type = thread_type
         self.tune_allocator = bool(tune_allocator)
+        self.allow_outside_root = bool(allow_outside_root)
         self._init_runtime()
 
     def _init_runtime(self) -> None:
         self.stats = FrameLoaderStats()
         self.cache = VideoCache(self.max_open_videos)
-        self._fs: Any = None
-        self._root_path: str | None = None
-        self._local = "://" not in self.media_root or self.media_root.startswith("file://")
+        self._source = MediaRoot(self.media_root, self.storage_options, self.allow_outside_root)
 
     # -- pickling: configuration only (each process builds its own cache) -----------------------
     _CONFIG = (
@@ -210,6 +242,7 @@ class FrameLoader:
         "resume_within",
         "thread_type",
         "tune_allocator",
+        "allow_outside_root",
     )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -222,7 +255,9 @@ class FrameLoader:
     def __repr__(self) -> str:
         return (
             f"FrameLoader({self.media_root!r}, output={self.output!r}, resize={self.resize!r}, "
-            f"max_open_videos={self.max_open_videos}, on_missing={self.on_missing!r})"
+            f"max_open_videos={self.max_open_videos}, on_missing={self.on_missing!r}"
+            + (", allow_outside_root=True" if self.allow_outside_root else "")
+            + ")"
         )
 
     def close(self) -> None:
@@ -251,9 +286,11 @@ class FrameLoader:
         """
         parts = [_parts(r) for r in refs]  # TypeError for a malformed reference
         if self.on_missing == "error":
-            for uri, pts_ns in parts:  # before any I/O: the error does not depend on the video
+            for slot, (uri, pts_ns) in enumerate(
+                parts
+            ):  # before any I/O: the error does not depend on the video
                 if pts_ns < 0:
-                    raise self._error(uri, pts_ns, _NEGATIVE)
+                    raise FrameLoadError(self.media_root, uri, pts_ns, _NEGATIVE, ref_index=slot)
         if self.tune_allocator and not PROCESS.allocator_tuned():
             tune_allocator()
         out: list[Any] = [None] * len(parts)
@@ -286,44 +323,14 @@ class FrameLoader:
     def _error(self, uri: str, pts_ns: int | None, reason: str) -> FrameLoadError:
         return FrameLoadError(self.media_root, uri, pts_ns, reason)
 
-    def _filesystem(self) -> tuple[Any, str]:
-        if self._fs is None:
-            from fsspec.core import url_to_fs
-
-            self._fs, self._root_path = url_to_fs(self.media_root, **self.storage_options)
-        return self._fs, self._root_path or ""
-
-    def _open_file(self, uri: str) -> tuple[Any, Any]:
-        """(what to give av.open, file object to close or None); FileNotFoundError if absent."""
-        if "://" in uri:  # the uri is itself a URL
-            from fsspec.core import url_to_fs
-
-            fs, path = url_to_fs(uri, **self.storage_options)
-        elif self._local:
-            root = (
-                self.media_root[len("file://") :]
-                if self.media_root.startswith("file://")
-                else self.media_root
-            )
-            path = os.path.join(root, uri)
-            if not os.path.isfile(path):
-                raise FileNotFoundError(path)
-            return path, None
-        else:
-            fs, root = self._filesystem()
-            path = posixpath.join(root, uri.lstrip("/")) if root else uri
-        try:
-            f = fs.open(path, "rb")
-        except (FileNotFoundError, IsADirectoryError) as e:
-            raise FileNotFoundError(path) from e
-        return f, f
-
     def _open(self, uri: str) -> OpenVideo:
         """Open ``uri`` (index it if needed) and put it in the cache."""
         import av
 
         try:
-            target, fileobj = self._open_file(uri)
+            target, fileobj = self._source.open(uri)
+        except UriError as e:
+            raise self._error(uri, None, e.reason) from None
         except FileNotFoundError as e:
             raise self._error(uri, None, f"video not found ({e})") from None
         except Exception as e:
@@ -366,35 +373,35 @@ class FrameLoader:
                 video = self._open(uri)
             except FrameLoadError as e:
                 for pts_ns, slot in items:
-                    out[slot] = self._missing(self._error(uri, pts_ns, e.reason), None)
+                    self._missing(out, slot, uri, pts_ns, e.reason, None)
                 self.stats.evictions = self.cache.evictions
                 return
             self.stats.cache_misses += 1
         idx = video.index
         size = (idx.width, idx.height) if idx.width and idx.height else None
-        targets: dict[int, list[int]] = {}
+        targets: dict[int, list[tuple[int, int]]] = {}  # presentation position -> [(slot, pts_ns)]
         for pts_ns, slot in items:
             j = idx.locate(pts_ns) if pts_ns >= 0 else None
             if pts_ns < 0:
-                out[slot] = self._missing(self._error(uri, pts_ns, _NEGATIVE), size)
+                self._missing(out, slot, uri, pts_ns, _NEGATIVE, size)
             elif j is None:
                 first, end = idx.span_ns()
-                err = self._error(uri, pts_ns, f"outside the video stream (frames span {first}..{end} ns)")
-                out[slot] = self._missing(err, size)
+                reason = f"outside the video stream (frames span {first}..{end} ns)"
+                self._missing(out, slot, uri, pts_ns, reason, size)
             else:
-                targets.setdefault(j, []).append(slot)
+                targets.setdefault(j, []).append((slot, pts_ns))
         for j in sorted(targets):
-            slots = targets[j]
+            wanted = targets[j]
             try:
                 frame = self._frame_at(video, j)
             except FrameLoadError as e:
-                for slot in slots:
-                    out[slot] = self._missing(e, size)
+                for slot, pts_ns in wanted:
+                    self._missing(out, slot, uri, pts_ns, e.reason, size)
                 continue
             image = self._convert(frame)
             self.stats.converted += 1
-            out[slots[0]] = image
-            for slot in slots[1:]:
+            out[wanted[0][0]] = image
+            for slot, _ in wanted[1:]:
                 out[slot] = self._copy(image)
 
     def _frame_at(self, video: OpenVideo, j: int) -> Any:
@@ -488,7 +495,7 @@ class FrameLoader:
             video.fileobj.seek(0)
             video.container = av.open(video.fileobj, mode="r", metadata_errors="ignore")
         else:
-            target, _ = self._open_file(video.uri)
+            target, _ = self._source.open(video.uri)
             video.container = av.open(target, mode="r", metadata_errors="ignore")
         video.stream = video_stream(video.container)
         video.codec_context = video.stream.codec_context
@@ -561,9 +568,12 @@ class FrameLoader:
             return image.copy()
         return image.clone()
 
-    def _missing(self, error: FrameLoadError, size: tuple[int, int] | None) -> Any:
+    def _missing(
+        self, out: list[Any], slot: int, uri: str, pts_ns: int, reason: str, size: tuple[int, int] | None
+    ) -> None:
+        """Reference ``slot`` cannot be served: raise, or put a counted placeholder in ``out``."""
         if self.on_missing == "error":
-            raise error
+            raise FrameLoadError(self.media_root, uri, pts_ns, reason, ref_index=slot)
         self.stats.placeholders += 1
         width, height = self.resize or size or (1, 1)
-        return self._wrap(np.zeros((height, width, 3), dtype=np.uint8))
+        out[slot] = self._wrap(np.zeros((height, width, 3), dtype=np.uint8))
