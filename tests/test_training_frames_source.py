@@ -191,3 +191,108 @@ def test_refused_uri_with_placeholders_is_counted_not_read(tree: Path) -> None:
     assert frame_index_of(got[0]) == 0
     assert all(g.shape == (H, W, 3) and not g.any() for g in got[1:])
     assert loader.stats.placeholders == 2 and loader.stats.indexes_built == 1
+
+
+# ------------------------------------------------------------------------------------------
+# What counts as a video
+# ------------------------------------------------------------------------------------------
+def _write(path: Path, fmt: str, codec: str = "libx264", n: int = 6, pix_fmt: str = "yuv420p") -> Path:
+    import av
+
+    from owa_builders.tools.example import frame_image
+
+    with av.open(str(path), mode="w", format=fmt) as c:
+        s = c.add_stream(codec, rate=20)
+        s.width, s.height, s.pix_fmt = W, H, pix_fmt
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(frame_image(i, W, H), format="rgb24")
+            if pix_fmt != "yuv420p":
+                frame = frame.reformat(format=pix_fmt)
+            frame.pts = i
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+@pytest.fixture(scope="module")
+def not_videos(tmp_path_factory: pytest.TempPathFactory, tree: Path) -> Path:
+    import io
+
+    import av
+    import numpy as np
+    from PIL import Image
+
+    from owa_builders.tools.example import frame_image
+
+    root = tmp_path_factory.mktemp("not-videos")
+    image = Image.fromarray(frame_image(0, W, H))
+    image.save(root / "png.mkv", format="PNG")  # images renamed as videos
+    image.save(root / "jpeg.mkv", format="JPEG")
+    image.save(root / "still.png", format="PNG")
+    image.save(root / "bmp.mkv", format="BMP")
+    _write(root / "anim.gif", "gif", codec="gif", n=3, pix_fmt="rgb8")
+    _write(root / "raw.h264", "h264")  # an elementary stream: no container, no timestamps
+    # a playlist naming a file outside the root (FFmpeg's hls demuxer would open it)
+    (root / "list.m3u8").write_text(
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:{tree / 'outside' / 'secret.mkv'}\n#EXT-X-ENDLIST\n"
+    )
+    # audio with cover art: the only "video" stream is an attached picture
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG")
+    with av.open(str(root / "cover.mp4"), "w", format="mp4") as c:
+        a = c.add_stream("aac", rate=16000)
+        a.layout = "mono"
+        v = c.add_stream("mjpeg")
+        v.width, v.height, v.pix_fmt = W, H, "yuvj420p"
+        v.disposition = av.stream.Disposition.attached_pic
+        packet = av.Packet(buf.getvalue())
+        packet.stream, packet.pts, packet.dts, packet.is_keyframe = v, 0, 0, True
+        c.mux(packet)
+        for k in range(4):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            af.sample_rate, af.pts = 16000, k * 1024
+            for q in a.encode(af):
+                c.mux(q)
+        for q in a.encode():
+            c.mux(q)
+    for name, fmt in [("v.mp4", "mp4"), ("v.avi", "avi"), ("v.flv", "flv"), ("v.mov", "mov")]:
+        _write(root / name, fmt)
+    return root
+
+
+def test_images_playlists_and_raw_streams_are_not_videos(not_videos: Path) -> None:
+    loader = FrameLoader(not_videos, output="numpy")
+    for uri, what in [
+        ("png.mkv", "an image file (PNG)"),
+        ("jpeg.mkv", "an image file (JPEG)"),
+        ("bmp.mkv", "an image file (BMP)"),
+        ("still.png", "an image file (PNG)"),
+        ("anim.gif", "an image file (GIF)"),
+        ("list.m3u8", "an HLS playlist"),
+        ("raw.h264", "not a video container"),
+        ("cover.mp4", "no video stream (only an attached picture)"),
+    ]:
+        with pytest.raises(FrameLoadError) as e:
+            loader.load_one(uri, 0)
+        assert what in e.value.reason and e.value.uri == uri and repr(uri) in str(e.value), (uri, e.value)
+        if "image" in what:
+            assert "video containers only" in e.value.reason
+    assert loader.stats.indexes_built == 0 and len(loader.cache) == 0
+    lenient = FrameLoader(not_videos, output="numpy", on_missing="placeholder", resize=(W, H))
+    got = lenient.load([("png.mkv", 0), ("jpeg.mkv", 0)])
+    assert all(g.shape == (H, W, 3) and not g.any() for g in got) and lenient.stats.placeholders == 2
+
+
+def test_video_containers_are_read(not_videos: Path) -> None:
+    import av
+
+    loader = FrameLoader(not_videos, output="numpy", resume_within=0)
+    for name in ("v.mp4", "v.avi", "v.flv", "v.mov"):
+        with av.open(str(not_videos / name)) as c:
+            stream = c.streams.video[0]
+            times = [int(f.pts * stream.time_base * 1_000_000_000) for f in c.decode(stream)]
+        assert len(times) == 6
+        for i in (5, 0, 3):
+            assert frame_index_of(loader.load_one(name, times[i])) == i, name

@@ -20,6 +20,9 @@ Semantics
   is the padded size (a 1025x1017 capture is stored and returned as 1026x1018); cropping to
   ``source_shape`` is the caller's business. ``resize=(width, height)`` (PIL order) scales
   with swscale's bilinear filter.
+- **Videos only.** Real video containers only (Matroska/WebM, MP4/MOV, MPEG-TS, AVI, FLV):
+  an image renamed ``.mkv``, a GIF, a raw stream or a playlist is refused after probing, before
+  FFmpeg reads it (rule in :mod:`.source`).
 - **Missing.** A video that does not exist or cannot be opened, a time outside the stream, or
   a frame the decoder cannot produce raises :class:`FrameLoadError` (a ``ValueError``) naming
   ``media_root``, ``uri`` and ``pts_ns``. With ``on_missing="placeholder"`` such a reference

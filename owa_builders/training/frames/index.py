@@ -95,10 +95,13 @@ class VideoIndex:
         return (int(self.pts_ns[0]), int(self.end_ns)) if len(self.pts_ns) else (0, -1)
 
 
-def video_stream(container: Any) -> Any:
-    """The container's first video stream; every other stream (audio, subtitles, ...) is discarded
-    by the demuxer itself, so its packets are not even read out."""
-    video = container.streams.video[0]
+def video_stream(container: Any) -> Any | None:
+    """The container's first video stream that is not an attached picture (cover art), or None.
+    Every other stream (audio, subtitles, covers, ...) is discarded by the demuxer itself, so its
+    packets are not even read out."""
+    video = next((s for s in container.streams.video if not _is_attached_picture(s)), None)
+    if video is None:
+        return None
     for stream in container.streams:
         if stream.index != video.index:
             try:
@@ -106,6 +109,11 @@ def video_stream(container: Any) -> Any:
             except Exception:  # pragma: no cover - older PyAV: the packets are then just skipped
                 pass
     return video
+
+
+def _is_attached_picture(stream: Any) -> bool:
+    disposition = getattr(stream, "disposition", 0)
+    return bool(int(disposition) & 0x400)  # AV_DISPOSITION_ATTACHED_PIC
 
 
 def build_index(container: Any, stream: Any) -> VideoIndex:

@@ -20,7 +20,7 @@ from owa_event.errors import OwaError
 
 from .cache import PROCESS, OpenVideo, VideoCache, tune_allocator
 from .index import VideoIndex, build_index, to_ns, video_stream
-from .source import MediaRoot, UriError
+from .source import MediaRoot, NotAVideoError, UriError, open_container
 
 __all__ = ["FrameLoadError", "FrameLoader", "FrameLoaderStats", "FrameRef"]
 
@@ -325,8 +325,6 @@ class FrameLoader:
 
     def _open(self, uri: str) -> OpenVideo:
         """Open ``uri`` (index it if needed) and put it in the cache."""
-        import av
-
         try:
             target, fileobj = self._source.open(uri)
         except UriError as e:
@@ -336,15 +334,18 @@ class FrameLoader:
         except Exception as e:
             raise self._error(uri, None, f"cannot open video ({type(e).__name__}: {e})") from e
         try:
-            container = av.open(target, mode="r", metadata_errors="ignore")
+            container = open_container(target, fileobj)
         except Exception as e:
             if fileobj is not None:
                 fileobj.close()
+            if isinstance(e, NotAVideoError):
+                raise self._error(uri, None, e.reason) from e
             raise self._error(uri, None, f"cannot open video ({type(e).__name__}: {e})") from e
         try:
-            if not container.streams.video:
-                raise self._error(uri, None, "no video stream")
             stream = video_stream(container)
+            if stream is None:
+                what = "only an attached picture" if container.streams.video else "none"
+                raise self._error(uri, None, f"no video stream ({what})")
             index = self.cache.index(uri)
             if index is None:
                 try:
@@ -487,17 +488,18 @@ class FrameLoader:
         )
 
     def _reopen(self, video: OpenVideo) -> None:
-        import av
-
         video.demux = None
         video.container.close()
         if video.fileobj is not None:
             video.fileobj.seek(0)
-            video.container = av.open(video.fileobj, mode="r", metadata_errors="ignore")
+            video.container = open_container(video.fileobj, video.fileobj)
         else:
             target, _ = self._source.open(video.uri)
-            video.container = av.open(target, mode="r", metadata_errors="ignore")
-        video.stream = video_stream(video.container)
+            video.container = open_container(target)
+        stream = video_stream(video.container)
+        if stream is None:
+            raise self._error(video.uri, None, "no video stream after reopening the file")
+        video.stream = stream
         video.codec_context = video.stream.codec_context
         if self.thread_type:
             video.codec_context.thread_type = self.thread_type

@@ -19,6 +19,16 @@ files, URLs through fsspec, and ``..`` may leave the root.
 
 A local file is handed to FFmpeg as its absolute, resolved path (never as a URL FFmpeg would
 interpret); a remote one as an fsspec file object.
+
+What counts as a video: a file whose container FFmpeg probes as one of
+:data:`VIDEO_CONTAINERS` (Matroska/WebM, MP4/MOV, MPEG-TS, AVI, FLV) -- enforced with FFmpeg's
+``format_whitelist``, so anything else is refused right after probing, before its demuxer reads
+it. Refused: still images whatever their name (a PNG/JPEG/... renamed ``.mkv`` is probed as
+``png_pipe``/``jpeg_pipe``/``image2``, not served as a one-frame video), GIFs, raw elementary
+streams (no timestamps), and playlists or scripts (``hls``, ``concat``: they would open other
+files). Inside an accepted container the video is the first video stream that is not an
+attached picture (cover art); a container with only a cover is "no video stream". Any codec is
+accepted inside an accepted container (a one-frame H.264 MKV is a video).
 """
 
 from __future__ import annotations
@@ -29,10 +39,47 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MediaRoot", "UriError"]
+__all__ = ["VIDEO_CONTAINERS", "MediaRoot", "NotAVideoError", "UriError", "open_container"]
+
+#: FFmpeg demuxer names of the containers the loader opens (see the module docstring).
+VIDEO_CONTAINERS: tuple[str, ...] = (
+    "matroska",
+    "webm",
+    "mov",
+    "mp4",
+    "m4a",
+    "3gp",
+    "3g2",
+    "mj2",
+    "mpegts",
+    "avi",
+    "flv",
+)
+_READS = "the loader reads video containers only (Matroska/WebM, MP4/MOV, MPEG-TS, AVI, FLV)"
+#: Leading bytes of files that are often mistaken for (or renamed as) videos, for the error message.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "an image file (PNG)"),
+    (b"\xff\xd8\xff", "an image file (JPEG)"),
+    (b"GIF87a", "an image file (GIF)"),
+    (b"GIF89a", "an image file (GIF)"),
+    (b"II*\x00", "an image file (TIFF)"),
+    (b"MM\x00*", "an image file (TIFF)"),
+    (b"BM", "an image file (BMP)"),
+    (b"qoif", "an image file (QOI)"),
+    (b"#EXTM3U", "an HLS playlist"),
+    (b"ffconcat", "an FFmpeg concat script"),
+)
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class NotAVideoError(ValueError):
+    """A file that is not a video the loader reads; ``reason`` says what it is."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class UriError(ValueError):
@@ -147,3 +194,42 @@ class MediaRoot:
         except (FileNotFoundError, IsADirectoryError) as e:
             raise FileNotFoundError(path) from e
         return f, f
+
+
+def _what_is(target: Any, fileobj: Any) -> str | None:
+    """What the file looks like from its first bytes (images, playlists), or None."""
+    try:
+        if fileobj is not None:
+            fileobj.seek(0)
+            head = fileobj.read(16)
+            fileobj.seek(0)
+        else:
+            with open(target, "rb") as f:
+                head = f.read(16)
+    except Exception:  # pragma: no cover - only for the message
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "an image file (WebP)"
+    for magic, what in _SIGNATURES:
+        if head.startswith(magic):
+            return what
+    return None
+
+
+def open_container(target: Any, fileobj: Any = None) -> Any:
+    """``av.open`` for reading, restricted to :data:`VIDEO_CONTAINERS`; :class:`NotAVideoError` for
+    anything else (FFmpeg stops after probing it). Other FFmpeg errors propagate."""
+    import av
+
+    try:
+        return av.open(
+            target,
+            mode="r",
+            metadata_errors="ignore",
+            container_options={"format_whitelist": ",".join(VIDEO_CONTAINERS)},
+        )
+    except av.error.ArgumentError as e:  # EINVAL: the probed format is not on the whitelist
+        what = _what_is(target, fileobj)
+        raise NotAVideoError(
+            f"not a video: {what}; {_READS}" if what else f"not a video container: {_READS}"
+        ) from e
