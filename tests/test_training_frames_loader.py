@@ -251,9 +251,11 @@ def test_bad_arguments(videos: Path) -> None:
         FrameLoader(videos, output="jpeg")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         FrameLoader(videos, on_missing="skip")  # type: ignore[arg-type]
-    for resize in [(0, 10), (10,), "10x10", (10.5, 3)]:
-        with pytest.raises(ValueError):
+    for resize in [(0, 10), (10,), "10x10", (10.5, 3), (True, 3)]:
+        with pytest.raises(ValueError, match="resize"):
             FrameLoader(videos, resize=resize)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="placeholder_size"):
+            FrameLoader(videos, placeholder_size=resize)  # type: ignore[arg-type]
     for n in [0, -1, 1.5, True]:
         with pytest.raises(ValueError):
             FrameLoader(videos, max_open_videos=n)  # type: ignore[arg-type]
@@ -267,7 +269,7 @@ def test_bad_arguments(videos: Path) -> None:
 def test_placeholders_are_counted(videos: Path) -> None:
     loader = FrameLoader(videos, output="numpy", on_missing="placeholder")
     got = loader.load([("missing.mkv", 0), ("a.mkv", -5 * MS), ("a.mkv", 50 * MS), ("a.mkv", 10**12)])
-    assert got[0].shape == (1, 1, 3) and not got[0].any()  # size unknown
+    assert got[0].shape == (H, W, 3) and not got[0].any()  # a missing video: the size of this call's frames
     assert got[1].shape == (H, W, 3) and not got[1].any()  # the video's size
     assert frame_index_of(got[2]) == 1
     assert got[3].shape == (H, W, 3) and not got[3].any()
@@ -275,6 +277,31 @@ def test_placeholders_are_counted(videos: Path) -> None:
     resized = FrameLoader(videos, output="pil", on_missing="placeholder", resize=(20, 10))
     img = resized.load_one("missing.mkv", 0)
     assert img.size == (20, 10) and img.mode == "RGB" and resized.stats.placeholders == 1
+
+
+def test_placeholder_size_is_never_made_up(videos: Path, tmp_path: Path) -> None:
+    """A missing video's placeholder: placeholder_size, else the last decoded frame's size; else an error
+    (it used to be a 1x1 frame that broke batching)."""
+    fresh = FrameLoader(videos, output="numpy", on_missing="placeholder")
+    with pytest.raises(FrameLoadError, match=r"not found.*pass placeholder_size=\(width, height\)") as e:
+        fresh.load_one("missing.mkv", 0)
+    assert e.value.uri == "missing.mkv" and e.value.ref_index == 0 and fresh.stats.placeholders == 0
+    assert frame_index_of(fresh.load_one("b.mkv", (2 * 50 + 1) * MS)) == 2
+    later = fresh.load_one("missing.mkv", 0)  # a later call: the last frame this loader decoded
+    assert later.shape == (H, W, 3) and not later.any() and fresh.stats.placeholders == 1
+    given = FrameLoader(videos, output="numpy", on_missing="placeholder", placeholder_size=(20, 10))
+    alone, frame, bad_time = given.load([("missing.mkv", 0), ("a.mkv", 0), ("a.mkv", -1)])
+    assert alone.shape == (10, 20, 3) and not alone.any()  # the caller's size for a video that is not there
+    assert frame.shape == bad_time.shape == (H, W, 3) and not bad_time.any()  # the video's own size
+    assert pickle.loads(pickle.dumps(given)).placeholder_size == (20, 10)
+    # a video of another size: its placeholders have its size
+    from owa_builders.tools.example import write_video
+
+    write_video(tmp_path / "big.mkv", [0, 50], 96, 80)
+    other = FrameLoader(tmp_path, output="torch", on_missing="placeholder")
+    assert tuple(other.load_one("big.mkv", 10**12).shape) == (3, 80, 96)
+    with pytest.raises(ValueError, match="placeholder_size"):
+        FrameLoader(videos, placeholder_size=(0, 10))
 
 
 def test_outputs_and_resize(videos: Path) -> None:

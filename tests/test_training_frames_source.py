@@ -186,7 +186,7 @@ def test_remote_root_confines_too(tree: Path) -> None:
 
 
 def test_refused_uri_with_placeholders_is_counted_not_read(tree: Path) -> None:
-    loader = FrameLoader(tree / "root", output="numpy", on_missing="placeholder", resize=(W, H))
+    loader = FrameLoader(tree / "root", output="numpy", on_missing="placeholder", placeholder_size=(W, H))
     got = loader.load([("a.mkv", 0), (str(tree / "outside" / "secret.mkv"), 0), ("../outside/secret.mkv", 0)])
     assert frame_index_of(got[0]) == 0
     assert all(g.shape == (H, W, 3) and not g.any() for g in got[1:])

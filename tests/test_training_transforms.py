@@ -626,3 +626,22 @@ def test_transform_confines_uris_to_the_media_root_and_names_the_row(tmp_path: P
     trusted = EventTransform(root, output="numpy", allow_outside_root=True)
     out = pickle.loads(pickle.dumps(trusted))(batch)  # the opt-in survives pickling (DataLoader workers)
     assert [frame_index_of(f) for f in out["frame"]] == [1, 1, 1]
+
+
+def test_transform_placeholders_have_a_real_size(tmp_path: Path) -> None:
+    from owa_builders.tools.example import write_video
+    from owa_builders.training.frames import FrameLoadError
+
+    write_video(tmp_path / "v.mkv", [i * 50 for i in range(4)], WIDTH, HEIGHT, gop=2)
+    batch = _screen_batch(["gone.mkv", "v.mkv"])
+    lenient = EventTransform(tmp_path, output="numpy", on_missing="placeholder")
+    gone, frame = lenient(batch)["frame"]  # the missing video's placeholder: the size of the call's frames
+    assert gone.shape == frame.shape == (HEIGHT, WIDTH, 3) and not gone.any() and frame_index_of(frame) == 1
+    alone = _screen_batch(["gone.mkv"])
+    with pytest.raises(FrameLoadError, match="pass placeholder_size") as e:
+        EventTransform(tmp_path, output="numpy", on_missing="placeholder")(alone)
+    assert e.value.row == "row 0 of the batch (episode_path='ep0.mcap', interval_idx=0)"
+    sized = EventTransform(tmp_path, on_missing="placeholder", placeholder_size=(WIDTH, HEIGHT))
+    pv = pickle.loads(pickle.dumps(sized))(alone)["pixel_values"][0]
+    assert tuple(pv.shape) == (3, HEIGHT, WIDTH) and float(pv.sum()) == 0.0
+    assert sized.loader.stats.placeholders == 0  # the copy counted it, in its own loader

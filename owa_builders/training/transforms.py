@@ -35,6 +35,9 @@ scaled while decoding. Frame URIs are relative to ``media_root`` (the ``data_dir
 was built from; a local folder or any fsspec URL) and confined to it: an absolute path, a URL or
 a ``..`` path in a row is a ``FrameLoadError`` naming the uri and the row, unless
 ``allow_outside_root=True`` (trusted datasets only; see ``owa_builders.training.frames.source``).
+With ``on_missing="placeholder"``, a frame that cannot be loaded is a black frame of the video's
+size (of ``resize`` when given; ``placeholder_size``, an int or ``(width, height)``, for a video
+that cannot be opened).
 
 torch is imported only when a transform runs with ``output="torch"`` (or :class:`ToTensor` is
 used); ``import owa_builders`` never imports it.
@@ -319,6 +322,7 @@ class _FrameTransform:
         storage_options: Mapping[str, Any] | None = None,
         keep_columns: Sequence[str] | None = None,
         allow_outside_root: bool = False,
+        placeholder_size: Any = None,
     ) -> None:
         from .frames import FrameLoader
 
@@ -329,6 +333,7 @@ class _FrameTransform:
                 f"image_processor must be callable, None or False, got {type(image_processor).__name__}"
             )
         hw = _size_hw(resize)  # an int or (width, height); the loader takes (width, height)
+        placeholder_hw = _size_hw(placeholder_size)
         self.output = output
         self.image_processor = image_processor
         self.keep_columns = tuple(self.KEEP if keep_columns is None else keep_columns)
@@ -341,6 +346,7 @@ class _FrameTransform:
             on_missing=on_missing,
             storage_options=storage_options,
             allow_outside_root=allow_outside_root,
+            placeholder_size=(placeholder_hw[1], placeholder_hw[0]) if placeholder_hw is not None else None,
         )
 
     @property
@@ -502,11 +508,13 @@ class FslTransform(_FrameTransform):
         storage_options: Mapping[str, Any] | None = None,
         keep_columns: Sequence[str] | None = None,
         allow_outside_root: bool = False,
+        placeholder_size: Any = None,
     ) -> None:
         super().__init__(
             media_root, output=output, resize=resize, image_processor=image_processor,
             max_open_videos=max_open_videos, on_missing=on_missing, storage_options=storage_options,
             keep_columns=keep_columns, allow_outside_root=allow_outside_root,
+            placeholder_size=placeholder_size,
         )  # fmt: skip
         loaded = _load_tokens(tokens)
         self.tokens_source = os.fspath(tokens) if isinstance(tokens, (str, os.PathLike)) else None

@@ -23,11 +23,14 @@ Semantics
 - **Videos only.** Real video containers only (Matroska/WebM, MP4/MOV, MPEG-TS, AVI, FLV):
   an image renamed ``.mkv``, a GIF, a raw stream or a playlist is refused after probing, before
   FFmpeg reads it (rule in :mod:`.source`).
-- **Missing.** A video that does not exist or cannot be opened, a time outside the stream, or
-  a frame the decoder cannot produce raises :class:`FrameLoadError` (a ``ValueError``) naming
-  ``media_root``, ``uri`` and ``pts_ns``. With ``on_missing="placeholder"`` such a reference
-  gets a black frame instead -- of the ``resize`` size, else of the video's size, else 1x1
-  -- counted in ``loader.stats.placeholders``.
+- **Missing.** A video that does not exist or cannot be opened, a time outside the stream, a
+  negative time, or a frame the decoder cannot produce raises
+  :class:`FrameLoadError` (a ``ValueError``) naming ``media_root``, ``uri`` and ``pts_ns``. With
+  ``on_missing="placeholder"`` such a reference gets a black frame instead, counted in
+  ``loader.stats.placeholders``, of the first size known among: ``resize``; the video's frame
+  size (from its index); ``placeholder_size`` (for a video that cannot be opened); the size of
+  the last frame this loader decoded (this call's, if it decoded any). If none is known, a
+  :class:`FrameLoadError` asks for ``placeholder_size`` -- never a made-up 1x1 frame.
 - **Where.** ``media_root`` is a local folder or any fsspec URL (``memory://``, ``hf://...``,
   ``s3://...``); ``uri`` is relative to it and confined to it: an absolute path, a URL
   (``file:``, ``s3://``, ...), a ``..`` path leaving the root or (local roots) a symlink

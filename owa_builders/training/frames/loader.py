@@ -129,6 +129,29 @@ class FrameRef:
         return ref if isinstance(ref, cls) else cls(*_parts(ref))
 
 
+def _size(name: str, value: Any) -> tuple[int, int] | None:
+    """A validated ``(width, height)`` pair of positive ints, or None."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise ValueError(f"{name} must be a (width, height) pair of positive ints, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+@dataclass(frozen=True)
+class _Hole:
+    """A reference of a ``load`` call that gets a placeholder once the call is decoded."""
+
+    uri: str
+    pts_ns: int
+    reason: str
+    size: tuple[int, int] | None  # the video's frame size, when known
+
+
 @dataclass
 class FrameLoaderStats:
     """Counters of one loader (per process)."""
@@ -166,7 +189,10 @@ class FrameLoader:
         resize: ``(width, height)`` to scale every frame to, or None for the decoded size.
         max_open_videos: open videos kept (LRU); evicted ones are closed.
         on_missing: ``"error"`` (raise :class:`FrameLoadError`) or ``"placeholder"`` (black frame,
-            counted in ``stats.placeholders``).
+            counted in ``stats.placeholders``, of the first size known among: ``resize``, the
+            video's frame size, ``placeholder_size``, the last frame this loader decoded -- this
+            call's if it decoded any; none known: a :class:`FrameLoadError` asking for
+            ``placeholder_size``).
         storage_options: passed to fsspec for remote roots / URL uris.
         resume_within: a target ahead of the decoder is reached by decoding forward unless a
             seek to its random-access point would skip more than this many frames (0: seek
@@ -177,6 +203,8 @@ class FrameLoader:
             thread holds frames), ``"NONE"``, or ``""`` to leave the codec context untouched.
         tune_allocator: call :func:`tune_allocator` once per process (glibc: frame buffers kept
             by the caller stop costing page faults; freed memory stays resident up to 512 MiB).
+        placeholder_size: ``(width, height)`` of placeholders for videos that cannot be opened
+            (missing, refused, not a video), when ``resize`` is not given.
         allow_outside_root: also serve absolute paths, URLs (``file:``, ``s3://``, ...) and ``..``
             paths that leave ``media_root`` (off: such a ``uri`` is a :class:`FrameLoadError`; see
             :mod:`.source`). Only for datasets you trust.
@@ -195,21 +223,14 @@ class FrameLoader:
         thread_type: str = "SLICE",
         tune_allocator: bool = False,
         allow_outside_root: bool = False,
+        placeholder_size: tuple[int, int] | None = None,
     ) -> None:
         if output not in ("pil", "numpy", "torch"):
             raise ValueError(f"output must be 'pil', 'numpy' or 'torch', got {output!r}")
         if on_missing not in ("error", "placeholder"):
             raise ValueError(f"on_missing must be 'error' or 'placeholder', got {on_missing!r}")
-        if resize is not None:
-            if (
-                not isinstance(resize, (tuple, list))
-                or len(resize) != 2
-                or not all(
-                    isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in resize
-                )
-            ):
-                raise ValueError(f"resize must be a (width, height) pair of positive ints, got {resize!r}")
-            resize = (int(resize[0]), int(resize[1]))
+        resize = _size("resize", resize)
+        placeholder_size = _size("placeholder_size", placeholder_size)
         if isinstance(max_open_videos, bool) or not isinstance(max_open_videos, int) or max_open_videos < 1:
             raise ValueError(f"max_open_videos must be an int >= 1, got {max_open_videos!r}")
         if isinstance(resume_within, bool) or not isinstance(resume_within, int) or resume_within < 0:
@@ -224,11 +245,13 @@ class FrameLoader:
         self.thread_type = thread_type
         self.tune_allocator = bool(tune_allocator)
         self.allow_outside_root = bool(allow_outside_root)
+        self.placeholder_size = placeholder_size
         self._init_runtime()
 
     def _init_runtime(self) -> None:
         self.stats = FrameLoaderStats()
         self.cache = VideoCache(self.max_open_videos)
+        self._last_size: tuple[int, int] | None = None  # (width, height) of the last converted frame
         self._source = MediaRoot(self.media_root, self.storage_options, self.allow_outside_root)
 
     # -- pickling: configuration only (each process builds its own cache) -----------------------
@@ -243,6 +266,7 @@ class FrameLoader:
         "thread_type",
         "tune_allocator",
         "allow_outside_root",
+        "placeholder_size",
     )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -285,10 +309,8 @@ class FrameLoader:
         reference: a :class:`FrameLoadError` (or a counted placeholder).
         """
         parts = [_parts(r) for r in refs]  # TypeError for a malformed reference
-        if self.on_missing == "error":
-            for slot, (uri, pts_ns) in enumerate(
-                parts
-            ):  # before any I/O: the error does not depend on the video
+        if self.on_missing == "error":  # before any I/O: the error does not depend on the video
+            for slot, (uri, pts_ns) in enumerate(parts):
                 if pts_ns < 0:
                     raise FrameLoadError(self.media_root, uri, pts_ns, _NEGATIVE, ref_index=slot)
         if self.tune_allocator and not PROCESS.allocator_tuned():
@@ -301,6 +323,9 @@ class FrameLoader:
             for uri, items in groups.items():
                 self._load_video(uri, items, out)
             self.stats.evictions = self.cache.evictions
+            for slot, hole in enumerate(out):
+                if isinstance(hole, _Hole):
+                    out[slot] = self._placeholder(slot, hole)
         self.stats.frames += len(parts)
         return out
 
@@ -550,6 +575,7 @@ class FrameLoader:
         # frame as with frame.to_ndarray(format=...) -- same pixels, a fraction of the setup cost.
         width, height = self.resize or (None, None)
         rgb = self.cache.reformatter().reformat(frame, width=width, height=height, format="rgb24")
+        self._last_size = (rgb.width, rgb.height)
         return self._wrap(np.ascontiguousarray(rgb.to_ndarray()))
 
     def _wrap(self, arr: np.ndarray) -> Any:
@@ -573,9 +599,25 @@ class FrameLoader:
     def _missing(
         self, out: list[Any], slot: int, uri: str, pts_ns: int, reason: str, size: tuple[int, int] | None
     ) -> None:
-        """Reference ``slot`` cannot be served: raise, or put a counted placeholder in ``out``."""
+        """Reference ``slot`` cannot be served: raise, or mark it for a placeholder (``size``: the
+        video's frame size, when known). Placeholders are made once the whole call is decoded."""
         if self.on_missing == "error":
             raise FrameLoadError(self.media_root, uri, pts_ns, reason, ref_index=slot)
+        out[slot] = _Hole(uri, pts_ns, reason, size)
+
+    def _placeholder(self, slot: int, hole: _Hole) -> Any:
+        """A counted black frame for ``hole``, of the first size known among: ``resize``, the video's
+        frame size, ``placeholder_size``, the last frame this loader decoded (this call's if any)."""
+        size = self.resize or hole.size or self.placeholder_size or self._last_size
+        if size is None:
+            raise FrameLoadError(
+                self.media_root,
+                hole.uri,
+                hole.pts_ns,
+                f"{hole.reason}; a placeholder's size is unknown (no frame of this video or of this loader "
+                "decoded yet): pass placeholder_size=(width, height) or resize=(width, height)",
+                ref_index=slot,
+            )
         self.stats.placeholders += 1
-        width, height = self.resize or size or (1, 1)
-        out[slot] = self._wrap(np.zeros((height, width, 3), dtype=np.uint8))
+        width, height = size
+        return self._wrap(np.zeros((height, width, 3), dtype=np.uint8))
