@@ -28,8 +28,10 @@ def write_mkv(
     fmt: str = "matroska",
     width: int = W,
     height: int = H,
+    first_index: int = 0,
 ) -> Path:
-    """Frames carrying their index; ``lie``: every video packet muxed with ``is_keyframe = True``."""
+    """Frames carrying their index (``first_index`` + position); ``lie``: every video packet muxed with
+    ``is_keyframe = True``."""
     with av.open(str(path), mode="w", format=fmt) as container:
         stream = container.add_stream(codec, rate=20)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -51,7 +53,7 @@ def write_mkv(
                 container.mux(packet)
 
         for i, pts in enumerate(pts_ms):
-            frame = av.VideoFrame.from_ndarray(frame_image(i, width, height), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(frame_image(first_index + i, width, height), format="rgb24")
             frame.pts = int(pts)
             frame.time_base = Fraction(1, 1000)
             mux(stream.encode(frame))

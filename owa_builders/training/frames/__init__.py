@@ -24,13 +24,19 @@ Semantics
   an image renamed ``.mkv``, a GIF, a raw stream or a playlist is refused after probing, before
   FFmpeg reads it (rule in :mod:`.source`).
 - **Missing.** A video that does not exist or cannot be opened, a time outside the stream, a
-  negative time, or a frame the decoder cannot produce raises
+  negative time, a frame the decoder cannot produce, or one decoded from data the decoder
+  reported damaged (an error or a corrupt flag between its random-access point and it) raises
   :class:`FrameLoadError` (a ``ValueError``) naming ``media_root``, ``uri`` and ``pts_ns``. With
   ``on_missing="placeholder"`` such a reference gets a black frame instead, counted in
   ``loader.stats.placeholders``, of the first size known among: ``resize``; the video's frame
   size (from its index); ``placeholder_size`` (for a video that cannot be opened); the size of
   the last frame this loader decoded (this call's, if it decoded any). If none is known, a
   :class:`FrameLoadError` asks for ``placeholder_size`` -- never a made-up 1x1 frame.
+- **Damaged files.** Every FFmpeg or I/O error while opening, demuxing or decoding becomes a
+  :class:`FrameLoadError` (or a placeholder) for the references it affects -- never another
+  exception -- and the work is bounded: the index pass reads at most one packet per byte of the
+  file, a positioned decoder at most ``2 * frames + 64`` packets, a frame at most three seeks.
+  Damage the decoder does not report (concealed as plausible pixels) cannot be detected.
 - **Where.** ``media_root`` is a local folder or any fsspec URL (``memory://``, ``hf://...``,
   ``s3://...``); ``uri`` is relative to it and confined to it: an absolute path, a URL
   (``file:``, ``s3://``, ...), a ``..`` path leaving the root or (local roots) a symlink

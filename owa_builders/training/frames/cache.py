@@ -46,6 +46,27 @@ class OpenVideo:
         self.last_pts: int | None = None  # pts of the last frame handed out of the decoder
         self.last_frame: Any = None
         self.eof = False
+        self.packets_read = 0  # since the last seek: bounded (a demuxer never yields more than the index has)
+        self.demux_error: str | None = None  # why the demuxer stopped early, since the last seek
+        #: decode position -> what the decoder reported there (an error, or a frame flagged corrupt);
+        #: a property of the file, kept while the video is open; at most one entry per frame
+        self.damage: dict[int, str] = {}
+
+    def unposition(self) -> None:
+        """Forget the decoder position (after anything unexpected): the next target seeks."""
+        self.demux = None
+        self.pending.clear()
+        self.last_frame = None
+        self.last_pts = None
+        self.valid_from = None
+        self.eof = False
+
+    def damage_between(self, first: int, last: int) -> str | None:
+        """What the decoder reported at a decode position in ``[first, last]``, if anything."""
+        for position, what in self.damage.items():
+            if first <= position <= last:
+                return what
+        return None
 
     def close(self) -> None:
         self.demux = None

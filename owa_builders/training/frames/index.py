@@ -116,8 +116,12 @@ def _is_attached_picture(stream: Any) -> bool:
     return bool(int(disposition) & 0x400)  # AV_DISPOSITION_ATTACHED_PIC
 
 
-def build_index(container: Any, stream: Any) -> VideoIndex:
-    """Index ``stream`` with a demux-only pass (no decoding); leaves ``container`` at end of file."""
+def build_index(container: Any, stream: Any, max_packets: int | None = None) -> VideoIndex:
+    """Index ``stream`` with a demux-only pass (no decoding); leaves ``container`` at end of file.
+
+    ``max_packets`` bounds the pass (e.g. the file's size in bytes: every packet takes at least one
+    byte); a demuxer yielding more raises ValueError instead of looping.
+    """
     cc = stream.codec_context
     codec = cc.name
     extradata = bytes(cc.extradata or b"")
@@ -126,7 +130,9 @@ def build_index(container: Any, stream: Any) -> VideoIndex:
     rap_l: list[bool | None] = []
     flag_l: list[bool] = []
     dur_l: list[int] = []
-    for packet in container.demux(stream):
+    for count, packet in enumerate(container.demux(stream)):
+        if max_packets is not None and count > max_packets:
+            raise ValueError(f"the demuxer returned more than {max_packets} packets: the file is damaged")
         if packet.size == 0:
             continue
         p = packet.pts if packet.pts is not None else packet.dts

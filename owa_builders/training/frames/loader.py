@@ -129,6 +129,25 @@ class FrameRef:
         return ref if isinstance(ref, cls) else cls(*_parts(ref))
 
 
+def _media_errors() -> tuple[type[BaseException], ...]:
+    """What a damaged or unreadable video raises: FFmpeg's errors (``av.error.FFmpegError``, e.g.
+    ``InvalidDataError``) and I/O errors of the file or file object."""
+    import av
+
+    return (av.error.FFmpegError, OSError, EOFError)
+
+
+def _file_size(target: Any, fileobj: Any) -> int | None:
+    """The file's size in bytes (bounds the index pass), or None if unknown."""
+    try:
+        if fileobj is None:
+            return os.path.getsize(target)
+        size = getattr(fileobj, "size", None)
+        return int(size) if size is not None else None
+    except (OSError, TypeError, ValueError):
+        return None
+
+
 def _size(name: str, value: Any) -> tuple[int, int] | None:
     """A validated ``(width, height)`` pair of positive ints, or None."""
     if value is None:
@@ -166,6 +185,7 @@ class FrameLoaderStats:
     cache_misses: int = 0  # per (load call, video): the video had to be opened
     evictions: int = 0  # open videos closed to stay within max_open_videos
     indexes_built: int = 0  # demux-only index passes
+    decode_errors: int = 0  # errors FFmpeg reported while demuxing/decoding (damaged videos)
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -374,17 +394,19 @@ class FrameLoader:
             index = self.cache.index(uri)
             if index is None:
                 try:
-                    index = build_index(container, stream)
+                    index = build_index(container, stream, max_packets=_file_size(target, fileobj))
                 except Exception as e:
                     raise self._error(uri, None, f"cannot read video ({type(e).__name__}: {e})") from e
                 self.stats.indexes_built += 1
             if index.frames == 0:
                 raise self._error(uri, None, "the video stream has no frames")
             video = OpenVideo(uri, container, fileobj, index, self.thread_type)
-        except BaseException:
+        except BaseException as e:
             container.close()
             if fileobj is not None:
                 fileobj.close()
+            if isinstance(e, Exception) and not isinstance(e, FrameLoadError):
+                raise self._error(uri, None, f"cannot open video ({type(e).__name__}: {e})") from e
             raise
         self.cache.put(uri, video)
         return video
@@ -419,12 +441,19 @@ class FrameLoader:
         for j in sorted(targets):
             wanted = targets[j]
             try:
-                frame = self._frame_at(video, j)
-            except FrameLoadError as e:
+                image = self._convert(self._frame_at(video, j))
+            except Exception as e:
+                if isinstance(e, FrameLoadError):
+                    reason = e.reason
+                elif isinstance(e, _media_errors()):  # from FFmpeg or the file: never escapes as such
+                    video.unposition()
+                    self.stats.decode_errors += 1
+                    reason = f"cannot decode the video ({type(e).__name__}: {e})"
+                else:
+                    raise
                 for slot, pts_ns in wanted:
-                    self._missing(out, slot, uri, pts_ns, e.reason, size)
+                    self._missing(out, slot, uri, pts_ns, reason, size)
                 continue
-            image = self._convert(frame)
             self.stats.converted += 1
             out[wanted[0][0]] = image
             for slot, _ in wanted[1:]:
@@ -435,12 +464,12 @@ class FrameLoader:
         idx = video.index
         pos = int(idx.order[j])
         t = int(idx.pts[pos])
-        if video.last_frame is not None and video.last_pts == t:
-            self.stats.resumed += 1
-            return video.last_frame
         start = idx.start_for(pos)
         if start is None:
             raise self._error(video.uri, idx.time_ns(j), "no random-access point at or before this frame")
+        if video.last_frame is not None and video.last_pts == t:
+            self.stats.resumed += 1
+            return self._checked_frame(video, j, start, pos, video.last_frame)
         if self._can_resume(video, t, start):
             self.stats.resumed += 1
         else:
@@ -460,7 +489,19 @@ class FrameLoader:
                     break
         if frame is None:
             video.valid_from = None
-            raise self._error(video.uri, idx.time_ns(j), "the decoder produced no frame at this time")
+            why = f" (the demuxer stopped: {video.demux_error})" if video.demux_error else ""
+            bad = video.damage_between(start, pos)
+            why += f" (damaged data: {bad})" if bad and not why else ""
+            raise self._error(video.uri, idx.time_ns(j), f"the decoder produced no frame at this time{why}")
+        return self._checked_frame(video, j, start, pos, frame)
+
+    def _checked_frame(self, video: OpenVideo, j: int, start: int, pos: int, frame: Any) -> Any:
+        """``frame`` (presentation position ``j``, decode position ``pos``), unless the decoder reported
+        damage between its random-access point ``start`` and it: it cannot be vouched for."""
+        bad = video.damage_between(start, pos)
+        if bad is not None:
+            reason = f"the video is damaged between this frame's random-access point and it ({bad})"
+            raise self._error(video.uri, video.index.time_ns(j), reason)
         return frame
 
     def _can_resume(self, video: OpenVideo, t: int, start: int) -> bool:
@@ -480,11 +521,9 @@ class FrameLoader:
         start_pts = int(idx.pts[start])
         for attempt in range(2):
             self.stats.seeks += 1
-            video.pending.clear()
-            video.last_frame = None
-            video.last_pts = None
-            video.valid_from = None
-            video.eof = False
+            video.unposition()
+            video.packets_read = 0
+            video.demux_error = None
             if attempt == 0:
                 try:
                     video.container.seek(start_pts, stream=video.stream, backward=True, any_frame=False)
@@ -494,9 +533,7 @@ class FrameLoader:
                 self._reopen(video)
             video.codec_context.flush_buffers()
             video.demux = video.container.demux(video.stream)
-            for packet in video.demux:
-                if packet.size == 0:
-                    break
+            while (packet := self._read_packet(video)) is not None:
                 p = packet.pts if packet.pts is not None else packet.dts
                 k = idx.position_of_pts.get(int(p)) if p is not None else None
                 if k is None or k < start:
@@ -515,12 +552,15 @@ class FrameLoader:
     def _reopen(self, video: OpenVideo) -> None:
         video.demux = None
         video.container.close()
-        if video.fileobj is not None:
-            video.fileobj.seek(0)
-            video.container = open_container(video.fileobj, video.fileobj)
-        else:
-            target, _ = self._source.open(video.uri)
-            video.container = open_container(target)
+        try:
+            if video.fileobj is not None:
+                video.fileobj.seek(0)
+                video.container = open_container(video.fileobj, video.fileobj)
+            else:
+                target, _ = self._source.open(video.uri)
+                video.container = open_container(target)
+        except (UriError, NotAVideoError) as e:  # the file changed since it was opened
+            raise self._error(video.uri, None, f"cannot reopen the video: {e.reason}") from e
         stream = video_stream(video.container)
         if stream is None:
             raise self._error(video.uri, None, "no video stream after reopening the file")
@@ -529,10 +569,43 @@ class FrameLoader:
         if self.thread_type:
             video.codec_context.thread_type = self.thread_type
 
+    def _read_packet(self, video: OpenVideo) -> Any:
+        """The next packet of the video stream, or None at its end -- also when the demuxer fails
+        (why: ``video.demux_error``) or yields more packets than the index has (it would loop)."""
+        if video.demux is None:
+            return None
+        if video.packets_read > 2 * video.index.frames + 64:
+            video.demux_error = "the demuxer returned more packets than the video has"
+            video.demux = None
+            return None
+        try:
+            packet = next(video.demux, None)
+        except Exception as e:
+            if not isinstance(e, _media_errors()):
+                raise
+            video.demux_error = f"{type(e).__name__}: {e}"
+            video.demux = None
+            return None
+        video.packets_read += 1
+        if packet is None or packet.size == 0:  # the end (PyAV ends with an empty flush packet)
+            video.demux = None
+            return None
+        return packet
+
     def _feed(self, video: OpenVideo, packet: Any, position: int | None) -> None:
-        frames = video.codec_context.decode(packet)
+        """Decode one packet (None: flush the decoder). A decoding error is recorded as damage at the
+        packet's decode position (unknown: the next expected one) and decoding goes on."""
+        where = position if position is not None else max(video.next_pos - (packet is None), 0)
         if position is not None:
             video.next_pos = position + 1
+        try:
+            frames = video.codec_context.decode(packet)
+        except Exception as e:
+            if not isinstance(e, _media_errors()):
+                raise
+            self.stats.decode_errors += 1
+            video.damage.setdefault(where, f"{type(e).__name__}: {e}")
+            return
         self._queue(video, frames)
 
     def _queue(self, video: OpenVideo, frames: list[Any]) -> None:
@@ -540,17 +613,21 @@ class FrameLoader:
             self.stats.decoded += 1
             if frame.pts is None or (video.valid_from is not None and frame.pts < video.valid_from):
                 continue  # leading pictures of the starting point (possibly broken): never returned
+            if getattr(frame, "is_corrupt", False):
+                where = video.index.position_of_pts.get(int(frame.pts))
+                if where is not None:
+                    video.damage.setdefault(where, "the decoder flagged the frame corrupt")
             video.pending.append(frame)
 
     def _next_frame(self, video: OpenVideo) -> Any:
         idx = video.index
         while not video.pending:
-            if video.eof or video.demux is None:
+            if video.eof:
                 return None
-            packet = next(video.demux, None)
-            if packet is None or packet.size == 0:
+            packet = self._read_packet(video)
+            if packet is None:
                 video.eof = True
-                self._queue(video, video.codec_context.decode(None))
+                self._feed(video, None, None)
                 continue
             p = packet.pts if packet.pts is not None else packet.dts
             self._feed(video, packet, idx.position_of_pts.get(int(p)) if p is not None else None)
