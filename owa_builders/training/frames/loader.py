@@ -4,7 +4,9 @@ decode per video, through a bounded :class:`~.cache.VideoCache` (semantics: see 
 :class:`FrameLoader` is a small state machine per open video (:class:`~.cache.OpenVideo`):
 *positioned* (``valid_from`` set by a seek to a real random-access point) -> frames come out of the
 decoder in presentation order (``pending``) -> a target is reached by continuing (resume) or by a
-new seek.
+new seek. Anything FFmpeg raises sends the video back to *unpositioned* (the next target seeks);
+what the decoder reports while decoding is kept per decode position (``OpenVideo.damage``), and a
+frame is served only if nothing was reported between its random-access point and it.
 """
 
 from __future__ import annotations
@@ -489,10 +491,14 @@ class FrameLoader:
                     break
         if frame is None:
             video.valid_from = None
-            why = f" (the demuxer stopped: {video.demux_error})" if video.demux_error else ""
             bad = video.damage_between(start, pos)
-            why += f" (damaged data: {bad})" if bad and not why else ""
-            raise self._error(video.uri, idx.time_ns(j), f"the decoder produced no frame at this time{why}")
+            if video.demux_error:
+                detail = f" (the demuxer stopped: {video.demux_error})"
+            else:
+                detail = f" (damaged data: {bad})" if bad else ""
+            raise self._error(
+                video.uri, idx.time_ns(j), f"the decoder produced no frame at this time{detail}"
+            )
         return self._checked_frame(video, j, start, pos, frame)
 
     def _checked_frame(self, video: OpenVideo, j: int, start: int, pos: int, frame: Any) -> Any:
