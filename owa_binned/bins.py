@@ -169,7 +169,9 @@ def bin_events(
                 f"events must be time-ordered and at or after start_ns"
             )
         if end_ns is not None and t >= end_ns:
-            raise EventOrderError(f"event {event.index} ({event.topic!r} at {t}) is at or after end_ns ({end_ns})")
+            raise EventOrderError(
+                f"event {event.index} ({event.topic!r} at {t}) is at or after end_ns ({end_ns})"
+            )
         last_t = t
         topic = event.topic
         if t >= open_end:  # the event opens a new bin

@@ -255,17 +255,26 @@ def test_distributed_sampler_partitions_a_map_style_dataset(fsl: dict[str, Any],
     assert list(plain) == list(range(0, n, 2))
 
 
-def test_dataloader_spawned_workers_unpickle_the_transform(fsl: dict[str, Any]) -> None:
-    """A real pickle round trip: spawned workers get the dataset and its transform by pickle."""
-    ds, transform = fsl["ds"].select(range(4)), fsl["transform"]
-    loader = DataLoader(ds.with_transform(transform), batch_size=2, num_workers=1, multiprocessing_context="spawn",
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_dataloader_workers_get_the_transform_by_fork_or_pickle(fsl: dict[str, Any], context: str) -> None:
+    """Spawned workers get the dataset and its transform by a real pickle round trip; forked ones a
+    copy of the parent's, whose open videos the parent closed before forking."""
+    if context not in torch.multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {context} start method here")
+    ds, transform = fsl["ds"].select(range(8)), fsl["transform"]
+    transform(ds[:2])  # the parent's loader has open videos when the workers start
+    assert len(transform.loader.cache) > 0
+    parent_frames = transform.loader.stats.frames
+    loader = DataLoader(ds.with_transform(transform), batch_size=2, num_workers=2, multiprocessing_context=context,
                         collate_fn=InternVL3Collator(transform.pad_id))  # fmt: skip
     batches = list(loader)
-    assert sum(len(b["input_ids"]) for b in batches) == 4
+    assert sum(len(b["input_ids"]) for b in batches) == 8
     for b, batch in enumerate(batches):
         rows = [ds[2 * b], ds[2 * b + 1]]
         for row, pv in zip(rows, torch.split(batch["pixel_values"], batch["num_frames"].tolist())):
             fsl["check_frames"](row["images"], pv)
+    assert transform.loader.stats.frames == parent_frames  # the workers loaded with their own loaders
+    transform(ds[:2])  # and the parent's loader still works after the fork
 
 
 def test_image_processor_hook_in_workers(fsl: dict[str, Any]) -> None:

@@ -250,7 +250,11 @@ def test_fsl_transform_pickles_small_and_works_after_a_round_trip(fsl: dict[str,
     blob = pickle.dumps(transform)
     assert len(blob) < 4000  # ids only: no tokenizer, no open video
     again = pickle.loads(blob)
-    assert again._loader is None and again.image_token_ids == transform.image_token_ids
+    assert len(transform.loader.cache) > 0 and transform.loader.stats.frames > 0
+    # the copy's loader has the same configuration, no open video and its own counters
+    assert again.loader is not transform.loader and len(again.loader.cache) == 0
+    assert again.loader.stats.frames == 0 and repr(again.loader) == repr(transform.loader)
+    assert again.image_token_ids == transform.image_token_ids
     second = again(rows)
     for key in ("input_ids", "labels"):
         assert torch.equal(first[key], second[key])
@@ -571,3 +575,73 @@ assert "torch" not in sys.modules
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert int(done.stdout.split()[-1]) == frame_index(current_corpus, image["uri"], image["pts_ns"]) == 1
+
+
+# -- references outside the media root -------------------------------------------------------------------------
+def _screen_batch(uris: list[str]) -> dict[str, list[Any]]:
+    """Event rows (screen events with these media URIs, frame 1 each), as an event dataset has them."""
+    import orjson
+
+    rows = []
+    for uri in uris:
+        fields = {
+            "utc_ns": 0,
+            "source_shape": [64, 48],
+            "shape": [64, 48],
+            "media_ref": {"uri": uri, "pts_ns": 50 * MS},
+        }
+        rows.append(
+            Event("screen", 1748854800000000000, "desktop/ScreenCaptured", orjson.dumps(fields), fields)
+        )
+    return {
+        "mcap_message": [e.mcap_message_json() for e in rows],
+        "episode_path": [f"ep{i}.mcap" for i in range(len(rows))],
+        "interval_idx": [0] * len(rows),
+    }
+
+
+def test_transform_confines_uris_to_the_media_root_and_names_the_row(tmp_path: Path) -> None:
+    from owa_builders.tools.example import write_video
+    from owa_builders.training.frames import FrameLoadError
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    for folder in (root, outside):
+        write_video(folder / "v.mkv", [i * 50 for i in range(4)], WIDTH, HEIGHT, gop=2)
+    batch = _screen_batch(["v.mkv", str(outside / "v.mkv"), "../outside/v.mkv"])
+    transform = EventTransform(root, output="numpy")
+    with pytest.raises(FrameLoadError) as e:
+        transform(batch)
+    assert e.value.uri == str(outside / "v.mkv") and "absolute path" in e.value.reason
+    assert e.value.row == "row 1 of the batch (episode_path='ep1.mcap', interval_idx=0)"
+    assert e.value.row in str(e.value) and repr(e.value.uri) in str(e.value)
+    again = pickle.loads(pickle.dumps(e.value))  # crosses DataLoader worker boundaries whole
+    assert (again.row, again.ref_index, str(again)) == (e.value.row, e.value.ref_index, str(e.value))
+    with pytest.raises(
+        FrameLoadError,
+        match=r", in row 0 of the batch \(episode_path='ep2.mcap', interval_idx=0\): the uri leaves",
+    ):
+        transform({k: v[2:] for k, v in batch.items()} | {"episode_path": ["ep2.mcap"], "interval_idx": [0]})
+    trusted = EventTransform(root, output="numpy", allow_outside_root=True)
+    out = pickle.loads(pickle.dumps(trusted))(batch)  # the opt-in survives pickling (DataLoader workers)
+    assert [frame_index_of(f) for f in out["frame"]] == [1, 1, 1]
+
+
+def test_transform_placeholders_have_a_real_size(tmp_path: Path) -> None:
+    from owa_builders.tools.example import write_video
+    from owa_builders.training.frames import FrameLoadError
+
+    write_video(tmp_path / "v.mkv", [i * 50 for i in range(4)], WIDTH, HEIGHT, gop=2)
+    batch = _screen_batch(["gone.mkv", "v.mkv"])
+    lenient = EventTransform(tmp_path, output="numpy", on_missing="placeholder")
+    gone, frame = lenient(batch)["frame"]  # the missing video's placeholder: the size of the call's frames
+    assert gone.shape == frame.shape == (HEIGHT, WIDTH, 3) and not gone.any() and frame_index_of(frame) == 1
+    alone = _screen_batch(["gone.mkv"])
+    with pytest.raises(FrameLoadError, match="pass placeholder_size") as e:
+        EventTransform(tmp_path, output="numpy", on_missing="placeholder")(alone)
+    assert e.value.row == "row 0 of the batch (episode_path='ep0.mcap', interval_idx=0)"
+    sized = EventTransform(tmp_path, on_missing="placeholder", placeholder_size=(WIDTH, HEIGHT))
+    pv = pickle.loads(pickle.dumps(sized))(alone)["pixel_values"][0]
+    assert tuple(pv.shape) == (3, HEIGHT, WIDTH) and float(pv.sum()) == 0.0
+    assert sized.loader.stats.placeholders == 0  # the copy counted it, in its own loader

@@ -8,8 +8,9 @@ Use them with ``Dataset.set_transform`` / ``with_transform`` (map-style) or
     ds[0]  # {"input_ids": (L,), "attention_mask": (L,), "labels": (L,), "pixel_values": (n, 3, H, W), ...}
 
 Each transform is a small picklable class (no lambdas, no open files in its state): a
-``DataLoader(num_workers>0)`` gets a copy per worker, and each worker opens its own
-:class:`~owa_builders.training.frames.FrameLoader` (its own video cache) on first use. A transform is
+``DataLoader(num_workers>0)`` gets a copy per worker, whose
+:class:`~owa_builders.training.frames.FrameLoader` (pickled as its configuration, fork-aware) opens its
+own videos in that worker on first use. A transform is
 called with a *batch* (column -> list of values) and returns a batch; frame references of the
 whole batch go to the loader in one call (batched per video) and come back grouped per row.
 
@@ -31,7 +32,12 @@ suffix): a model is never trained to predict image tokens or padding.
 
 ``resize`` is an int (square) or ``(width, height)`` (PIL order, as the FrameLoader): frames are
 scaled while decoding. Frame URIs are relative to ``media_root`` (the ``data_dir`` the dataset
-was built from; a local folder or any fsspec URL).
+was built from; a local folder or any fsspec URL) and confined to it: an absolute path, a URL or
+a ``..`` path in a row is a ``FrameLoadError`` naming the uri and the row, unless
+``allow_outside_root=True`` (trusted datasets only; see ``owa_builders.training.frames.source``).
+With ``on_missing="placeholder"``, a frame that cannot be loaded is a black frame of the video's
+size (of ``resize`` when given; ``placeholder_size``, an int or ``(width, height)``, for a video
+that cannot be opened).
 
 torch is imported only when a transform runs with ``output="torch"`` (or :class:`ToTensor` is
 used); ``import owa_builders`` never imports it.
@@ -293,7 +299,13 @@ class HFImageProcessor:
 # The shared frame-loading part
 # ------------------------------------------------------------------------------------------
 class _FrameTransform:
-    """Frames of rows: a lazily opened FrameLoader (one per process), then pixel values or frames."""
+    """Frames of rows: one :class:`~owa_builders.training.frames.FrameLoader`, then pixel values or frames.
+
+    The loader is built here, from the arguments (so they are validated at construction); it
+    pickles as its configuration only and opens videos lazily in each process, so a pickled
+    transform (spawned ``DataLoader`` workers) carries no open video, and a forked worker's copy
+    starts with no open video of its parent (the loader's cache is fork-aware).
+    """
 
     #: Columns passed through unchanged by default (cheap metadata).
     KEEP: tuple[str, ...] = ()
@@ -309,52 +321,42 @@ class _FrameTransform:
         on_missing: Literal["error", "placeholder"] = "error",
         storage_options: Mapping[str, Any] | None = None,
         keep_columns: Sequence[str] | None = None,
+        allow_outside_root: bool = False,
+        placeholder_size: Any = None,
     ) -> None:
+        from .frames import FrameLoader
+
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         if image_processor is not None and image_processor is not False and not callable(image_processor):
             raise TypeError(
                 f"image_processor must be callable, None or False, got {type(image_processor).__name__}"
             )
-        if on_missing not in ("error", "placeholder"):
-            raise ValueError(f"on_missing must be 'error' or 'placeholder', got {on_missing!r}")
-        self.media_root = os.fspath(media_root) if isinstance(media_root, os.PathLike) else media_root
+        hw = _size_hw(resize)  # an int or (width, height); the loader takes (width, height)
+        placeholder_hw = _size_hw(placeholder_size)
         self.output = output
-        hw = _size_hw(resize)  # validates; the loader takes (width, height)
-        self.resize: tuple[int, int] | None = (hw[1], hw[0]) if hw is not None else None
         self.image_processor = image_processor
-        self.max_open_videos = max_open_videos
-        self.on_missing = on_missing
-        self.storage_options = dict(storage_options) if storage_options else None
         self.keep_columns = tuple(self.KEEP if keep_columns is None else keep_columns)
-        self._loader: Any = None
-
-    # -- pickling: never ship an open loader (each worker opens its own) --------------------------
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_loader"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        #: This transform's frame loader (its videos are opened on first use, in each process).
+        self.loader = FrameLoader(
+            media_root,
+            output=output,
+            resize=(hw[1], hw[0]) if hw is not None else None,
+            max_open_videos=max_open_videos,
+            on_missing=on_missing,
+            storage_options=storage_options,
+            allow_outside_root=allow_outside_root,
+            placeholder_size=(placeholder_hw[1], placeholder_hw[0]) if placeholder_hw is not None else None,
+        )
 
     @property
-    def loader(self) -> Any:
-        """This process's :class:`~owa_builders.training.frames.FrameLoader` (opened on first use)."""
-        # A copy made by fork (DataLoader workers) keeps the parent's loader: the loader's cache
-        # is fork-aware (it drops the parent's open videos, keeps their indexes).
-        if self._loader is None:
-            from .frames import FrameLoader
+    def media_root(self) -> str:
+        return self.loader.media_root
 
-            self._loader = FrameLoader(
-                self.media_root,
-                output=self.output,
-                resize=self.resize,
-                max_open_videos=self.max_open_videos,
-                on_missing=self.on_missing,
-                storage_options=self.storage_options,
-            )
-        return self._loader
+    @property
+    def resize(self) -> tuple[int, int] | None:
+        """``(width, height)`` frames are scaled to while decoding, or None."""
+        return self.loader.resize
 
     @property
     def returns_pixel_values(self) -> bool:
@@ -371,10 +373,24 @@ class _FrameTransform:
             return proc
         return self.image_processor  # type: ignore[return-value]
 
-    def _load_groups(self, groups: Sequence[Sequence[Any]]) -> list[list[Any]]:
-        """Frames for each group of refs: one loader call for all of them (batched per video)."""
+    def _load_groups(
+        self, groups: Sequence[Sequence[Any]], batch: Mapping[str, Sequence[Any]] | None = None
+    ) -> list[list[Any]]:
+        """Frames for each group of refs (one group per row): one loader call for all of them
+        (batched per video). A :class:`FrameLoadError` names the row of ``batch`` it came from."""
+        from .frames import FrameLoadError
+
         flat = [ref for group in groups for ref in group]
-        frames = list(self.loader.load(flat)) if flat else []
+        try:
+            frames = list(self.loader.load(flat)) if flat else []
+        except FrameLoadError as e:
+            if e.ref_index is None:
+                raise
+            row, end = 0, len(groups[0])
+            while e.ref_index >= end:
+                row += 1
+                end += len(groups[row])
+            raise e.in_row(_row_label(batch, row)) from e
         if len(frames) != len(flat):
             raise RuntimeError(f"FrameLoader returned {len(frames)} frames for {len(flat)} references")
         out, i = [], 0
@@ -407,9 +423,11 @@ class _FrameTransform:
         hw = _size_hw(self.resize) or (0, 0)
         return np.zeros((0, 3, *hw), dtype=np.float32)
 
-    def _frames_out(self, groups: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    def _frames_out(
+        self, groups: Sequence[Sequence[Any]], batch: Mapping[str, Sequence[Any]] | None = None
+    ) -> tuple[str, list[Any]]:
         """``("pixel_values", per-row pixel values)`` or ``("frames", per-row frame lists)``."""
-        frames = self._load_groups(groups)
+        frames = self._load_groups(groups, batch)
         if self.returns_pixel_values:
             return "pixel_values", [self._pixel_values(f) for f in frames]
         return "frames", frames
@@ -433,6 +451,20 @@ class _FrameTransform:
     def _repr_args(self) -> str:
         proc = "False" if self.image_processor is False else repr(self.image_processor)
         return f"{self.media_root!r}, output={self.output!r}, resize={self.resize!r}, image_processor={proc}"
+
+
+#: Columns that identify a row in error messages, when the batch has them.
+_ROW_KEYS = ("episode_path", "interval_idx", "bin_idx", "timestamp_ns")
+
+
+def _row_label(batch: Mapping[str, Sequence[Any]] | None, row: int) -> str:
+    """``"row 3 of the batch (episode_path='a.mcap', interval_idx=0)"``."""
+    ids = []
+    for key in _ROW_KEYS:
+        values = batch.get(key) if batch is not None else None
+        if values is not None and row < len(values):
+            ids.append(f"{key}={values[row]!r}")
+    return f"row {row} of the batch" + (f" ({', '.join(ids)})" if ids else "")
 
 
 def _batch_size(batch: Mapping[str, Sequence[Any]]) -> int:
@@ -475,11 +507,14 @@ class FslTransform(_FrameTransform):
         on_missing: Literal["error", "placeholder"] = "error",
         storage_options: Mapping[str, Any] | None = None,
         keep_columns: Sequence[str] | None = None,
+        allow_outside_root: bool = False,
+        placeholder_size: Any = None,
     ) -> None:
         super().__init__(
             media_root, output=output, resize=resize, image_processor=image_processor,
             max_open_videos=max_open_videos, on_missing=on_missing, storage_options=storage_options,
-            keep_columns=keep_columns,
+            keep_columns=keep_columns, allow_outside_root=allow_outside_root,
+            placeholder_size=placeholder_size,
         )  # fmt: skip
         loaded = _load_tokens(tokens)
         self.tokens_source = os.fspath(tokens) if isinstance(tokens, (str, os.PathLike)) else None
@@ -501,7 +536,7 @@ class FslTransform(_FrameTransform):
             "attention_mask": self._ids_out(mask_rows),
             "labels": self._ids_out(label_rows),
         }
-        key, values = self._frames_out(groups)
+        key, values = self._frames_out(groups, batch)
         out[key] = values
         out["num_frames"] = [len(g) for g in groups]
         return self._keep(batch, out)
@@ -529,7 +564,7 @@ class _TextTransform(_FrameTransform):
         self._tokens = loaded
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
+        state = self.__dict__.copy()
         if state.get("_tokens_dir"):
             state["_tokens"] = None
         return state
@@ -582,7 +617,7 @@ class EventTransform(_TextTransform):
         out: dict[str, Any] = {}
         self._text_and_ids([self._encode([e], e.timestamp_ns) for e in events], out)
         refs = [_screen_ref(e) for e in events]
-        key, values = self._frames_out([[r] if r is not None else [] for r in refs])
+        key, values = self._frames_out([[r] if r is not None else [] for r in refs], batch)
         if key == "pixel_values":
             out["pixel_values"] = [v[0] if r is not None else None for v, r in zip(values, refs)]
         else:
@@ -618,7 +653,7 @@ class BinnedTransform(_TextTransform):
             refs = [_screen_ref(event_from_mcap_message(m)) for m in state or []]
             groups.append([r for r in refs if r is not None])
         out: dict[str, Any] = {}
-        key, values = self._frames_out(groups)
+        key, values = self._frames_out(groups, batch)
         out[key] = values
         out["num_frames"] = [len(g) for g in groups]
         self._text_and_ids(token_rows, out)
