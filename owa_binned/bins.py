@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from owa_event.account import Account
+from owa_event.errors import OwaError
 from owa_event.events import Event, EventOrderError
 
 RULE_STATE_UNUSED = "state_unused"
@@ -46,6 +47,10 @@ class Bin:
     end_ns: int
     state: list[Event]
     actions: list[Event]
+
+
+class EmptyRunError(OwaError):
+    """A stretch without any event longer than the bins may fill one by one (``max_empty_run``)."""
 
 
 @dataclass
@@ -91,6 +96,7 @@ def bin_events(
     counts: BinCounts | None = None,
     *,
     drop_empty: bool = False,
+    max_empty_run: int | None = None,
 ) -> Iterator[Bin]:
     """The bins of one episode's time-ordered ``events``, streamed.
 
@@ -99,7 +105,10 @@ def bin_events(
     reach past it), also when empty, and every event must be before ``end_ns``. ``state`` lists
     the latest event of each state topic, in ``state_topics`` order. With ``drop_empty`` bins
     without actions are not emitted (counted in ``counts.empty_bins_dropped``; long gaps cost
-    O(1), not one step per bin). ``account`` gets each event's fate (:data:`FATES`); counting the
+    O(1), not one step per bin). Without ``drop_empty``, a run of more than ``max_empty_run``
+    consecutive bins without any event (a stretch the bins would fill one by one) raises
+    :class:`EmptyRunError` before any of them is made, so the cost always follows the data.
+    ``account`` gets each event's fate (:data:`FATES`); counting the
     events that go in is the caller's. Raises :class:`ValueError` for an event before ``start_ns``,
     at or after ``end_ns``, or earlier than the event before it.
     """
@@ -153,6 +162,13 @@ def bin_events(
                 h.dropped = True
             next_k = until_k
             return
+        if max_empty_run is not None and n > max_empty_run:
+            first = start_ns + next_k * period_ns
+            raise EmptyRunError(
+                f"{n} consecutive bins from {first} ns ({n * period_ns / 1e9:.0f} s) hold no event at all: more than "
+                f"the {max_empty_run} empty bins allowed in a row; set drop_empty_bins=True, cut the episode with "
+                f"an Inactivity interval, or raise max_gap_s"
+            )
         for k in range(next_k, until_k):
             next_k = k + 1
             b = close(k, current, [])

@@ -28,11 +28,20 @@ class BinnedConfig(EventConfig):
     drop_empty_bins: bool = False
     """Leave out bins without any action (counted in the report; ``bin_idx`` keeps its gaps)."""
 
+    max_gap_s: float | None = 3600.0
+    """Longest stretch without any kept event (s) that is filled with empty bins; a longer one is an
+    error naming the recording and the time (use ``drop_empty_bins``, an ``Inactivity`` interval, or
+    raise this; ``None``: no limit). Without it, one event a week apart would make millions of bins."""
+
     state_topics: list[str] = field(default_factory=lambda: list(DEFAULT_STATE_TOPICS))
     """Topics whose latest event at or before a bin's start is that bin's ``state``."""
 
     action_topics: list[str] = field(default_factory=lambda: list(DEFAULT_ACTION_TOPICS))
     """Topics whose events inside a bin are that bin's ``actions``."""
+
+    def max_empty_run(self) -> int | None:
+        """``max_gap_s`` in bins (None: no limit)."""
+        return None if self.max_gap_s is None else int(self.max_gap_s * 1e9 // self.period_ns())
 
     def period_ns(self) -> int:
         """The bin length in integer ns (see :func:`owa_binned.bins.period_ns_of`)."""
@@ -49,6 +58,11 @@ class BinnedConfig(EventConfig):
             problems.append(f"fps {fps} gives bins shorter than 1 ns")
         if not isinstance(self.drop_empty_bins, bool):
             problems.append(f"drop_empty_bins must be a bool, got {self.drop_empty_bins!r}")
+        gap = self.max_gap_s
+        if gap is not None and (
+            isinstance(gap, bool) or not isinstance(gap, (int, float)) or not gap > 0 or gap == math.inf
+        ):
+            problems.append(f"max_gap_s must be a number of seconds > 0 or None, got {gap!r}")
         check_topics = input_topics is not None
         known = set(KNOWN_TOPICS) | set(input_topics or ())
         roles: dict[str, list[str]] = {}

@@ -82,6 +82,7 @@ class BinnedStage(Stage):
                 report.account,
                 counts,
                 drop_empty=config.drop_empty_bins,
+                max_empty_run=config.max_empty_run(),
             )
             for b in bins:
                 if b.bin_idx > INT32_MAX:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from owa_binned.bins import FATES, Bin, BinCounts, bin_events, period_ns_of
+from owa_binned.bins import FATES, Bin, BinCounts, EmptyRunError, bin_events, period_ns_of
 from owa_event.account import Account
 from owa_event.events import TOPIC_TYPES, Event
 
@@ -311,3 +311,21 @@ def test_bins_match_the_brute_force_model(case: tuple[list[Event], int, int, int
     assert stats.not_binned == {
         t: n for t in ("window", "keyboard/state") if (n := sum(e.topic == t for e in events))
     }
+
+
+def test_a_long_stretch_without_events_is_an_error_before_any_bin_is_made() -> None:
+    week = 7 * 24 * 3600 * 1_000_000_000
+    events = [ev("keyboard", 0, 0), ev("keyboard", week, 1)]
+    period = 100_000_000  # 10 fps: a week would be ~6 million bins
+    with pytest.raises(EmptyRunError, match=r"6047999 consecutive bins .* hold no event at all"):
+        run_limited(events, period, max_empty_run=36_000)
+    # dropped empty bins cost nothing, whatever the stretch
+    bins, stats = run(events, 0, period, drop=True)
+    assert [b.bin_idx for b in bins] == [0, week // period] and stats.empty_bins_dropped == week // period - 1
+    # within the bound, every empty bin is made
+    short = [ev("keyboard", 0, 0), ev("keyboard", 36_000 * period, 1)]
+    assert len(run_limited(short, period, max_empty_run=36_000)) == 36_001
+
+
+def run_limited(events: list[Event], period: int, max_empty_run: int) -> list[Bin]:
+    return list(bin_events(iter(events), 0, None, period, STATE, ACTIONS, max_empty_run=max_empty_run))

@@ -13,9 +13,17 @@ import owa_builders  # noqa: F401  (registers the builders)
 from owa_binned.config import BinnedConfig
 from owa_binned.stage import BINNED_SCHEMA, BinnedStage
 from owa_builders.binned import BinnedBuilder
-from owa_builders.tools.example import MS, NS, RawEvent, SessionSpec, session_events, write_recording
+from owa_builders.tools.example import (
+    DEFAULT_START_NS,
+    MS,
+    NS,
+    RawEvent,
+    SessionSpec,
+    session_events,
+    write_recording,
+)
 from owa_event.account import RecordingReport
-from owa_event.errors import ConfigError
+from owa_event.errors import ConfigError, RecordingError
 from owa_event.pipeline import RecordingRef, kept_events
 from owa_event.pipeline import rows as stage_rows
 
@@ -218,3 +226,24 @@ def test_the_real_shared_recording_builds(shared_recording: Path, tmp_path: Path
     assert actions == sum(len(a) for a in ds["actions"])
     state = next(McapMessage.model_validate_json(s[0]) for s in ds["state"] if s)
     assert state.decoded.media_ref.uri == "0.5.1.mkv"
+
+
+def test_a_week_with_22_messages_is_a_fast_named_error_or_dropped_bins(tmp_path: Path) -> None:
+    day = 24 * 3600 * NS
+    events = [
+        RawEvent(
+            "keyboard",
+            DEFAULT_START_NS + i * 8 * 3600 * NS,
+            {"event_type": "press" if i % 2 == 0 else "release", "vk": 65},
+        )
+        for i in range(22)
+    ]  # 22 messages over 7 days: 8 h apart
+    assert events[-1].timestamp_ns - events[0].timestamp_ns == 7 * day
+    path = write_recording(tmp_path / "week.mcap", events)
+    ref = RecordingRef(str(path), "week.mcap", str(tmp_path))
+    with pytest.raises(
+        RecordingError, match=r"week\.mcap: .*consecutive bins .* hold no event at all.*max_gap_s"
+    ):
+        list(stage_rows(BinnedStage(BinnedConfig()), ref))
+    rows = list(stage_rows(BinnedStage(BinnedConfig(drop_empty_bins=True)), ref))
+    assert len(rows) == 22  # one bin per key event: the week costs what its 22 messages cost
