@@ -10,8 +10,10 @@ with ``base_ns`` giving absolute times (exact at the encoder's ``time_resolution
 time is ``encoder.quantize(t, base_ns)`` of the time that was encoded) and ``images`` giving each
 screen event its ``media_ref`` ``{uri, pts_ns}``. What comes back is the stage's *input to the
 encoder*: the kept, resampled and (with ``action_shift_ns``) shifted events, in the encoder's
-canonical fields (:func:`owa_fsl.encoders.canonical`); fields the encoders do not keep
-(a screen's ``utc_ns``/``shape``, a raw event's ``device_handle``...) do not come back.
+canonical fields (:func:`owa_fsl.encoders.canonical`); a screen event also gets back its message's
+``utc_ns``, ``source_shape`` and ``shape`` (kept in the row's ``images``), so screen messages round
+trip exactly; fields the encoders do not keep (the optional ``timestamp``, a raw event's
+``device_handle``) do not come back.
 
 Screen media URIs in the rows are relative to the root of the dataset the FSL dataset was built
 from (the ``data_dir``), and :func:`write_mcap` keeps them as they are: the written ``.mcap``
@@ -33,7 +35,7 @@ from typing import Any
 from owa_event.errors import OwaError
 from owa_event.events import SCREEN, Event
 
-from .encoders import DecodeError
+from .encoders import DecodeError, make_event
 from .tokenizer import FslTokens
 
 #: The columns a row needs to be decoded.
@@ -125,7 +127,28 @@ def decode_row(row: Mapping[str, Any], tokens: FslTokens, *, where: str | None =
         raise FslDecodeError(
             f"{name}: decoded {len(events)} event(s) but the row says n_events = {row['n_events']}"
         )
-    return events
+    return _with_frame_fields(events, row["images"] or ())
+
+
+#: The screen message fields an ``images`` entry carries besides its frame reference.
+FRAME_FIELDS = ("utc_ns", "source_shape", "shape")
+
+
+def _with_frame_fields(events: list[Event], images: Sequence[Any]) -> list[Event]:
+    """Screen events completed with their message's other fields from the row's ``images`` (in
+    order; null fields were absent from the original message)."""
+    extras = iter(images)
+    out = []
+    for event in events:
+        if event.topic == SCREEN:
+            image = next(extras)
+            if isinstance(image, Mapping):
+                more = {k: image[k] for k in FRAME_FIELDS if image.get(k) is not None}
+                if more:
+                    fields = {**more, **event.fields}
+                    event = make_event(event.topic, event.timestamp_ns, fields, event.index)
+        out.append(event)
+    return out
 
 
 def decode_rows(rows: Iterable[Mapping[str, Any]], tokens: FslTokens) -> Iterator[Event]:

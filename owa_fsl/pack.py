@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from owa_event.account import Account
@@ -38,6 +38,8 @@ class PackedSequence:
     base_ns: int
     n_events: int
     n_tokens: int
+    frame_events: list[Event] = field(default_factory=list, compare=False, repr=False)
+    """The screen events behind ``images``, in order (their other fields go into the rows)."""
 
 
 @dataclass
@@ -97,6 +99,7 @@ class Packer:
         max_len = self.max_len
         ids: list[int] = []
         images: list[tuple[str, int | None]] = []
+        screens: list[Event] = []
         members: Counter[str] = Counter()
         base = 0
         for event in events:
@@ -104,8 +107,8 @@ class Packer:
             t = event.timestamp_ns
             if not members or t - base > self._max_offset:
                 if members:
-                    yield from self._close(ids, images, members, base)
-                    ids, images, members = [], [], Counter()
+                    yield from self._close(ids, images, screens, members, base)
+                    ids, images, screens, members = [], [], [], Counter()
                 base = t
             try:
                 event_ids = self._ids(event, base)
@@ -120,19 +123,25 @@ class Packer:
                 self.account.drop(RULE_OVERSIZE, topic)
                 continue
             if len(ids) + len(event_ids) > max_len:
-                yield from self._close(ids, images, members, base)
-                ids, images, members = [], [], Counter()
+                yield from self._close(ids, images, screens, members, base)
+                ids, images, screens, members = [], [], [], Counter()
                 base = t
                 event_ids = self._ids(event, base)
             ids.extend(event_ids)
             members[topic] += 1
             if topic == SCREEN:
                 images.append(frame_ref(event))
+                screens.append(event)
         if members:
-            yield from self._close(ids, images, members, base)
+            yield from self._close(ids, images, screens, members, base)
 
     def _close(
-        self, ids: list[int], images: list[tuple[str, int | None]], members: Counter[str], base: int
+        self,
+        ids: list[int],
+        images: list[tuple[str, int | None]],
+        screens: list[Event],
+        members: Counter[str],
+        base: int,
     ) -> Iterator[PackedSequence]:
         stats = self.stats
         if self.drop_frameless and not images:
@@ -155,4 +164,5 @@ class Packer:
             base_ns=base,
             n_events=sum(members.values()),
             n_tokens=n,
+            frame_events=screens,
         )

@@ -23,9 +23,23 @@ from owa_event.events import INPUT_TOPICS, Event
 from owa_event.pipeline import RecordingRef, Stage, kept_events
 
 from .config import FSL_PRESETS, FslConfig
+from .encoders import EncodeError
+from .encoders.errors import describe
 from .pack import Packer, PackStats
 from .tokenizer import TOKENIZER_DIR, FslTokens
 
+#: One frame of a sequence: its reference (``uri`` relative to the dataset root, ``pts_ns``) and the
+#: screen message's other fields (``utc_ns``, ``source_shape``, ``shape``: null when the message has
+#: none), so that decoded screen messages carry every field of the original.
+IMAGE_STRUCT = pa.struct(
+    [
+        ("uri", pa.string()),
+        ("pts_ns", pa.int64()),
+        ("utc_ns", pa.int64()),
+        ("source_shape", pa.list_(pa.int32())),
+        ("shape", pa.list_(pa.int32())),
+    ]
+)
 #: The FSL rows' schema (plain types only, so a published copy loads without this package); with
 #: ``debug_text`` a ``text`` column follows (:func:`fsl_schema`).
 FSL_SCHEMA = pa.schema(
@@ -45,6 +59,28 @@ FSL_SCHEMA = pa.schema(
 FSL_COLUMNS = tuple(FSL_SCHEMA.names)
 #: Rows per record batch.
 BATCH_ROWS = 64
+
+
+def image_of(ref: tuple[str, int | None], event: Event) -> dict[str, Any]:
+    """The ``images`` entry of a screen event (see :data:`IMAGE_STRUCT`); :class:`EncodeError` for a
+    ``utc_ns`` or shape that is not what the format says (an int64; ``[width, height]`` of ints)."""
+    fields = event.fields
+    utc = fields.get("utc_ns")
+    if utc is not None and (type(utc) is not int or not -(2**63) <= utc < 2**63):
+        raise EncodeError(f"{describe(event)}: field 'utc_ns' = {utc!r} is not an int64 (ns)")
+    out: dict[str, Any] = {"uri": ref[0], "pts_ns": ref[1], "utc_ns": utc}
+    for name in ("source_shape", "shape"):
+        value = fields.get(name)
+        if value is not None and not (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(type(v) is int and 0 <= v < 2**31 for v in value)
+        ):
+            raise EncodeError(
+                f"{describe(event)}: field {name!r} = {value!r} is not [width, height] in pixels"
+            )
+        out[name] = value
+    return out
 
 
 def fsl_schema(debug_text: bool = False) -> pa.Schema:
@@ -162,7 +198,7 @@ class FslStage(Stage):
                 row: dict[str, Any] = {
                     "input_ids": seq.input_ids,
                     "attention_mask": seq.attention_mask,
-                    "images": [{"uri": uri, "pts_ns": pts} for uri, pts in seq.images],
+                    "images": [image_of(ref, e) for ref, e in zip(seq.images, seq.frame_events, strict=True)],
                     "episode_path": recording.episode_path,
                     "interval_idx": interval_idx,
                     "base_ns": seq.base_ns,
