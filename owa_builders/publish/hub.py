@@ -365,7 +365,8 @@ def _hub_error(exc: Exception, repo_id: str, what: str, shows: str) -> PublishEr
             f"{repo_id}: the repo changed while publishing (another push?): {what} was refused; {shows}. "
             "Pushes to one repo must be sequential: push again"
         )
-    return PublishError(f"{repo_id}: {what} failed ({type(exc).__name__}: {exc}); {shows}")
+    detail = " ".join(str(exc).split())  # one line
+    return PublishError(f"{repo_id}: {what} failed ({type(exc).__name__}: {detail}); {shows}")
 
 
 def _commit_media(
