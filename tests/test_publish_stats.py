@@ -118,6 +118,7 @@ def test_fsl_token_statistics(built_folders: dict[str, Path]) -> None:
 
 def test_long_episodes_merge_seconds_into_at_most_240_points() -> None:
     import numpy as np
+    import pyarrow as pa
 
     from owa_builders.publish.stats import MAX_SERIES_POINTS, _Series
 
@@ -125,8 +126,9 @@ def test_long_episodes_merge_seconds_into_at_most_240_points() -> None:
     # episode a: 1000 s, 2 events/s; episode b: 500 s, 4 events/s
     a = np.arange(0, 1000 * 10**9, 5 * 10**8, dtype=np.int64)
     b = np.arange(0, 500 * 10**9, 25 * 10**7, dtype=np.int64)
-    series.add([("a", 0)] * len(a), a, ["mouse"] * len(a), np.ones(len(a)))
-    series.add([("b", 0)] * len(b), b, ["mouse"] * len(b), np.ones(len(b)))
+    series.add(a, pa.array(["mouse"] * len(a)), np.ones(len(a)))
+    series.add(b, pa.array(["mouse"] * len(b)), np.ones(len(b)))
+    series.durations = {"a": int(a[-1]), "b": int(b[-1])}
     step, rates = series.result()
     assert step == 5.0 and len(rates["mouse"]) == 200 <= MAX_SERIES_POINTS
     assert rates["mouse"][:100] == pytest.approx([3.0] * 100)  # both episodes: (2 + 4) / 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -106,21 +107,20 @@ class _Series:
 
     def __init__(self) -> None:
         self.counts: dict[str, np.ndarray] = {}
-        self.durations: dict[tuple[str, int], int] = {}  # episode -> last offset (ns)
+        self.durations: dict[Any, int] = {}  # episode -> offset of its last event (ns)
 
-    def add(
-        self, episodes: list[tuple[str, int]], offsets_ns: np.ndarray, topics: list[str], weights: np.ndarray
-    ) -> None:
-        for ep, off in zip(episodes, offsets_ns.tolist()):
-            if off > self.durations.get(ep, -1):
-                self.durations[ep] = off
+    def add(self, offsets_ns: np.ndarray, topics: pa.Array, weights: np.ndarray) -> None:
+        """Count events at ``offsets_ns`` (ns since their episode's start) under ``topics``, with ``weights``."""
         seconds = (offsets_ns // NS).astype(np.int64)
-        names = np.asarray(topics, dtype=object)
-        for topic in sorted(set(topics)):
-            mask = names == topic
+        encoded = pc.dictionary_encode(topics)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        for code, topic in enumerate(encoded.dictionary.to_pylist()):
+            mask = codes == code
+            if not mask.any():
+                continue
             secs, w = seconds[mask], weights[mask]
-            size = int(secs.max()) + 1 if secs.size else 0
-            counts = self.counts.setdefault(topic, np.zeros(0, dtype=np.float64))
+            counts = self.counts.get(topic, np.zeros(0, dtype=np.float64))
+            size = int(secs.max()) + 1
             if size > counts.size:
                 counts = np.concatenate([counts, np.zeros(size - counts.size)])
             np.add.at(counts, secs, w)
@@ -166,30 +166,23 @@ def measure(built: BuiltFolder) -> Stats:
     period_ns = (built.record.get("describe") or {}).get("period_ns")
     split_stats: dict[str, SplitStats] = {}
     for name, split in built.splits.items():
-        spans: dict[tuple[str, int], list[int]] = {}
+        spans: dict[tuple[str, int], list[int]] = {}  # episode -> [first, last] time (ns)
         for batch in split.batches():
             cols = {n: batch.column(i) for i, n in enumerate(batch.schema.names)}
-            eps = list(zip(cols["episode_path"].to_pylist(), cols["interval_idx"].to_pylist()))
+            time_column = "base_ns" if stage == "fsl" else "timestamp_ns"
+            times = np.asarray(cols[time_column].to_numpy(zero_copy_only=False), dtype=np.int64)
+            starts = _episode_starts(cols["episode_path"], cols["interval_idx"], times, spans)
             if stage == "fsl":
-                times = np.asarray(cols["base_ns"].to_numpy(zero_copy_only=False), dtype=np.int64)
                 _fsl_batch(cols, fsl_parts)
-            else:
-                times = np.asarray(cols["timestamp_ns"].to_numpy(zero_copy_only=False), dtype=np.int64)
-            starts = np.empty(len(eps), dtype=np.int64)
-            for i, (ep, t) in enumerate(zip(eps, times.tolist())):
-                span = spans.get(ep)
-                if span is None:
-                    spans[ep] = span = [t, t]
-                elif t > span[1]:
-                    span[1] = t
-                starts[i] = span[0]
-            if stage == "event":
-                series.add(eps, times - starts, cols["topic"].to_pylist(), np.ones(len(eps)))
+            elif stage == "event":
+                series.add(times - starts, cols["topic"], np.ones(len(times)))
             elif stage == "binned":
                 actions = pc.list_value_length(cols["actions"]).to_numpy(zero_copy_only=False)
                 bin_idx = np.asarray(cols["bin_idx"].to_numpy(zero_copy_only=False), dtype=np.int64)
-                offsets = bin_idx * int(period_ns or NS)
-                series.add(eps, offsets, ["actions"] * len(eps), np.asarray(actions, dtype=np.float64))
+                topic = pa.array(["actions"] * len(times))
+                series.add(bin_idx * int(period_ns or NS), topic, np.asarray(actions, dtype=np.float64))
+        for ep, (first, last) in spans.items():
+            series.durations[(name, ep)] = last - first
         recordings = {ep for ep, _ in spans}
         if kept_ns and recordings <= set(kept_ns):
             hours = sum(kept_ns[r] for r in recordings) / 3.6e12
@@ -217,6 +210,28 @@ def measure(built: BuiltFolder) -> Stats:
         fsl=_fsl_stats(fsl_parts, built) if stage == "fsl" else None,
         binned_fps=(NS / period_ns) if stage == "binned" and period_ns else None,
     )
+
+
+def _episode_starts(
+    paths: pa.Array, intervals: pa.Array, times: np.ndarray, spans: dict[tuple[str, int], list[int]]
+) -> np.ndarray:
+    """Each row's episode start (the first time seen for its episode, in row order); updates ``spans``."""
+    keys = pc.binary_join_element_wise(paths, pc.cast(intervals, pa.string()), "\x00")
+    encoded = pc.dictionary_encode(keys)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(encoded.dictionary) + 1))
+    starts = np.empty(len(encoded.dictionary), dtype=np.int64)
+    for code, key in enumerate(encoded.dictionary.to_pylist()):
+        rows = order[bounds[code] : bounds[code + 1]]
+        path, interval = key.rsplit("\x00", 1)
+        episode = (path, int(interval))
+        span = spans.get(episode)
+        if span is None:
+            span = spans[episode] = [int(times[rows[0]]), int(times[rows[0]])]
+        span[1] = max(span[1], int(times[rows].max()))
+        starts[code] = span[0]
+    return starts[codes]
 
 
 def _fsl_batch(cols: dict[str, pa.Array], parts: dict[str, list[np.ndarray]]) -> None:
