@@ -291,8 +291,8 @@ def card_metadata(
     """The card's YAML (a ``DatasetCardData``): ``existing``'s with this config's entries set.
 
     Other configs' ``configs`` and ``dataset_info`` entries and unrelated fields are kept;
-    ``task_categories`` and ``tags`` are unions; ``license`` is set when given (else kept, else
-    :data:`DEFAULT_LICENSE`).
+    ``task_categories`` and ``tags`` are unions; ``license`` and ``pretty_name`` are set when given
+    (else kept; the license defaults to :data:`DEFAULT_LICENSE`).
     """
     import datasets
     from datasets.info import DatasetInfosDict
@@ -303,8 +303,8 @@ def card_metadata(
         data.license = license
     elif not data.license:
         data.license = DEFAULT_LICENSE
-    if pretty_name is not None or not data.pretty_name:
-        data.pretty_name = pretty_name or data.pretty_name
+    if pretty_name:
+        data.pretty_name = pretty_name
     data.task_categories = _union(data.task_categories, TASK_CATEGORIES[stats.stage])
     data.tags = _union(data.get("tags"), [*TAGS, f"owa-{stats.stage}"])
     entry = {"config_name": config_name, "data_files": layout.data_files(config_name, list(stats.splits))}
