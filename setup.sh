@@ -10,4 +10,19 @@ PYTHON="${PYTHON:-python3}"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
 "$VENV/bin/python" -m pip install --quiet -e ".[fsl,torch,test]"
+# Debian's Chromium renders the preview pages in the tests (they skip without it). Installed only where
+# apt-get can run (root, or password-less sudo); elsewhere setup goes on without it.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && SUDO="sudo -n"; } || SUDO=none
+    if [ "$SUDO" != none ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        { $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+            || { $SUDO apt-get update -qq >/dev/null 2>&1 \
+                 && $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }; } \
+            || echo "note: could not install chromium; the browser preview tests will be skipped"
+    else
+        echo "note: chromium not installed (needs root for apt-get); the browser preview tests will be skipped"
+    fi
+fi
 echo "owa-builders is installed in $VENV"

@@ -122,6 +122,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"sequences) in {time.perf_counter() - t0:.1f} s; saved with its tokenizer to {workdir / 'fsl'}"
     )
     _print_fsl_summary(fsl)
+    from .publish import write_preview
+
+    for stage, what in (("event", "an episode"), ("fsl", "an FSL sequence")):
+        page = write_preview(workdir / stage, workdir / f"preview-{stage}.html")
+        print(f"wrote a preview of {what} ({page.title}) to {page.path}: open it in a browser")
     return 0
 
 
@@ -251,6 +256,17 @@ def parser() -> argparse.ArgumentParser:
     n = sub.add_parser("bench", help="throughput of the stages next to baselines, same files, same run")
     bench.add_arguments(n)
     n.set_defaults(func=bench.run)
+
+    from .publish import hub, preview
+
+    u = sub.add_parser("push", help="publish a built folder to a Hub dataset repo (Parquet, card, media)")
+    hub.add_arguments(u)
+    u.set_defaults(func=hub.run)
+    w = sub.add_parser(
+        "preview", help="one episode or FSL row of a built folder as a self-contained HTML page"
+    )
+    preview.add_arguments(w)
+    w.set_defaults(func=preview.run)
 
     f = sub.add_parser(
         "bench-frames",

@@ -120,3 +120,23 @@ def hub_env(hub: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     yield hub
     HfFileSystem.clear_instance_cache()
     hf_file_system.hffs.dircache.clear()
+
+
+# ------------------------------------------------------------------------------------------
+# Built folders of every stage (publishing and preview tests)
+# ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def built_folders(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """`owa-builders build` output folders of `corpus`: {"event", "binned", "fsl"} -> folder
+    (FSL: config fsl-smolvlm, the local example tokenizer, 1024-token sequences). Read-only."""
+    from owa_builders.build import build
+    from owa_builders.tools.example_tokenizer import write_example_tokenizer
+
+    root = tmp_path_factory.mktemp("built")
+    tokenizer = write_example_tokenizer(root / "tokenizer")
+    options = {"fsl": {"tokenizer_name": str(tokenizer), "max_sequence_length": 1024}}
+    configs = {"fsl": "fsl-smolvlm"}
+    for stage in ("event", "binned", "fsl"):
+        build(stage, str(corpus), root / stage, config=configs.get(stage), options=options.get(stage),
+              cache_dir=str(root / "cache"))  # fmt: skip
+    return {stage: root / stage for stage in ("event", "binned", "fsl")}

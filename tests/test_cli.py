@@ -26,6 +26,10 @@ def test_demo_generates_builds_and_summarises(tmp_path: Path, capsys: pytest.Cap
     assert sum(d.num_rows for d in saved.values()) == _messages(tmp_path / "recordings")
     for split, ds in saved.items():
         assert f"[{split}] event dataset: {ds.num_rows} rows" in out
+    for stage in ("event", "fsl"):  # it ends with preview pages of what it built
+        page = (tmp_path / f"preview-{stage}.html").read_text()
+        assert f"to {tmp_path / f'preview-{stage}.html'}: open it in a browser" in out
+        assert "Timeline by topic" in page and page.count('<img src="data:image/jpeg;base64,') > 0
 
 
 def test_build_with_options(current_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
