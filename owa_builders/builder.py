@@ -36,8 +36,8 @@ from owa_event.errors import ConfigError, OwaError, did_you_mean
 from owa_event.pipeline import (
     RecordingRef,
     Stage,
-    check_topics,
     config_field_names,
+    config_problems,
     convert,
     unknown_field_problems,
 )
@@ -106,7 +106,10 @@ class StageBuilder(datasets.ArrowBasedBuilder):
         known = {k: v for k, v in config_kwargs.items() if k in allowed}
         config, config_id = super()._create_builder_config(config_name, custom_features, config_id, **known)
         stage_config = self.STAGE.config_class.from_fields(config)
-        problems += stage_config.problems(None)
+        has_data = config.data_dir is not None or config.data_files is not None
+        problems += config_problems(
+            stage_config, (lambda: self._recordings(config).all()) if has_data else None
+        )
         if problems:
             raise ConfigError(problems, where=f"{self.DATASET_NAME} config {config.name!r}")
         self.stage = self.STAGE(stage_config)
@@ -125,17 +128,19 @@ class StageBuilder(datasets.ArrowBasedBuilder):
     # -- discovery ----------------------------------------------------------------------------------
     def recordings(self) -> Recordings:
         """The recordings this builder converts, by split."""
-        data_files = self.config.data_files
+        return self._recordings(self.config)
+
+    def _recordings(self, config: datasets.BuilderConfig) -> Recordings:
+        data_files = config.data_files
         if isinstance(data_files, datasets.data_files.DataFilesDict):  # resolved by load_dataset already
             return from_paths(
-                {str(split): list(files) for split, files in data_files.items()}, self.config.data_dir
+                {str(split): list(files) for split, files in data_files.items()}, config.data_dir
             )
-        return find_recordings(self.config.data_dir, data_files, storage_options=self.storage_options)
+        return find_recordings(config.data_dir, data_files, storage_options=self.storage_options)
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
         self._streaming = isinstance(dl_manager, datasets.StreamingDownloadManager)
         recordings = self.recordings()
-        check_topics(self.stage.config, recordings.all())
         if not self._streaming and self._output_dir:
             self.stage.save_artifacts(self._output_dir)
         logger.info(

@@ -62,7 +62,7 @@ class EventConfig:
                 for topic, hz in rates.items():
                     if check_topics and topic not in known:
                         problems.append(
-                            f"rate_settings names unknown topic {topic!r} (known: {sorted(known)})"
+                            f"rate_settings names unknown topic {topic!r}{topic_hint(topic, known)}"
                         )
                     if isinstance(hz, bool) or not isinstance(hz, (int, float)) or not math.isfinite(hz):
                         problems.append(f"rate_settings[{topic!r}] must be a finite number of Hz, got {hz!r}")

@@ -176,13 +176,8 @@ def config_type(config: Any) -> type:
     raise TypeError(f"{type(config).__name__} is not a stage config")
 
 
-def check_topics(config: EventConfig, recordings: Iterable[RecordingRef]) -> None:
-    """Raise :class:`ConfigError` when the config names a topic that is neither an OWAMcap topic nor
-    in any of the recordings (read from their summaries, only when the config names such a topic)."""
-    from .events import KNOWN_TOPICS
-
-    if config.named_topics() <= KNOWN_TOPICS:
-        return
+def input_topics(recordings: Iterable[RecordingRef], config: EventConfig) -> set[str]:
+    """The topics declared by ``recordings`` (their channels; a bad file is reported when converted)."""
     topics: set[str] = set()
     for ref in recordings:
         try:
@@ -190,7 +185,21 @@ def check_topics(config: EventConfig, recordings: Iterable[RecordingRef]) -> Non
                 topics |= set(rec.topics)
         except Exception:
             continue
-    config.validate(input_topics=topics)
+    return topics
+
+
+def config_problems(
+    config: EventConfig, recordings: Callable[[], Iterable[RecordingRef]] | None = None
+) -> list[str]:
+    """Every problem of ``config``; topic names that are not OWAMcap topics are checked against the
+    topics of ``recordings()`` (only called, and the files only opened, when there are such names)."""
+    from .events import KNOWN_TOPICS
+
+    problems = config.problems(None)
+    if recordings is not None and not config.named_topics() <= KNOWN_TOPICS:
+        with_inputs = config.problems(input_topics(recordings(), config))
+        problems += [p for p in with_inputs if p not in problems]
+    return problems
 
 
 # ------------------------------------------------------------------------------------------

@@ -212,3 +212,43 @@ def test_the_real_shared_recording_builds(shared_recording: Path, tmp_path: Path
     assert set(ds["topic"]) == {"window", "keyboard/state", "mouse/state", "screen", "keyboard", "mouse"}
     screen = next(r for r in ds if r["topic"] == "screen")
     assert McapMessage.model_validate_json(screen["mcap_message"]).decoded.media_ref.uri == "0.5.1.mkv"
+
+
+def test_four_mistakes_are_reported_together_with_suggestions(current_corpus: Path, cache_dir: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        datasets.load_dataset(
+            "owa_builders/event",
+            data_dir=str(current_corpus),
+            cache_dir=cache_dir,
+            rate_settings={"screen": -5, "mouse/rwa": 20},
+            keep_topics=["keybord", "screen"],
+            on_bad_file="ignore",
+            rate_setting={"screen": 5},  # a misspelled field name
+        )
+    message = str(info.value)
+    assert message.startswith("invalid owa_builders/event config 'event': 5 problems:")
+    assert "unknown field 'rate_setting' (did you mean 'rate_settings'?)" in message
+    assert "rate_settings['screen'] is negative" in message
+    assert "unknown topic 'mouse/rwa' (did you mean 'mouse/raw'?)" in message
+    assert "unknown topic 'keybord' (did you mean 'keyboard'?)" in message
+    assert "on_bad_file must be 'error' or 'skip', got 'ignore'" in message
+    assert len(message) < 1000  # no repr of the whole config
+
+
+def test_misspelled_config_and_builder_names_get_suggestions(current_corpus: Path, cache_dir: str) -> None:
+    with pytest.raises(ConfigError, match=r"unknown config 'fsl-smolvm' \(did you mean 'fsl-smolvlm'\?\)"):
+        datasets.load_dataset(
+            "owa_builders/fsl", "fsl-smolvm", data_dir=str(current_corpus), cache_dir=cache_dir
+        )
+    from owa_builders.registry import UnknownBuilderError
+
+    with pytest.raises(
+        UnknownBuilderError,
+        match=r"unknown builder 'owa_builders/events' \(did you mean 'owa_builders/event'\?\)",
+    ):
+        datasets.load_dataset("owa_builders/events", data_dir=str(current_corpus))
+
+
+def test_a_missing_data_dir_says_no_such_folder(tmp_path: Path) -> None:
+    with pytest.raises(NoRecordingsError, match=r"nope'?: no such folder"):
+        datasets.load_dataset("owa_builders/event", data_dir=str(tmp_path / "nope"))
