@@ -33,6 +33,10 @@ class BinnedConfig(EventConfig):
     error naming the recording and the time (use ``drop_empty_bins``, an ``Inactivity`` interval, or
     raise this; ``None``: no limit). Without it, one event a week apart would make millions of bins."""
 
+    topic_fallbacks: dict[str, str] | None = field(default_factory=lambda: {"mouse/raw": "mouse"})
+    """As in the event stage; the substitute takes the role (state or action) of the topic it stands
+    for. Only matters with ``keep_topics``: by default every topic is read."""
+
     state_topics: list[str] = field(default_factory=lambda: list(DEFAULT_STATE_TOPICS))
     """Topics whose latest event at or before a bin's start is that bin's ``state``."""
 

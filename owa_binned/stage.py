@@ -77,8 +77,7 @@ class BinnedStage(Stage):
                 first.timestamp_ns,
                 None,
                 period_ns,
-                config.state_topics,
-                config.action_topics,
+                *_roles(config, report.substitutions),
                 report.account,
                 counts,
                 drop_empty=config.drop_empty_bins,
@@ -103,6 +102,16 @@ class BinnedStage(Stage):
         report.count("episodes", counts.episodes)
         report.count("bins", counts.bins)
         report.count("empty_bins_dropped", counts.empty_bins_dropped)
+
+
+def _roles(config: BinnedConfig, substitutions: dict[str, str]) -> tuple[list[str], list[str]]:
+    """``(state topics, action topics)``: a topic that served for another (``topic_fallbacks``) takes its role."""
+    out = []
+    for topics in (config.state_topics, config.action_topics):
+        role = list(topics)
+        role += [used for wanted, used in substitutions.items() if wanted in topics and used not in role]
+        out.append(role)
+    return out[0], out[1]
 
 
 def _empty() -> dict[str, list[Any]]:

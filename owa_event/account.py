@@ -27,6 +27,7 @@ from typing import Any
 # Rules under which events are dropped (every drop names one of these, or a stage's own rule).
 TOPIC_NOT_KEPT = "topic_not_kept"
 OUTSIDE_INTERVALS = "outside_intervals"
+RECORDING_SKIPPED = "recording_skipped"
 
 
 @dataclass
@@ -130,6 +131,8 @@ class RecordingReport:
     """Set when a truncated file was recovered: how many messages its complete chunks held."""
     skipped: str | None = None
     """Set when the recording was skipped whole (``on_bad_file="skip"``): why."""
+    substitutions: dict[str, str] = field(default_factory=dict)
+    """Kept topic -> the topic that served in its place (``topic_fallbacks``)."""
     warnings: list[str] = field(default_factory=list)
     """Every warning issued for this recording, in order (text)."""
     stats: dict[str, int] = field(default_factory=dict)
@@ -155,6 +158,8 @@ class RecordingReport:
         ]
         if self.skipped:
             parts.append(f"SKIPPED ({self.skipped})")
+        for wanted, used in sorted(self.substitutions.items()):
+            parts.append(f"{used!r} served for {wanted!r}")
         for rule, counts in sorted(acc.dropped.items()):
             if +counts:
                 topics = ", ".join(f"{t} {n}" for t, n in sorted(counts.items()) if n)
@@ -190,6 +195,7 @@ class RecordingReport:
             "outside_media": list(self.outside_media),
             "recovered_messages": self.recovered_messages,
             "skipped": self.skipped,
+            "substitutions": dict(sorted(self.substitutions.items())),
             "warnings": list(self.warnings),
             "stats": dict(sorted(self.stats.items())),
         }
@@ -208,6 +214,7 @@ class RecordingReport:
             outside_media=list(d.get("outside_media", [])),
             recovered_messages=d.get("recovered_messages"),
             skipped=d.get("skipped"),
+            substitutions=dict(d.get("substitutions", {})),
             warnings=list(d.get("warnings", [])),
             stats=dict(d.get("stats", {})),
         )

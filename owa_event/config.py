@@ -12,6 +12,7 @@ from .events import KNOWN_TOPICS
 
 C = TypeVar("C", bound="EventConfig")
 OnBadFile = Literal["error", "skip"]
+OnMissingMedia = Literal["keep", "skip"]
 OnTruncated = Literal["recover", "error"]
 
 
@@ -35,9 +36,19 @@ class EventConfig:
     """With a keyboard rate set: re-emit presses of a held key at that rate (from the OS
     auto-repeats) instead of dropping every auto-repeat."""
 
+    topic_fallbacks: dict[str, str] | None = None
+    """Kept topic -> the topic used in its place in a recording that does not have it (e.g.
+    ``{"mouse/raw": "mouse"}``: writers up to 0.5.1 record ``mouse`` only). The substitute is kept,
+    at the kept topic's rate, and the recording's report says which topic served."""
+
     on_bad_file: OnBadFile = "error"
     """``"error"``: a bad recording stops the build with an error naming it. ``"skip"``: it is
-    skipped whole, with a counted warning (each file is then validated before its rows are made)."""
+    skipped whole, with a counted warning (it is converted completely, into a temporary file, before
+    any of its rows is given out)."""
+
+    on_missing_media: OnMissingMedia = "keep"
+    """A recording whose screen messages point to a video that is not there: ``"keep"`` its rows
+    (with a warning; frames cannot be loaded at training time) or ``"skip"`` it whole (counted)."""
 
     on_truncated: OnTruncated = "recover"
     """``"recover"``: a truncated recording (recorder crash) keeps the messages of its complete
@@ -93,6 +104,14 @@ class EventConfig:
                 problems.append(
                     f"interval must be an IntervalSelection, a dict or None, got {self.interval!r}"
                 )
+        fallbacks = self.topic_fallbacks
+        if fallbacks is not None:
+            if not isinstance(fallbacks, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) and k != v for k, v in fallbacks.items()
+            ):
+                problems.append(f"topic_fallbacks must map a topic to another topic, got {fallbacks!r}")
+        if self.on_missing_media not in ("keep", "skip"):
+            problems.append(f"on_missing_media must be 'keep' or 'skip', got {self.on_missing_media!r}")
         if self.on_bad_file not in ("error", "skip"):
             problems.append(f"on_bad_file must be 'error' or 'skip', got {self.on_bad_file!r}")
         if self.on_truncated not in ("recover", "error"):

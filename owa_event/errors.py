@@ -64,6 +64,10 @@ class DamagedRecordingWarning(OwaWarning):
     read is used (with ``on_truncated="error"`` this is an error instead)."""
 
 
+class TopicWarning(OwaWarning):
+    """A kept topic is absent from a recording, or the topic filter drops all of its input events."""
+
+
 class MissingMediaWarning(OwaWarning):
     """A recording's screen messages point to a video that is not there."""
 

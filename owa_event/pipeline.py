@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from .account import OUTSIDE_INTERVALS, TOPIC_NOT_KEPT, RecordingReport
+from .account import OUTSIDE_INTERVALS, RECORDING_SKIPPED, TOPIC_NOT_KEPT, RecordingReport
 from .config import EventConfig
 from .errors import (
     ConfigError,
@@ -33,9 +33,10 @@ from .errors import (
     OwaError,
     RecordingError,
     SkippedFileWarning,
+    TopicWarning,
     did_you_mean,
 )
-from .events import Event
+from .events import INPUT_TOPICS, Event
 from .reader import Recording
 from .resample import resample
 
@@ -210,14 +211,17 @@ def convert(
 ) -> Iterator[pa.RecordBatch]:
     """The batches of one recording, with ``on_bad_file`` applied.
 
-    ``"error"``: batches stream as they are made; an error stops the iteration. ``"skip"``: the
-    recording is converted completely first, its batches spooled to a temporary Arrow file; any
-    error it causes (ours, I/O, or a bug triggered by its content) skips it whole -- nothing of
-    it is yielded, ``report.skipped`` says why and a :class:`SkippedFileWarning` is issued. A
-    file is never half-written.
+    ``"error"``: batches stream as they are made; an error stops the iteration (an error that does not
+    name the file is re-raised as a :class:`RecordingError` that does). ``"skip"``: the recording is
+    converted completely first, its batches spooled to a temporary Arrow file; any error it causes
+    (ours, I/O, or a bug triggered by its content) skips it whole -- nothing of it is yielded,
+    ``report.skipped`` says why and a :class:`SkippedFileWarning` is issued. A file is never
+    half-written. ``on_missing_media="skip"`` spools likewise, and skips a recording whose video is
+    missing (its messages counted under the rule ``recording_skipped``).
     """
     report = report if report is not None else RecordingReport(recording.episode_path)
-    if stage.config.on_bad_file != "skip":
+    config = stage.config
+    if config.on_bad_file != "skip" and config.on_missing_media != "skip":
         try:
             yield from stage.batches(recording, report)
         except Exception as exc:
@@ -235,11 +239,22 @@ def convert(
                 for batch in stage.batches(recording, attempt):
                     writer.write_batch(batch)
         except (Exception, Warning) as exc:  # a warning raised as an error (filters) is a failure too
-            reason = str(naming_the_file(exc, recording.path))
-            report.skipped = reason
-            message = f"skipping bad recording {recording.path} ({reason})"
-            report.warn(message)
-            warnings.warn(message, SkippedFileWarning, stacklevel=2)
+            named = naming_the_file(exc, recording.path)
+            if config.on_bad_file != "skip":
+                if named is exc:
+                    raise
+                raise named from exc
+            report.skipped = str(named)
+            _warn(report, f"skipping bad recording {recording.path} ({named})", SkippedFileWarning)
+            return
+        if config.on_missing_media == "skip" and attempt.missing_media:
+            report.skipped = f"missing video: {', '.join(attempt.missing_media)}"
+            report.missing_media = attempt.missing_media
+            for topic, n in attempt.account.messages_in.items():
+                report.account.take_in(topic, n)
+                report.account.drop(RECORDING_SKIPPED, topic, n)
+            message = f"skipping recording {recording.path}: its video is missing ({report.skipped}; on_missing_media='skip')"
+            _warn(report, message, SkippedFileWarning)
             return
         _copy_report(attempt, report)
         with pa.memory_map(spool) as source:
@@ -338,8 +353,7 @@ def kept_events(
             f"{recording.path}: screen messages point to missing video {', '.join(missing)} "
             f"(the rows are complete; frames cannot be loaded at training time)"
         )
-        report.warn(message)
-        warnings.warn(message, MissingMediaWarning, stacklevel=2)
+        _warn(report, message, MissingMediaWarning)
 
 
 def _select(rec: Recording, config: EventConfig, report: RecordingReport) -> Iterator[tuple[int, Event]]:
@@ -347,6 +361,15 @@ def _select(rec: Recording, config: EventConfig, report: RecordingReport) -> Ite
     keep = None if config.keep_topics is None else set(config.keep_topics)
     selection = config.selection()
     rates = config.rates()
+    if keep is not None:
+        for wanted, used in (config.topic_fallbacks or {}).items():
+            if wanted in keep and wanted not in rec.topics and used in rec.topics and used not in keep:
+                keep.add(used)
+                if wanted in rates:
+                    rates[used] = rates[wanted]
+                report.substitutions[wanted] = used
+                message = f"{rec.path}: has no {wanted!r} topic; its {used!r} messages are kept in its place (topic_fallbacks)"
+                _warn(report, message, TopicWarning)
     stats = rec.stats
     unknown_before, legacy_before = Counter(stats.unknown_types), Counter(stats.legacy_upgraded)
     if selection is None:
@@ -385,9 +408,34 @@ def _select(rec: Recording, config: EventConfig, report: RecordingReport) -> Ite
         account.take_in(topic, n)
         if keep is not None and topic not in keep:
             account.drop(TOPIC_NOT_KEPT, topic, n)
+    if keep is not None:
+        _warn_about_topics(rec.path, keep, counts, report)
     report.unknown_types.update(stats.unknown_types - unknown_before)
     report.legacy_upgraded.update(stats.legacy_upgraded - legacy_before)
     report.recovered_messages = stats.recovered_messages
+
+
+def _warn(report: RecordingReport, message: str, category: type[Warning]) -> None:
+    """Keep ``message`` in the recording's report and issue it as a warning of ``category``."""
+    report.warn(message)
+    warnings.warn(message, category, stacklevel=3)
+
+
+def _warn_about_topics(path: str, keep: set[str], counts: dict[str, int], report: RecordingReport) -> None:
+    """Warn (naming the recording and topics) when a kept topic is absent, or when the topic filter
+    drops every input event of a recording that has some."""
+    absent = sorted(t for t in keep if not counts.get(t) and t not in report.substitutions)
+    if absent:
+        _warn(
+            report,
+            f"{path}: kept topic(s) {', '.join(map(repr, absent))} have no message in this recording",
+            TopicWarning,
+        )
+    inputs = {t: n for t, n in counts.items() if t in INPUT_TOPICS and n}
+    if inputs and not any(t in keep for t in inputs):
+        shown = ", ".join(f"{t!r}: {n}" for t, n in sorted(inputs.items()))
+        message = f"{path}: the topic filter drops every input event of this recording ({shown}); keep_topics={sorted(keep)}"
+        _warn(report, message, TopicWarning)
 
 
 def _counting(events: Iterator[Event], counter: Counter[str]) -> Iterator[Event]:

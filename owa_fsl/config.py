@@ -34,6 +34,8 @@ DEFAULT_KEEP_TOPICS = ["screen", "keyboard", "mouse/raw"]
 #: Default rates (Hz): frames and raw mouse motion at 20 Hz keep sequences useful (about 1 s of
 #: activity per 4096 tokens with InternVL3's 258-token frames); keyboard is kept whole.
 DEFAULT_RATES = {"screen": 20.0, "mouse/raw": 20.0}
+#: Recordings without raw mouse input (writers up to 0.5.1 record ``mouse`` only) use ``mouse``.
+DEFAULT_FALLBACKS = {"mouse/raw": "mouse"}
 
 
 @dataclass
@@ -46,6 +48,10 @@ class FslConfig(EventConfig):
 
     rate_settings: dict[str, float] | None = field(default_factory=lambda: dict(DEFAULT_RATES))
     """Topic -> Hz, as in the event stage (see :mod:`owa_event.resample`)."""
+
+    topic_fallbacks: dict[str, str] | None = field(default_factory=lambda: dict(DEFAULT_FALLBACKS))
+    """As in the event stage; by default a recording without ``mouse/raw`` (writers up to 0.5.1) has
+    its ``mouse`` events encoded instead, so its mouse input is not lost."""
 
     tokenizer_name: str | None = None
     """Hub name or local path of the base tokenizer (the model's own); the vocabulary of the

@@ -46,10 +46,7 @@ FSL_SCHEMA = pa.schema(
     [
         ("input_ids", pa.list_(pa.int32())),  # exactly max_sequence_length ids, padding after the real tokens
         ("attention_mask", pa.list_(pa.int8())),  # 1 for real tokens, 0 for padding
-        (
-            "images",
-            pa.list_(pa.struct([("uri", pa.string()), ("pts_ns", pa.int64())])),
-        ),  # frame refs, in order
+        ("images", pa.list_(IMAGE_STRUCT)),  # one per screen event, in order (see IMAGE_STRUCT)
         ("episode_path", pa.string()),
         ("interval_idx", pa.int32()),
         ("base_ns", pa.int64()),  # the sequence's first event time: encoded times are offsets from it

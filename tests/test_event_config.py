@@ -174,7 +174,9 @@ def test_from_fields_copies_the_event_fields() -> None:
         keep_topics: Any = None
         interval: Any = None
         keyboard_repeat: bool = False
+        topic_fallbacks: Any = None
         on_bad_file: str = "error"
+        on_missing_media: str = "keep"
         on_truncated: str = "recover"
 
     outer = BuilderConfig(rate_settings={"screen": 5}, keep_topics=["screen"], on_bad_file="skip")
@@ -185,6 +187,8 @@ def test_from_fields_copies_the_event_fields() -> None:
         "keep_topics",
         "interval",
         "keyboard_repeat",
+        "topic_fallbacks",
         "on_bad_file",
+        "on_missing_media",
         "on_truncated",
     }

@@ -20,6 +20,7 @@ from owa_event.account import RecordingReport
 from owa_event.errors import ConfigError
 from owa_event.events import SCREEN, Event
 from owa_event.pipeline import RecordingRef, kept_events
+from owa_fsl.decode import decode_row
 from owa_fsl.encoders import IMAGE_PLACEHOLDER, canonical
 from owa_fsl.stage import fsl_schema
 from owa_fsl.tokenizer import FSL_META, TOKENIZER_DIR, FslTokens
@@ -149,7 +150,13 @@ def test_schema_is_plain_datasets_types(built: dict, name: str) -> None:
     assert features["input_ids"] == datasets.List(datasets.Value("int32"))
     assert features["attention_mask"] == datasets.List(datasets.Value("int8"))
     assert features["images"] == datasets.List(
-        {"uri": datasets.Value("string"), "pts_ns": datasets.Value("int64")}
+        {
+            "uri": datasets.Value("string"),
+            "pts_ns": datasets.Value("int64"),
+            "utc_ns": datasets.Value("int64"),
+            "source_shape": datasets.List(datasets.Value("int32")),
+            "shape": datasets.List(datasets.Value("int32")),
+        }
     )
     assert features["episode_path"] == datasets.Value("string")
     assert features["interval_idx"] == datasets.Value("int32")
@@ -305,6 +312,22 @@ def test_the_real_shared_recording_builds(shared_recording: Path, tokenizer_dir:
     kept = [e for _, e in kept_events(RecordingRef(str(data / "0.5.1.mcap"), "0.5.1.mcap", str(data)), builder.config, RecordingReport("0.5.1.mcap"))]  # fmt: skip
     assert sum(ds["n_events"]) == len(kept)
     assert len(images) == sum(e.topic == SCREEN for e in kept)
+    # writer 0.5.1 records `mouse`, not `mouse/raw`: the default build keeps its mouse input
+    builder.download_and_prepare()
+    (report,) = builder.reports
+    assert report.substitutions == {"mouse/raw": "mouse"}
+    assert report.account.out["mouse"] > 0 and "mouse" not in report.account.dropped.get("topic_not_kept", {})
+    assert sum(e.topic == "mouse" for e in kept) == report.account.out["mouse"]
+    decoded = [e for row in ds for e in decode_row(row, tokens) if e.topic == SCREEN]
+    originals = [e for e in kept if e.topic == SCREEN]
+    assert len(decoded) == len(originals) > 0
+    for got, want in zip(decoded, originals, strict=True):  # decoded screen messages carry every field
+        assert got.fields == want.fields and set(got.fields) == {
+            "utc_ns",
+            "source_shape",
+            "shape",
+            "media_ref",
+        }
 
 
 def test_cache_fingerprint_follows_the_local_tokenizer_contents(tmp_path: Path, current_corpus: Path) -> None:

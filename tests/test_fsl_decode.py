@@ -114,7 +114,8 @@ def assert_decodes_to_input(
             assert [_key(e) for e in decoded] == want
             base = row["base_ns"]
             assert all((e.timestamp_ns - base) % res == 0 and e.timestamp_ns >= base for e in decoded)
-            assert [e.fields["media_ref"] for e in decoded if e.topic == SCREEN] == row["images"]
+            refs = [{"uri": i["uri"], "pts_ns": i["pts_ns"]} for i in row["images"]]
+            assert [e.fields["media_ref"] for e in decoded if e.topic == SCREEN] == refs
             decoded_all.extend(decoded)
         # times are exact at the resolution: never later than the input, less than one unit earlier
         assert len(decoded_all) == len(reference)
