@@ -1,4 +1,8 @@
-"""The ``owa-builders`` command: ``demo``, ``build``, ``generate``, ``bench``."""
+"""The ``owa-builders`` command line.
+
+Every command prints errors of ours as one line (``error: ...``, exit code 2); ``--debug`` shows the
+traceback. ``-v``/``--verbose`` and ``--debug`` work before or after the command.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             options[key] = value
     if problems:
-        raise SystemExit("error: " + "; ".join(problems))
+        from owa_event.errors import ConfigError
+
+        raise ConfigError(problems, where="--option")
     return options
 
 
@@ -39,19 +45,27 @@ def build(
     options: dict[str, Any] | None = None,
     num_proc: int | None = None,
     cache_dir: str | None = None,
+    verbose: bool = False,
 ) -> Any:
     """Build ``stage`` from ``data_dir``; print the per-recording account and warnings; return the dataset."""
     from .build import build as build_stage
 
     result = build_stage(stage, data_dir, output, config=config_name, options=options, num_proc=num_proc,
                          cache_dir=cache_dir)  # fmt: skip
-    print_account(stage, result.reports)
+    print_account(stage, result.reports, everything=verbose)
+    if output is None:
+        print(
+            f"the dataset is in the datasets cache: {result.builder.cache_dir} (pass -o DIR to save a copy)"
+        )
     return result.dataset
 
 
-def print_account(stage: str, reports: list[Any]) -> None:
-    """The account of every recording that dropped, skipped or warned, and its warnings."""
-    shown = [r for r in reports if r.account.dropped or r.warnings or r.unknown_types or r.skipped]
+def print_account(stage: str, reports: list[Any], everything: bool = False) -> None:
+    """The account of every recording that dropped, skipped or warned (all of them with ``everything``),
+    with its warnings."""
+    shown = [
+        r for r in reports if everything or r.account.dropped or r.warnings or r.unknown_types or r.skipped
+    ]
     if shown:
         print(f"{stage}: per-recording account (messages in, events out, dropped by rule):")
     for report in shown:
@@ -141,6 +155,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         options=options,
         num_proc=args.num_proc,
         cache_dir=args.cache_dir,
+        verbose=args.verbose,
     )
     print(
         f"built {args.stage} in {time.perf_counter() - t0:.1f} s"
@@ -176,116 +191,173 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_decode(args: argparse.Namespace) -> int:
     from .decode import decode_command
 
-    try:
-        print(
-            decode_command(
-                args.dataset_dir,
-                args.output,
-                split=args.split,
-                row=args.row,
-                episode=args.episode,
-                tokenizer_dir=args.tokenizer,
-            )
+    print(
+        decode_command(
+            args.dataset_dir,
+            args.output,
+            split=args.split,
+            row=args.row,
+            episode=args.episode,
+            tokenizer_dir=args.tokenizer,
         )
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    )
     return 0
 
 
-def cmd_bench_frames(args: argparse.Namespace) -> int:
-    from .tools.frames_bench import main as frames_bench_main
+DESCRIPTION = "Turn OWAMcap desktop recordings (.mcap + .mkv) into training datasets for desktop agents."
 
-    frames_bench_main(args.args)
-    return 0
+EXAMPLES = """\
+examples:
+  owa-builders demo
+  owa-builders inspect recordings/
+  owa-builders build fsl recordings/ -o out/fsl --config fsl-smolvlm --option tokenizer_name=path/to/tokenizer
+  owa-builders build event recordings/ --option 'rate_settings={"screen": 20}' -v
+  owa-builders decode out/fsl --episode train/episode_000.mcap -o episode_000.decoded.mcap
+  owa-builders push out/fsl org/my-dataset
+"""
+
+
+def _common() -> argparse.ArgumentParser:
+    """The flags every command takes, before or after it (SUPPRESS: a subcommand does not reset them)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show every recording's account and progress logs")  # fmt: skip
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error instead of one line")  # fmt: skip
+    return common
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="owa-builders", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="log per-recording accounts")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    d = sub.add_parser("demo", help="generate example recordings and build the event dataset from them")
-    d.add_argument(
-        "--workdir",
-        default="owa-demo",
-        help="where to put recordings, tokenizer and datasets (default: ./owa-demo)",
+    common = _common()
+    p = argparse.ArgumentParser(
+        prog="owa-builders",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
-    d.add_argument("--episodes", type=int, default=4)
-    d.add_argument("--duration", type=float, default=30.0, help="seconds per recording")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=description or help, parents=[common],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+
+    d = command(
+        "demo",
+        "generate example recordings, build the event and FSL datasets from them, write preview pages",
+        "Generate example recordings (current and legacy layouts, H.264 video), build the event dataset and an "
+        "FSL dataset (with a small tokenizer trained on the spot) through load_dataset, save them, and write "
+        "HTML preview pages. Everything goes to --workdir.",
+    )
+    d.add_argument("--workdir", default="owa-demo",
+                   help="where to put recordings, tokenizer, datasets and pages (default: %(default)s)")  # fmt: skip
+    d.add_argument("--episodes", type=int, default=4, help="recordings to generate (default: %(default)s)")
+    d.add_argument(
+        "--duration", type=float, default=30.0, help="seconds per recording (default: %(default)s)"
+    )
     d.set_defaults(func=cmd_demo)
 
-    b = sub.add_parser("build", help="build a stage's dataset from a folder of recordings")
-    b.add_argument("stage", choices=["event", "binned", "fsl"])
-    b.add_argument("data_dir", help="folder of .mcap recordings (train/ test/ subfolders become splits)")
-    b.add_argument("-o", "--output", help="save the dataset here (Dataset.save_to_disk)")
-    b.add_argument("--config", help="config name (default: the stage's default)")
-    b.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config field, VALUE as JSON, e.g. --option rate_settings='{\"mouse/raw\": 60}'",
+    b = command(
+        "build",
+        "build a stage's dataset from a folder of recordings",
+        "Build a stage's dataset through datasets.load_dataset; print the per-recording account (messages in, "
+        "events out, dropped by rule) and every warning.\n\n"
+        "example: owa-builders build fsl recordings/ -o out/fsl --config fsl-smolvlm "
+        "--option tokenizer_name=path/to/tokenizer",
     )
-    b.add_argument("--num-proc", type=int, default=None)
-    b.add_argument("--cache-dir", default=None)
+    b.add_argument("stage", choices=["event", "binned", "fsl"], help="the stage to build")
+    b.add_argument(
+        "data_dir",
+        help="folder (or fsspec URL) of .mcap recordings; train/ test/ ... subfolders become splits",
+    )
+    b.add_argument(
+        "-o", "--output", help="save the dataset, its build record (and FSL tokenizer) in this folder"
+    )
+    b.add_argument(
+        "--config", help="named config (event: event; binned: binned; fsl: fsl-internvl3, fsl-smolvlm)"
+    )
+    b.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config field; VALUE is JSON when it parses, e.g. --option 'rate_settings={\"mouse/raw\": 60}'")  # fmt: skip
+    b.add_argument("--num-proc", type=int, default=None, help="worker processes (one recording per task)")
+    b.add_argument("--cache-dir", default=None, help="the datasets cache folder (default: datasets' own)")
     b.set_defaults(func=cmd_build)
 
-    g = sub.add_parser("generate", help="write synthetic example recordings")
-    g.add_argument("output")
-    g.add_argument("--episodes", type=int, default=4)
-    g.add_argument("--duration", type=float, default=30.0)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--splits", default="train")
-    g.add_argument("--no-legacy", action="store_true", help="only current-format recordings")
-    g.set_defaults(func=cmd_generate)
+    from . import inspect
 
-    dec = sub.add_parser("decode", help="write FSL rows back to an .mcap (token ids -> events)")
+    i = command(
+        "inspect", "what recordings or a built dataset hold, and what each stage would keep; builds nothing"
+    )
+    inspect.add_arguments(i)
+    i.set_defaults(func=inspect.run)
+
+    dec = command("decode", "write FSL rows back to an .mcap (token ids -> events)")
     dec.add_argument("dataset_dir", help="an FSL dataset saved by `owa-builders build fsl ... -o DIR`")
     dec.add_argument("-o", "--output", required=True, help="the .mcap to write")
-    dec.add_argument("--split", default="train")
+    dec.add_argument("--split", default="train", help="the split to read (default: %(default)s)")
     which = dec.add_mutually_exclusive_group(required=True)
     which.add_argument("--row", type=int, help="decode this one row")
     which.add_argument("--episode", help="decode every row of this episode_path, in order")
     dec.add_argument(
-        "--tokenizer", default=None, help="expanded tokenizer dir (default: DATASET_DIR/tokenizer)"
+        "--tokenizer", default=None, help="expanded tokenizer folder (default: DATASET_DIR/tokenizer)"
     )
     dec.set_defaults(func=cmd_decode)
 
-    from .tools import bench
-
-    n = sub.add_parser("bench", help="throughput of the stages next to baselines, same files, same run")
-    bench.add_arguments(n)
-    n.set_defaults(func=bench.run)
-
     from .publish import hub, preview
 
-    u = sub.add_parser("push", help="publish a built folder to a Hub dataset repo (Parquet, card, media)")
+    u = command("push", "publish a built folder to a Hub dataset repo (Parquet, card, media)")
     hub.add_arguments(u)
     u.set_defaults(func=hub.run)
-    w = sub.add_parser(
-        "preview", help="one episode or FSL row of a built folder as a self-contained HTML page"
-    )
+    w = command("preview", "one episode or FSL row of a built folder as a self-contained HTML page")
     preview.add_arguments(w)
     w.set_defaults(func=preview.run)
 
-    f = sub.add_parser(
-        "bench-frames",
-        add_help=False,
-        help="frame loading (FSL-like samples, 1080p) next to PyAV's sequential decode; "
-        "options: owa-builders bench-frames --help",
+    g = command("generate", "write synthetic example recordings (real writer, H.264 video)")
+    g.add_argument("output", help="folder to write the recordings to")
+    g.add_argument("--episodes", type=int, default=4, help="recordings (default: %(default)s)")
+    g.add_argument(
+        "--duration", type=float, default=30.0, help="seconds per recording (default: %(default)s)"
     )
-    f.add_argument("args", nargs=argparse.REMAINDER)
-    f.set_defaults(func=cmd_bench_frames)
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    g.add_argument("--splits", default="train", help="comma-separated split folders, e.g. train,test")
+    g.add_argument("--no-legacy", action="store_true", help="only current-format recordings")
+    g.set_defaults(func=cmd_generate)
+
+    from .tools import bench, frames_bench
+
+    n = command("bench", "throughput of the stages next to baselines, same files, same run")
+    bench.add_arguments(n)
+    n.set_defaults(func=bench.run)
+    f = command("bench-frames", "frame loading (FSL-like samples, 1080p) next to PyAV's sequential decode")
+    frames_bench.add_arguments(f)
+    f.set_defaults(func=frames_bench.run)
     return p
 
 
+def _warning_line(
+    message: Any, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """Warnings on their own line, without the source line that raised them."""
+    return f"warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench-frames"]:  # its options belong to owa_builders.tools.frames_bench
-        return cmd_bench_frames(argparse.Namespace(args=argv[1:]))
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    return int(args.func(args) or 0)
+    """Run the command; errors of ours are one line on stderr and exit code 2 (``--debug``: traceback)."""
+    import warnings
+
+    from owa_event.errors import OwaError
+
+    args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    verbose, debug = getattr(args, "verbose", False), getattr(args, "debug", False)
+    args.verbose = verbose
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    warnings.formatwarning = _warning_line  # type: ignore[assignment]  # this program's own output format
+    try:
+        return int(args.func(args) or 0)
+    except OwaError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -206,19 +206,23 @@ def fsl_samples(n_frames: int, window: int) -> list[list[int]]:
 # CLI
 # ------------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m owa_builders.tools.frames_bench", description=__doc__.split("\n\n")[0]
-    )
+    p = argparse.ArgumentParser(prog="owa-builders bench-frames", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The bench's options (``owa-builders bench-frames`` and ``python -m owa_builders.tools.frames_bench``)."""
     p.add_argument(
         "--workdir",
         default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "owa-frames-bench"),
         help="where the benchmark video is written once and reused",
     )
-    p.add_argument("--width", type=int, default=1920)
-    p.add_argument("--height", type=int, default=1080)
-    p.add_argument("--seconds", type=float, default=20.0)
-    p.add_argument("--fps", type=float, default=20.0)
-    p.add_argument("--gop", type=int, default=20)
+    p.add_argument("--width", type=int, default=1920, help="video width in px (default: %(default)s)")
+    p.add_argument("--height", type=int, default=1080, help="video height in px (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=20.0, help="video length (default: %(default)s)")
+    p.add_argument("--fps", type=float, default=20.0, help="frames per second (default: %(default)s)")
+    p.add_argument("--gop", type=int, default=20, help="frames between keyframes (default: %(default)s)")
     p.add_argument("--window", type=int, default=8, help="frames per FSL-like sample")
     p.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best is kept")
     p.add_argument(
@@ -236,14 +240,24 @@ def _parser() -> argparse.ArgumentParser:
         help="tuned: frames.tune_allocator() for the whole run (all four measurements); "
         "default: glibc's defaults",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="video content and shuffle seed (default: %(default)s)"
+    )
     p.add_argument("--no-check", action="store_true", help="do not verify frame indices")
     p.add_argument("--json", action="store_true", help="also print the results as one JSON line")
-    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """``owa-builders bench-frames``."""
+    measure_all(args)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    args = _parser().parse_args(argv)
+    return measure_all(_parser().parse_args(argv))
+
+
+def measure_all(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     name = video_name(args.width, args.height, args.seconds, args.fps, args.gop)
