@@ -93,7 +93,7 @@ def test_internvl3_collator_concatenates_every_frame_of_the_batch() -> None:
 
 def test_smolvlm_collator_pads_frames_per_row_with_masks() -> None:
     rows = _rows()
-    batch = SmolVLMCollator(pad_id=99, keep=("episode_path",))(rows)
+    batch = SmolVLMCollator(pad_id=99, keep=("episode_path",), blank_frames="allow")(rows)
     _assert_text(batch, rows, 99)
     assert batch["pixel_values"].shape == (3, 3, 3, 4, 6)
     assert (
@@ -110,6 +110,21 @@ def test_smolvlm_collator_pads_frames_per_row_with_masks() -> None:
         batch["pixel_values"][0, 2].abs().sum() == 0 and batch["pixel_values"][1].abs().sum() == 0
     )  # zero padding
     assert batch["episode_path"] == ["ep0", "ep1", "ep2"]
+
+
+def test_smolvlm_collator_refuses_all_zero_frames_unless_allowed() -> None:
+    """SmolVLM/Idefics3 drop an all-zero frame as padding (test_training_torch_vlms.py shows the model
+    failing on one), so the collator names it instead; frame 0 of row 0 below is all zeros."""
+    rows = _rows()
+    with pytest.raises(
+        ValueError, match=r"row 0: frame\(s\) \[0\] have all pixel values 0.0.*blank_frames='allow'"
+    ):
+        SmolVLMCollator(pad_id=99)(rows)
+    rows[0]["pixel_values"][0] = -1.0  # black as the model's processor normalizes it
+    batch = SmolVLMCollator(pad_id=99)(rows)
+    assert batch["frame_mask"].sum().item() == 5
+    with pytest.raises(ValueError, match="blank_frames"):
+        SmolVLMCollator(blank_frames="warn")  # type: ignore[arg-type]
 
 
 def test_collators_without_any_frame_give_no_pixel_values() -> None:
@@ -147,7 +162,10 @@ def test_collator_rejects_inconsistent_rows() -> None:
 
 
 def test_collators_pickle() -> None:
-    for c in (InternVL3Collator(5, IMAGE_IDS, image_processor=ToTensor(8)), SmolVLMCollator(5, keep=("x",))):
+    for c in (
+        InternVL3Collator(5, IMAGE_IDS, image_processor=ToTensor(8)),
+        SmolVLMCollator(5, keep=("x",), blank_frames="allow"),
+    ):
         again = pickle.loads(pickle.dumps(c))
         assert again.pad_id == 5
         assert torch.equal(again(_rows())["input_ids"], c(_rows())["input_ids"])
@@ -169,7 +187,9 @@ def fsl(current_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 @pytest.mark.parametrize("collator_cls", [SmolVLMCollator, InternVL3Collator])
 def test_map_style_dataloader_with_workers_and_collator(fsl: dict[str, Any], collator_cls: type) -> None:
     ds, transform = fsl["ds"], fsl["transform"]
-    loader = make_dataloader(ds, transform=transform, collate_fn=collator_cls(transform.pad_id), batch_size=4,
+    # ToTensor's frames: the generated videos' frame 0 is black, all zeros in [0, 1]
+    extra = {"blank_frames": "allow"} if collator_cls is SmolVLMCollator else {}
+    loader = make_dataloader(ds, transform=transform, collate_fn=collator_cls(transform.pad_id, **extra), batch_size=4,
                              num_workers=2)  # fmt: skip
     raw = list(ds)
     seen = 0
@@ -201,7 +221,7 @@ def test_streaming_dataset_dataloader_with_workers(fsl: dict[str, Any]) -> None:
     transform = fsl["transform"]
     keep = ("episode_path", "interval_idx", "base_ns")
     loader = make_dataloader(streamed, transform=transform, batch_size=4, num_workers=2,
-                             collate_fn=SmolVLMCollator(transform.pad_id, keep=keep))  # fmt: skip
+                             collate_fn=SmolVLMCollator(transform.pad_id, keep=keep, blank_frames="allow"))  # fmt: skip
     by_key = {row_key(r): r for r in fsl["ds"]}
     got: list[tuple] = []
     for batch in loader:

@@ -1,2 +1,3 @@
 """Training-time loading: frame references -> frames (``frames``), rows -> model inputs
-(``transforms``), batches and DataLoaders (``torch``). Nothing here converts recordings."""
+(``transforms``), batches and DataLoaders (``torch``), nanoVLM datasets (``nanovlm``). Nothing here
+converts recordings."""

@@ -22,7 +22,13 @@ Collators take the rows a transform produced (``input_ids``, ``attention_mask``,
   runs in the flattened batch, which is how InternVL3 scatters image features);
 - :class:`SmolVLMCollator`: ``pixel_values`` per row, zero-padded to ``(B, max_frames, 3, H, W)``,
   with ``pixel_attention_mask`` ``(B, max_frames, H, W)`` (bool, True on real frames: the shape
-  SmolVLM / Idefics3 take) and ``frame_mask`` ``(B, max_frames)``.
+  SmolVLM / Idefics3 take) and ``frame_mask`` ``(B, max_frames)``. Those models take an all-zero
+  frame for padding, so a real all-zero frame is refused (``blank_frames``).
+
+Both batches go straight into ``transformers``' ``InternVLForConditionalGeneration`` and
+``SmolVLMForConditionalGeneration`` / ``Idefics3ForConditionalGeneration`` (tested on tiny random
+models) when the frames went through the model's own image processor, one tile per frame
+(``HFImageProcessor(processor)`` with ``crop_to_patches=False`` / ``do_image_splitting=False``).
 
 Both give ``input_ids``/``attention_mask``/``labels`` ``(B, L)`` (rows of different lengths are
 right-padded: ``pad_id``, mask 0, label -100) and ``num_frames`` ``(B,)``; pop ``num_frames``
@@ -35,7 +41,7 @@ torch is imported when these are used, never by ``import owa_builders``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from .transforms import IGNORE_INDEX, ToTensor, apply_transform, fsl_labels
 
@@ -171,14 +177,48 @@ class SmolVLMCollator(_Collator):
     """Rows -> ``input_ids``, ``attention_mask``, ``labels`` ``(B, L)``, ``pixel_values``
     ``(B, max_frames, 3, H, W)`` (zeros after a row's frames), ``pixel_attention_mask``
     ``(B, max_frames, H, W)`` (bool, True on real frames), ``frame_mask`` ``(B, max_frames)``
-    (bool) and ``num_frames`` ``(B,)``. Arguments as :class:`InternVL3Collator`.
+    (bool) and ``num_frames`` ``(B,)``. Arguments as :class:`InternVL3Collator`, plus ``blank_frames``.
+
+    SmolVLM and Idefics3 models tell padding frames from real ones by their pixels alone: a frame
+    whose pixel values are all 0.0 is dropped as padding, and the model then fails with "Image
+    features and image tokens do not match". A black frame scaled to [0, 1] (``ToTensor``, or a
+    black placeholder through it) is exactly that; the model's own image
+    processor normalizes black to -1 and never makes one. So a real frame that is all zeros is a
+    ``ValueError`` naming the row and frame (``blank_frames="error"``, the default), unless
+    ``blank_frames="allow"`` (a model that reads ``frame_mask`` instead, like the README's stand-in).
     """
+
+    def __init__(
+        self,
+        pad_id: int = 0,
+        image_token_ids: Iterable[int] = (),
+        *,
+        image_processor: Callable[[list[Any]], Any] | None = None,
+        pad_to_multiple_of: int | None = None,
+        keep: Sequence[str] = (),
+        blank_frames: Literal["error", "allow"] = "error",
+    ) -> None:
+        super().__init__(pad_id, image_token_ids, image_processor=image_processor,
+                         pad_to_multiple_of=pad_to_multiple_of, keep=keep)  # fmt: skip
+        if blank_frames not in ("error", "allow"):
+            raise ValueError(f"blank_frames must be 'error' or 'allow', got {blank_frames!r}")
+        self.blank_frames = blank_frames
 
     def __call__(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         import torch
 
         out = self._text(samples)
         frames = self._frames(samples)
+        if self.blank_frames == "error":
+            for b, p in enumerate(frames):
+                blank = (p.flatten(1) == 0).all(dim=1).nonzero().flatten().tolist() if p.shape[0] else []
+                if blank:
+                    raise ValueError(
+                        f"row {b}: frame(s) {blank} have all pixel values 0.0, which SmolVLM/Idefics3 models "
+                        f"drop as padding (then: 'Image features and image tokens do not match'); use the model's "
+                        f"image processor (it normalizes black to -1), or blank_frames='allow' for a model that "
+                        f"reads frame_mask"
+                    )
         counts = [p.shape[0] for p in frames]
         out["num_frames"] = torch.tensor(counts, dtype=torch.long)
         most = max(counts, default=0)

@@ -28,7 +28,11 @@ Frames (``output``, ``image_processor``):
 Token ids (``input_ids``, ``attention_mask``, ``labels``) are ``torch.long`` tensors with
 ``output="torch"`` and plain lists otherwise. ``labels`` are ``input_ids`` with ``-100`` at
 padding (``attention_mask == 0``) and at every id of the image expansion (prefix, image token,
-suffix): a model is never trained to predict image tokens or padding.
+suffix: what the encoders' ``<IMAGE>`` placeholder became): a model is never trained to predict
+image tokens or padding. Everything else is a target -- actions and event text, a screen event's
+own tokens (``<EVENT_START><SCREEN>``, its time, ``<EVENT_END>``) included. The labels are not
+shifted (``transformers`` models shift them); :mod:`owa_builders.training.nanovlm` shifts the same
+labels by one, as nanoVLM expects.
 
 ``resize`` is an int (square) or ``(width, height)`` (PIL order, as the FrameLoader): frames are
 scaled while decoding. Frame URIs are relative to ``media_root`` (the ``data_dir`` the dataset
