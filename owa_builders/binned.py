@@ -22,5 +22,6 @@ class BinnedBuilder(StageBuilder):
 
     STAGE = BinnedStage
     BUILDER_CONFIG_CLASS = BinnedBuilderConfig
+    DEFAULT_CONFIG_NAME = next(iter(BinnedStage.presets))
     BUILDER_CONFIGS = builder_configs(BinnedStage, BinnedBuilderConfig)
     DATASET_NAME = "owa_builders/binned"

@@ -356,8 +356,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OwaError as exc:
         if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def one_line(exc: Exception) -> str:
+    """An error of ours as one line (a config's problems joined with "; ")."""
+    from owa_event.errors import ConfigError
+
+    if isinstance(exc, ConfigError):
+        return f"invalid {exc.where}: " + "; ".join(exc.problems)
+    first, _, rest = str(exc).partition("\n")
+    return first + (" " + " ".join(line.strip() for line in rest.splitlines()) if rest else "")
 
 
 if __name__ == "__main__":

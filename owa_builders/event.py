@@ -22,5 +22,6 @@ class EventBuilder(StageBuilder):
 
     STAGE = EventStage
     BUILDER_CONFIG_CLASS = EventBuilderConfig
+    DEFAULT_CONFIG_NAME = next(iter(EventStage.presets))
     BUILDER_CONFIGS = builder_configs(EventStage, EventBuilderConfig)
     DATASET_NAME = "owa_builders/event"

@@ -24,5 +24,6 @@ class FslBuilder(StageBuilder):
 
     STAGE = FslStage
     BUILDER_CONFIG_CLASS = FslBuilderConfig
+    DEFAULT_CONFIG_NAME = next(iter(FslStage.presets))
     BUILDER_CONFIGS = builder_configs(FslStage, FslBuilderConfig)
     DATASET_NAME = "owa_builders/fsl"

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import datasets
 import pytest
 
 from owa_builders.cli import _parse_options, main
+from owa_event.errors import ConfigError
 from owa_event.reader import Recording
 
 
@@ -68,6 +72,88 @@ def test_option_parsing() -> None:
         "rate_settings": {"screen": 5},
         "on_bad_file": "skip",
     }
-    with pytest.raises(SystemExit, match="not KEY=VALUE"):
+    with pytest.raises(ConfigError, match="not KEY=VALUE"):
         _parse_options(["oops"])
     assert json.dumps(_parse_options(["x=1"])) == '{"x": 1}'
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a user runs it (a fresh process)."""
+    return subprocess.run(
+        [sys.executable, "-m", "owa_builders.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_errors_of_ours_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    (tmp_path / "recs").mkdir()
+    (tmp_path / "recs" / "notes.mcap").write_text("not a recording")
+    cases = {
+        (
+            "build",
+            "event",
+            str(tmp_path / "recs"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ): "notes.mcap: not an MCAP file",
+        ("build", "event", str(tmp_path / "nope")): "no such folder",
+        (
+            "build",
+            "fsl",
+            str(tmp_path / "recs"),
+            "--option",
+            "rate_setting=1",
+        ): "did you mean 'rate_settings'?",
+        ("inspect", str(tmp_path / "recs"), "--stages", "evnt"): "unknown stage 'evnt'",
+        ("decode", str(tmp_path / "nope"), "--row", "0", "-o", str(tmp_path / "x.mcap")): "does not exist",
+    }
+    for args, expected in cases.items():
+        proc = run_cli(*args)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(errors) == 1 and expected in errors[0], (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    debug = run_cli("build", "event", str(tmp_path / "nope"), "--debug")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "NoRecordingsError" in debug.stderr
+
+
+def test_flags_before_or_after_the_command_and_the_account_with_workers(
+    current_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["event", str(current_corpus), "--cache-dir", str(tmp_path / "c"), "--num-proc", "2"]
+    assert main(["build", "-v", *common]) == 0
+    first = capsys.readouterr().out
+    for name in (
+        "episode_000.mcap",
+        "episode_001.mcap",
+        "episode_002.mcap",
+    ):  # every account, from the workers
+        assert f"  {name}: " in first and "messages in" in first
+    assert "the dataset is in the datasets cache: " in first
+    assert main(["-v", "build", *common]) == 0  # a cache hit still shows the accounts
+    again = capsys.readouterr().out
+    assert [line for line in again.splitlines() if "messages in" in line] == [
+        line for line in first.splitlines() if "messages in" in line
+    ]
+
+
+def test_every_command_and_option_has_help() -> None:
+    from owa_builders.cli import parser
+
+    p = parser()
+    commands = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) >= {
+        "demo",
+        "build",
+        "inspect",
+        "decode",
+        "push",
+        "preview",
+        "generate",
+        "bench",
+        "bench-frames",
+    }
+    for name, sub in commands.choices.items():
+        assert sub.prog == f"owa-builders {name}"
+        for action in sub._actions:
+            assert action.help, f"{name}: option {action.option_strings or action.dest} has no help"
+    assert "raw" not in p.description.lower() or ":" not in p.description  # plain text, no markup

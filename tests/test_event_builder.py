@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import traceback
 from pathlib import Path
 
 import datasets
@@ -11,9 +12,10 @@ import pytest
 from mcap_owa.highlevel import McapMessage
 
 import owa_builders  # noqa: F401  (registers the builders)
+from owa_builders.builder import EmptyDatasetError
 from owa_builders.discovery import NoRecordingsError
 from owa_builders.event import EventBuilder
-from owa_event.errors import ConfigError
+from owa_event.errors import ConfigError, RecordingError, SkippedFileWarning
 from owa_event.reader import Recording
 from owa_event.stage import EVENT_SCHEMA
 
@@ -252,3 +254,35 @@ def test_misspelled_config_and_builder_names_get_suggestions(current_corpus: Pat
 def test_a_missing_data_dir_says_no_such_folder(tmp_path: Path) -> None:
     with pytest.raises(NoRecordingsError, match=r"nope'?: no such folder"):
         datasets.load_dataset("owa_builders/event", data_dir=str(tmp_path / "nope"))
+
+
+def test_errors_of_ours_reach_the_caller_unwrapped(tmp_path: Path, cache_dir: str) -> None:
+    (tmp_path / "notes.mcap").write_text("some notes, renamed")
+    with pytest.raises(RecordingError) as info:
+        datasets.load_dataset("owa_builders/event", data_dir=str(tmp_path), cache_dir=cache_dir)
+    # the last line of the traceback: our type, the file and the problem (datasets does not re-wrap it)
+    assert str(info.value) == f"{tmp_path / 'notes.mcap'}: not an MCAP file (bad magic bytes)"
+    assert type(info.value).__name__ == "RecordingError" and info.value.path == str(tmp_path / "notes.mcap")
+    assert (
+        info.value.__cause__ is None
+        and "DatasetGenerationError" not in traceback.format_exception_only(info.value)[-1]
+    )
+    with pytest.raises(RecordingError, match="not an MCAP file"):  # the same with worker processes
+        datasets.load_dataset("owa_builders/event", data_dir=str(tmp_path), cache_dir=cache_dir, num_proc=2)
+
+
+def test_a_selection_that_keeps_nothing_is_a_clear_error(current_corpus: Path, cache_dir: str) -> None:
+    with pytest.raises(EmptyDatasetError) as info:
+        datasets.load_dataset("owa_builders/event", data_dir=str(current_corpus), cache_dir=cache_dir,
+                              interval={"type": "start_stop_key", "start_vk": 0x77})  # fmt: skip
+    message = str(info.value)
+    assert "the event build of split 'train' made no rows from its 3 recording(s)" in message
+    assert message.count("dropped by outside_intervals") == 3 and "corresponds to no data" not in message
+
+
+def test_all_files_skipped_is_a_clear_error(tmp_path: Path, cache_dir: str) -> None:
+    (tmp_path / "a.mcap").write_text("x")
+    with pytest.raises(EmptyDatasetError, match=r"a\.mcap: .*SKIPPED"), pytest.warns(SkippedFileWarning):
+        datasets.load_dataset(
+            "owa_builders/event", data_dir=str(tmp_path), cache_dir=cache_dir, on_bad_file="skip"
+        )

@@ -459,7 +459,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--episode", help="episode_path to show (default: the split's first)")
     which.add_argument("--row", type=int, help="FSL: the row to show (default 0)")
     parser.add_argument("--media-root", help="where the videos are (default: the build's data_root)")
-    parser.add_argument("--max-thumbnails", type=int, default=24)
+    parser.add_argument(
+        "--max-thumbnails", type=int, default=24, help="frames shown as thumbnails (default: %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
