@@ -26,7 +26,9 @@ def test_every_writer_layout(corpus: Path) -> None:
         assert item["problems"] == [] and item["messages"] == census.message_count
         assert {t: v["messages"] for t, v in item["topics"].items()} == census.topic_counts
         shaped = not item["writer"].startswith("mcap-owa-support 0.3.2")  # 0.3.x screens carry no shape
-        assert item["screen_size"] == ([64, 48] if shaped else None) and list(item["videos"].values()) == ["present"]
+        assert item["screen_size"] == ([64, 48] if shaped else None) and list(item["videos"].values()) == [
+            "present"
+        ]
         assert item["duration_s"] == pytest.approx((census.end_ns - census.start_ns) / 1e9, abs=1e-3)
         hz = item["topics"]["screen"]["hz"]
         assert 15 < hz < 25  # generated at 20 fps

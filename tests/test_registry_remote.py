@@ -49,7 +49,10 @@ def test_recordings_on_the_hub_load_like_local_ones(hub_env: object, corpus: Pat
     # data_files with hf:// globs work too, and a missing remote folder is a clear error
     ds = datasets.load_dataset("owa_builders/event", data_files={"train": "hf://datasets/org/recs/train/*.mcap"},
                                split="train", cache_dir=str(tmp_path / "f"))  # fmt: skip
-    assert set(ds["episode_path"]) == {"episode_000.mcap", "episode_002.mcap"}  # relative to their common folder
+    assert set(ds["episode_path"]) == {
+        "episode_000.mcap",
+        "episode_002.mcap",
+    }  # relative to their common folder
     from owa_builders.discovery import NoRecordingsError
 
     with pytest.raises(NoRecordingsError, match="hf://datasets/org/recs/nope.*no such folder"):
