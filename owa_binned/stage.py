@@ -19,7 +19,8 @@ from typing import Any
 import pyarrow as pa
 
 from owa_event.account import RecordingReport
-from owa_event.pipeline import Preset, RecordingRef, Stage, kept_events
+from owa_event.events import mcap_message_json
+from owa_event.pipeline import Preset, RecordingRef, Stage, kept_episodes
 
 from .bins import BinCounts, bin_events
 from .config import BinnedConfig
@@ -68,10 +69,11 @@ class BinnedStage(Stage):
         period_ns = config.period_ns()
         counts = BinCounts()
         columns = _empty()
-        events = kept_events(recording, config, report, media_exists=self.media_exists)
-        for interval_idx, group in itertools.groupby(events, key=lambda item: item[0]):
-            episode = (event for _, event in group)
-            first = next(episode)
+        episodes = kept_episodes(recording, config, report, media_exists=self.media_exists)
+        for interval_idx, episode in episodes:
+            first = next(episode, None)
+            if first is None:  # an interval without any kept event has no bins
+                continue
             bins = bin_events(
                 itertools.chain([first], episode),
                 first.timestamp_ns,
@@ -92,8 +94,12 @@ class BinnedStage(Stage):
                 columns["interval_idx"].append(interval_idx)
                 columns["bin_idx"].append(b.bin_idx)
                 columns["timestamp_ns"].append(b.start_ns)
-                columns["state"].append([e.mcap_message_json() for e in b.state])
-                columns["actions"].append([e.mcap_message_json() for e in b.actions])
+                columns["state"].append(
+                    [mcap_message_json(e.topic, e.timestamp_ns, e.data, e.message_type) for e in b.state]
+                )
+                columns["actions"].append(
+                    [mcap_message_json(e.topic, e.timestamp_ns, e.data, e.message_type) for e in b.actions]
+                )
                 if len(columns["bin_idx"]) >= self.batch_size:
                     yield _batch(columns, recording.episode_path)
                     columns = _empty()

@@ -323,30 +323,37 @@ def open_recording(recording: RecordingRef, config: EventConfig) -> Recording:
     return Recording(path, episode_path=recording.episode_path, on_truncated=config.on_truncated)
 
 
-def kept_events(
+def kept_episodes(
     recording: RecordingRef,
     config: EventConfig,
     report: RecordingReport,
     *,
     media_exists: Callable[[str, str], bool] = default_media_exists,
-) -> Iterator[tuple[int, Event]]:
-    """``(interval_idx, event)`` for every kept event of one recording, in time order per interval.
+) -> Iterator[tuple[int, Iterator[Event]]]:
+    """``(interval_idx, events)`` for every kept interval (episode) of one recording, in order; each
+    ``events`` iterator gives the episode's kept events in time order and must be consumed before
+    the next episode is asked for (as with ``itertools.groupby``).
 
     Counts every message in, and every drop (``topic_not_kept``, ``outside_intervals``, the
     resampling rules) and merge into ``report.account``; the caller counts what it emits. After
-    the last event, screen media that do not exist are reported (:class:`MissingMediaWarning`).
+    the last episode, screen media that do not exist (or lie outside the dataset root) are reported
+    (:class:`MissingMediaWarning`).
     """
     with open_recording(recording, config) as rec:
         yield from _select(rec, config, report)
         report.writer = rec.writer
-        uris = rec.stats.media_uris
+        uris, outside = rec.stats.media_uris, rec.stats.outside_media
         for note in rec.stats.warnings:
             report.warn(note)
-    missing = [
-        u
-        for u in sorted(uris)
-        if not u.startswith("data:") and "://" not in u and not media_exists(recording.root, u)
-    ]
+    if outside:
+        report.outside_media.extend(sorted(outside))
+        shown = ", ".join(sorted(outside)[:5]) + (" ..." if len(outside) > 5 else "")
+        message = (
+            f"{recording.path}: screen messages point to media outside the dataset root: {shown} (never checked "
+            f"or opened; the frame loader refuses them unless told to trust such paths)"
+        )
+        _warn(report, message, MissingMediaWarning)
+    missing = [u for u in sorted(uris) if not media_exists(recording.root, u)]
     if missing:
         report.missing_media.extend(missing)
         message = (
@@ -356,7 +363,22 @@ def kept_events(
         _warn(report, message, MissingMediaWarning)
 
 
-def _select(rec: Recording, config: EventConfig, report: RecordingReport) -> Iterator[tuple[int, Event]]:
+def kept_events(
+    recording: RecordingRef,
+    config: EventConfig,
+    report: RecordingReport,
+    *,
+    media_exists: Callable[[str, str], bool] = default_media_exists,
+) -> Iterator[tuple[int, Event]]:
+    """``(interval_idx, event)`` for every kept event of one recording (:func:`kept_episodes` flattened)."""
+    for idx, events in kept_episodes(recording, config, report, media_exists=media_exists):
+        for event in events:
+            yield idx, event
+
+
+def _select(
+    rec: Recording, config: EventConfig, report: RecordingReport
+) -> Iterator[tuple[int, Iterator[Event]]]:
     account = report.account
     keep = None if config.keep_topics is None else set(config.keep_topics)
     selection = config.selection()
@@ -378,8 +400,9 @@ def _select(rec: Recording, config: EventConfig, report: RecordingReport) -> Ite
         events: Iterator[Event] = rec.events(topics=keep, seen=seen)
         if rates:
             events = resample(events, rates, keyboard_repeat=config.keyboard_repeat, account=account)
-        for event in events:
-            yield 0, event
+        yield 0, events
+        for _ in events:  # the caller stopped early: the account counts what was read
+            pass
         census = rec.census()  # set by the full read above
         counts: dict[str, int] = dict(seen)
         if census.message_count:
@@ -400,8 +423,9 @@ def _select(rec: Recording, config: EventConfig, report: RecordingReport) -> Ite
                 events = _counting(rec.events(topics=keep, start_ns=start, end_ns=end), read_in_intervals)
                 if rates:
                     events = resample(events, rates, keyboard_repeat=config.keyboard_repeat, account=account)
-                for event in events:
-                    yield idx, event
+                yield idx, events
+                for _ in events:
+                    pass
             for topic in counts if keep is None else keep & counts.keys():
                 account.drop(OUTSIDE_INTERVALS, topic, counts[topic] - read_in_intervals[topic])
     for topic, n in counts.items():

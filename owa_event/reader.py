@@ -285,14 +285,6 @@ class Recording:
         except McapScanError as exc:
             raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
 
-    def _raw(self, stream: Any) -> Iterator[tuple[int, int, bytes]]:
-        try:
-            yield from stream
-        except McapScanError as exc:
-            raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
-        except OSError as exc:
-            raise RecordingError(self.path, f"cannot read: {exc}") from None
-
     def _check_time(self, t: int, index: int, topic: str, prev: int) -> None:
         """Raise for a log time outside [2000, 2100) or more than MAX_SPAN_NS after the previous one."""
         if MIN_LOG_TIME_NS <= t < MAX_LOG_TIME_NS and t - prev <= MAX_SPAN_NS:
@@ -330,53 +322,66 @@ class Recording:
         )
         stream = self._scan_messages(channels, start_ns, end_ns)
         infos = self._channels
-        keep = None if wanted is None else {c for c, i in infos.items() if i.topic in wanted}
-        stats = self.stats
-        loads = orjson.loads
+        kept = infos if wanted is None else {c: i for c, i in infos.items() if i.topic in wanted}
+        loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
         index = 0
         prev: int | None = None
-        for log_time, channel_id, data in self._raw(stream):
-            if prev is None:
+        lo, hi, gap = MIN_LOG_TIME_NS, MAX_LOG_TIME_NS, MAX_SPAN_NS
+        try:
+            for log_time, channel_id, data in stream:
+                if prev is None:
+                    prev = log_time
+                if not (lo <= log_time < hi and log_time - prev <= gap):
+                    self._check_time(
+                        log_time, index, infos[channel_id].topic if channel_id in infos else "?", prev
+                    )
                 prev = log_time
-            if not (MIN_LOG_TIME_NS <= log_time < MAX_LOG_TIME_NS and log_time - prev <= MAX_SPAN_NS):
-                self._check_time(
-                    log_time, index, infos[channel_id].topic if channel_id in infos else "?", prev
-                )
-            prev = log_time
-            if keep is not None and channel_id not in keep:
-                continue
-            info = infos.get(channel_id)
-            if info is None:
-                raise RecordingError(
-                    self.path, f"message #{index} at log time {log_time} ns has unknown channel {channel_id}"
-                )
-            try:
-                fields = loads(data)
-            except orjson.JSONDecodeError as exc:
-                raise RecordingError(
-                    self.path,
-                    f"message #{index} (topic {info.topic!r}, log time {log_time} ns) is not valid JSON: {exc}",
-                ) from None
-            if not isinstance(fields, dict):
-                raise RecordingError(
-                    self.path,
-                    f"message #{index} (topic {info.topic!r}, log time {log_time} ns) is not a JSON object",
-                )
-            stats.messages[info.topic] += 1
-            if not info.known:
-                stats.unknown_types[info.message_type] += 1
-            elif info.message_type != info.schema_name:
-                stats.legacy_upgraded[info.schema_name] += 1
-            if info.screen:
-                data, fields = self._screen(data, fields, info, index, log_time)
-            yield Event(info.topic, log_time, info.message_type, data, fields, index)
-            index += 1
+                info = kept.get(channel_id)
+                if info is None:
+                    if channel_id in infos:
+                        continue  # a topic not kept (read only to be counted)
+                    raise RecordingError(
+                        self.path,
+                        f"message #{index} at log time {log_time} ns has unknown channel {channel_id}",
+                    )
+                try:
+                    fields = loads(data)
+                except JSONDecodeError as exc:
+                    raise RecordingError(
+                        self.path,
+                        f"message #{index} (topic {info.topic!r}, log time {log_time} ns) is not valid JSON: {exc}",
+                    ) from None
+                if type(fields) is not dict:
+                    raise RecordingError(
+                        self.path,
+                        f"message #{index} (topic {info.topic!r}, log time {log_time} ns) is not a JSON object",
+                    )
+                if info.screen:
+                    data, fields = self._screen(data, fields, info, index, log_time)
+                yield Event(info.topic, log_time, info.message_type, data, fields, index)
+                index += 1
+        except McapScanError as exc:
+            raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
+        except OSError as exc:
+            raise RecordingError(self.path, f"cannot read: {exc}") from None
+        self._count_parsed({c: n for c, n in stream.counts.items() if c in kept})
         if channels is None and start_ns is None and end_ns is None and self._census is None:
             self._set_census(stream.counts, stream.start_ns or 0, stream.end_ns or 0)  # counted by the scan
         if seen is not None:
             window = self._census if start_ns is None and end_ns is None else None
             counts = window.topic_counts if window is not None else self._topic_counts(stream.counts)
             seen.update({topic: n for topic, n in counts.items() if n})
+
+    def _count_parsed(self, channel_counts: dict[int, int]) -> None:
+        """Add a finished read's parsed messages to :attr:`stats` (per channel, not per message)."""
+        stats = self.stats
+        for cid, n in channel_counts.items():
+            info = self._channels[cid]
+            stats.messages[info.topic] += n
+            if not info.known:
+                stats.unknown_types[info.message_type] += n
+            elif info.message_type != info.schema_name:
+                stats.legacy_upgraded[info.schema_name] += n
 
     def _screen(
         self, data: bytes, fields: dict[str, Any], info: _ChannelInfo, index: int, log_time: int

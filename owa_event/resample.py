@@ -160,6 +160,8 @@ class _Resampler:
         if final:
             self.flush_raw()
             self.flush_mouse()
+        if not self.ready:
+            return
         bound: tuple[int, int] | None = None
         if self.raw_last is not None:
             bound = (self.raw_last.timestamp_ns, self.raw_seq)
@@ -282,6 +284,8 @@ def _run(
     state = _Resampler(periods, keyboard_repeat, account)
     out: list[Event] = []
     prev_t: int | None = None
+    raw_period = periods.get(MOUSE_RAW, 0.0)
+    lim = _MAX_SUMMED_DELTA
     for ev in events:
         t = ev.timestamp_ns
         if prev_t is not None and t < prev_t:
@@ -290,6 +294,35 @@ def _run(
                 f"comes after one at {prev_t} ns"
             )
         prev_t = t
+        if (
+            raw_period > 0
+            and ev.topic == MOUSE_RAW
+            and state.raw_last is not None
+            and t < state.raw_t0 + raw_period
+        ):
+            # The hot case, inline: a pure relative move absorbed into the pending sum (same rule as
+            # _push_raw; anything else takes the general path below).
+            f = ev.fields
+            x, y = f.get("last_x", 0), f.get("last_y", 0)
+            if (
+                type(x) is int
+                and type(y) is int
+                and -lim <= x <= lim
+                and -lim <= y <= lim
+                and f.get("button_flags", 0) == 0
+                and f.get("us_flags", 0) == 0
+            ):
+                state.seq += 1
+                state.raw_last, state.raw_seq = ev, state.seq
+                state.raw_sum_x += x
+                state.raw_sum_y += y
+                state.raw_count += 1
+                if state.ready:
+                    state.release(out)
+                    if out:
+                        yield from out
+                        out.clear()
+                continue
         state.push(ev)
         state.release(out)
         if out:

@@ -9,7 +9,6 @@ frame reference.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -20,7 +19,7 @@ import pyarrow as pa
 
 from owa_event.account import RecordingReport
 from owa_event.events import INPUT_TOPICS, Event
-from owa_event.pipeline import RecordingRef, Stage, kept_events
+from owa_event.pipeline import RecordingRef, Stage, kept_episodes
 
 from .config import FSL_PRESETS, FslConfig
 from .encoders import EncodeError
@@ -141,7 +140,15 @@ class FslStage(Stage):
         return self._tokens
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_tokens": None}
+        """Pickled for worker processes: with a single-token encoder and no ``debug_text`` the id table
+        goes along (workers then never import the tokenizer library); otherwise it is rebuilt there."""
+        tokens = self._tokens
+        config: FslConfig = self.config  # type: ignore[assignment]
+        if tokens is not None and tokens.encoder.single_tokens and not config.debug_text:
+            tokens = FslTokens(tokens.encoder, tokens.image_tokens, None, tokens.table.without_tokenizer(), tokens.pad_id)
+        else:
+            tokens = None
+        return {**self.__dict__, "_tokens": tokens}
 
     def schema(self) -> pa.Schema:
         return fsl_schema(self.config.debug_text)  # type: ignore[attr-defined]
@@ -188,9 +195,9 @@ class FslStage(Stage):
             stats=stats,
         )
         rows: list[dict[str, Any]] = []
-        events = kept_events(recording, config, report, media_exists=self.media_exists)
-        for interval_idx, group in itertools.groupby(events, key=lambda item: item[0]):
-            episode = shift_actions((event for _, event in group), config.action_shift_ns)
+        episodes = kept_episodes(recording, config, report, media_exists=self.media_exists)
+        for interval_idx, events in episodes:
+            episode = shift_actions(events, config.action_shift_ns)
             for seq in packer.pack(episode, where=f"{recording.path} (interval {interval_idx})"):
                 row: dict[str, Any] = {
                     "input_ids": seq.input_ids,

@@ -205,6 +205,21 @@ class TokenTable:
         self.tokenizer_size: int = len(tokenizer)
         self._tokenizer = tokenizer
 
+    def without_tokenizer(self) -> TokenTable:
+        """A copy holding only the id tables (small, cheap to pickle: no tokenizer library needed to
+        use it). Enough for single-token encoders; :meth:`to_tokens` and text runs need the tokenizer."""
+        copy = object.__new__(TokenTable)
+        copy.__dict__.update({**self.__dict__, "_tokenizer": None})
+        return copy
+
+    def _text_tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            raise TokenizerError(
+                "this TokenTable has no tokenizer (made by without_tokenizer()): use the full table to tokenize "
+                "text or decode ids"
+            )
+        return self._tokenizer
+
     def __repr__(self) -> str:
         image = f"{self.image_tokens.token!r}x{self.image_tokens.count}"
         return f"TokenTable({self.encoder!r}, {image}, {len(self.token_to_id)} tokens)"
@@ -237,9 +252,9 @@ class TokenTable:
             text = "".join(run)
             run.clear()
             if prev is None:
-                out.extend(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+                out.extend(self._text_tokenizer()(text, add_special_tokens=False)["input_ids"])
                 return
-            got = self._tokenizer(prev + text, add_special_tokens=False)["input_ids"]
+            got = self._text_tokenizer()(prev + text, add_special_tokens=False)["input_ids"]
             if not got or got[0] != table[prev]:
                 raise ValueError(f"tokenizer splits {prev!r} when followed by text {text[:40]!r}")
             out.extend(got[1:])
@@ -267,7 +282,7 @@ class TokenTable:
 
         def flush() -> None:
             if run:
-                decode = self._tokenizer.decode
+                decode = self._text_tokenizer().decode
                 out.append(decode(run, skip_special_tokens=False, clean_up_tokenization_spaces=False))
                 run.clear()
 
