@@ -114,6 +114,11 @@ class _Resampler:
     input order restricted to kept events, with merged events at their last move's place.
     """
 
+    __slots__ = (
+        "account", "due", "held", "keyboard_repeat", "last_press", "mouse_pending", "mouse_seq", "mouse_t0",
+        "periods", "raw_count", "raw_last", "raw_seq", "raw_sum_x", "raw_sum_y", "raw_t0", "ready", "seq",
+    )  # fmt: skip
+
     def __init__(self, periods: dict[str, float], keyboard_repeat: bool, account: Account) -> None:
         self.periods = periods
         self.keyboard_repeat = keyboard_repeat
@@ -283,23 +288,19 @@ def _run(
 ) -> Iterator[Event]:
     state = _Resampler(periods, keyboard_repeat, account)
     out: list[Event] = []
-    prev_t: int | None = None
     raw_period = periods.get(MOUSE_RAW, 0.0)
+    raw_topic = MOUSE_RAW if raw_period > 0 else None
     lim = _MAX_SUMMED_DELTA
+    prev_t = -(2**63)
     for ev in events:
         t = ev.timestamp_ns
-        if prev_t is not None and t < prev_t:
+        if t < prev_t:
             raise EventOrderError(
                 f"events out of time order: event #{ev.index} on {ev.topic!r} at {t} ns "
                 f"comes after one at {prev_t} ns"
             )
         prev_t = t
-        if (
-            raw_period > 0
-            and ev.topic == MOUSE_RAW
-            and state.raw_last is not None
-            and t < state.raw_t0 + raw_period
-        ):
+        if ev.topic == raw_topic and state.raw_last is not None and t < state.raw_t0 + raw_period:
             # The hot case, inline: a pure relative move absorbed into the pending sum (same rule as
             # _push_raw; anything else takes the general path below).
             f = ev.fields
