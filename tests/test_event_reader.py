@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -527,3 +528,34 @@ def test_real_recording(shared_recording: Path) -> None:
     assert screens[0].fields["source_shape"] == [1025, 1017]
     pts = [e.fields["media_ref"]["pts_ns"] for e in screens]
     assert pts == sorted(pts)
+
+
+def _mcap_order(path: Path) -> list[tuple[int, str, bytes]]:
+    """mcap's own reader, log-time order: (log time, topic, payload)."""
+    from mcap.reader import make_reader
+
+    with open(path, "rb") as f:
+        return [
+            (m.log_time, c.topic, m.data) for _, c, m in make_reader(f).iter_messages(log_time_order=True)
+        ]
+
+
+def test_the_reader_equals_mcaps_reader_on_every_recording(corpus: Path, current_corpus: Path) -> None:
+    """Message for message, ties included: what the chunk-level reader gives is mcap's log-time order
+    (screen payloads compared where the reader does not rewrite them)."""
+    paths = sorted(corpus.rglob("*.mcap")) + sorted(current_corpus.rglob("*.mcap"))
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "owamcap-0.5.1" / "0.5.1.mcap"
+    if shared.exists():
+        paths.append(shared)
+    for path in paths:
+        expected = _mcap_order(path)
+        with Recording(path) as rec:
+            got = [(e.timestamp_ns, e.topic, e.data) for e in rec.events()]
+            census = rec.census()
+        assert [(t, topic) for t, topic, _ in got] == [(t, topic) for t, topic, _ in expected], path
+        same = [g == e for g, e in zip(got, expected, strict=True) if g[1] != "screen"]
+        assert all(same), path
+        assert census.message_count == len(expected)
+        assert census.topic_counts == dict(Counter(topic for _, topic, _ in expected)) | {
+            t: 0 for t in census.topic_counts if t not in {topic for _, topic, _ in expected}
+        }
