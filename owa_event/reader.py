@@ -225,7 +225,12 @@ class Recording:
         """Every message counted from the bytes (none parsed), log-time range checked; cached."""
         if self._census is None:
             stream = self._scan_messages(None, None, None, ordered=False)
-            deque(stream, maxlen=0)  # the per-message loop runs in C
+            try:
+                deque(stream, maxlen=0)  # the per-message loop runs in C
+            except McapScanError as exc:
+                raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
+            except OSError as exc:
+                raise RecordingError(self.path, f"cannot read: {exc}") from None
             first, last = stream.start_ns, stream.end_ns
             if (
                 first is not None
