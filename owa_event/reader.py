@@ -225,7 +225,12 @@ class Recording:
         """Every message counted from the bytes (none parsed), log-time range checked; cached."""
         if self._census is None:
             stream = self._scan_messages(None, None, None, ordered=False)
-            deque(stream, maxlen=0)  # the per-message loop runs in C
+            try:
+                deque(stream, maxlen=0)  # the per-message loop runs in C
+            except McapScanError as exc:
+                raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
+            except OSError as exc:
+                raise RecordingError(self.path, f"cannot read: {exc}") from None
             first, last = stream.start_ns, stream.end_ns
             if (
                 first is not None
@@ -248,18 +253,22 @@ class Recording:
         self._census = Census(counts, sum(counts.values()), first, last)
         stats = self._scan.statistics
         if stats is not None:
-            claimed = (
-                sum(stats.channel_message_counts.values())
-                if stats.channel_message_counts
-                else stats.message_count
-            )
             read = self._census.message_count
-            if claimed != read or (
-                read and (stats.message_start_time, stats.message_end_time) != (first, last)
+            read_per_channel = {cid: n for cid, n in channel_counts.items() if n}
+            claimed_per_channel = {cid: n for cid, n in stats.channel_message_counts.items() if n}
+            if (
+                stats.message_count != read
+                or (stats.channel_message_counts and claimed_per_channel != read_per_channel)
+                or (read and (stats.message_start_time, stats.message_end_time) != (first, last))
             ):
+                claimed, found = f"{stats.message_count} messages", f"{read}"
+                if stats.channel_message_counts and claimed_per_channel != read_per_channel:
+                    claimed += f" (per channel id {dict(sorted(claimed_per_channel.items()))})"
+                    found += f" (per channel id {dict(sorted(read_per_channel.items()))})"
                 self._strict_or_warn(
-                    f"its Statistics record claims {claimed} messages in [{stats.message_start_time}, "
-                    f"{stats.message_end_time}] ns, but {read} were read in [{first}, {last}] ns; the counts read are used"
+                    f"its Statistics record claims {claimed} in [{stats.message_start_time}, "
+                    f"{stats.message_end_time}] ns, but {found} were read in [{first}, {last}] ns; the counts "
+                    f"read are used"
                 )
 
     @property
