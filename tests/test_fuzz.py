@@ -218,7 +218,6 @@ def test_log_times(runs: list[StageRun], shift: str, shuffled: bool) -> None:
 HANG_SECONDS = 3.0
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by the lead's bins bound")
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     "case",
