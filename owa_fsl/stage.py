@@ -145,7 +145,9 @@ class FslStage(Stage):
         tokens = self._tokens
         config: FslConfig = self.config  # type: ignore[assignment]
         if tokens is not None and tokens.encoder.single_tokens and not config.debug_text:
-            tokens = FslTokens(tokens.encoder, tokens.image_tokens, None, tokens.table.without_tokenizer(), tokens.pad_id)
+            tokens = FslTokens(
+                tokens.encoder, tokens.image_tokens, None, tokens.table.without_tokenizer(), tokens.pad_id
+            )
         else:
             tokens = None
         return {**self.__dict__, "_tokens": tokens}
