@@ -9,5 +9,5 @@ PYTHON="${PYTHON:-python3}"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
-"$VENV/bin/python" -m pip install --quiet -e ".[fsl,torch,test]"
+"$VENV/bin/python" -m pip install --quiet -e ".[fsl,torch,ray,test]"
 echo "owa-builders is installed in $VENV"

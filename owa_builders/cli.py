@@ -126,6 +126,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        from .distributed import command
+
+        return command.run(args)
     options = _parse_options(args.option)
     t0 = time.perf_counter()
     dataset = build(
@@ -223,6 +227,9 @@ def parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--num-proc", type=int, default=None)
     b.add_argument("--cache-dir", default=None)
+    from .distributed import command as distributed_command
+
+    distributed_command.add_engine_arguments(b)
     b.set_defaults(func=cmd_build)
 
     g = sub.add_parser("generate", help="write synthetic example recordings")

@@ -120,3 +120,19 @@ def hub_env(hub: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     yield hub
     HfFileSystem.clear_instance_cache()
     hf_file_system.hffs.dircache.clear()
+
+
+# ------------------------------------------------------------------------------------------
+# Ray (the distributed build and the ingestion): one local Ray per test session
+# ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[object]:
+    """A real local Ray (2 CPUs, no dashboard) for the whole session; skipped when Ray is not installed.
+
+    One per xdist worker that runs a test asking for it (``--dist loadgroup`` cannot keep them on one
+    worker: xdist 3.8 does not group under pytest 9). Tests that do not ask for it never start Ray.
+    """
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
