@@ -59,7 +59,9 @@ def test_every_stage_on_ray_equals_the_local_build(
     by_folder = datasets.load_dataset("parquet", data_dir=str(out / "event"), cache_dir=str(tmp_path / "c2"))
     _same(by_folder, local)
     record = read_record(out)
-    assert record["stage"] == "event" and record["builder"] == "owa_builders/event" and record["engine"] == "ray"
+    assert (
+        record["stage"] == "event" and record["builder"] == "owa_builders/event" and record["engine"] == "ray"
+    )
     assert record["splits"] == {s: d.num_rows for s, d in local.items()}
     assert [r["episode_path"] for r in record["reports"]] == [
         "train/episode_000.mcap", "train/episode_002.mcap", "test/episode_001.mcap", "test/episode_003.mcap"
@@ -71,7 +73,9 @@ def test_every_stage_on_ray_equals_the_local_build(
 
     # binned, through Python, one worker
     stream = io.StringIO()
-    result = build_on_ray("binned", corpus, tmp_path / "binned", options={"fps": 4}, num_workers=1, progress=stream)
+    result = build_on_ray(
+        "binned", corpus, tmp_path / "binned", options={"fps": 4}, num_workers=1, progress=stream
+    )
     _same(result.load(cache_dir=str(tmp_path / "c3")), _local("binned", corpus, tmp_path / "c", fps=4))
     assert stream.getvalue().splitlines()[-1].startswith("ray build: 4/4 recordings")
     assert result.rows == read_record(result.output)["splits"]
@@ -79,7 +83,9 @@ def test_every_stage_on_ray_equals_the_local_build(
     # fsl, with a local tokenizer: built once per worker, saved with the shards
     tok = str(write_example_tokenizer(tmp_path / "tok"))
     options = {"tokenizer_name": tok, "max_sequence_length": 1024}
-    result = build_on_ray("fsl", corpus, tmp_path / "fsl", config="fsl-smolvlm", options=options, progress=False)
+    result = build_on_ray(
+        "fsl", corpus, tmp_path / "fsl", config="fsl-smolvlm", options=options, progress=False
+    )
     local = _local("fsl", corpus, tmp_path / "c", "fsl-smolvlm", **options)
     _same(result.load(cache_dir=str(tmp_path / "c4")), local)
     assert set(os.listdir(tmp_path / "fsl")) == {"fsl-smolvlm", TOKENIZER_DIR, BUILD_RECORD}
@@ -117,7 +123,10 @@ def test_a_task_that_fails_once_is_retried_and_the_result_is_complete(corpus: Pa
     stage = FlakyStage(str(markers), failures)
     out = tmp_path / "out"
     result = build_on_ray(stage, corpus, out, config="event", progress=False)
-    assert sorted(os.listdir(markers)) == ["test_episode_001.mcap", "train_episode_002.mcap"]  # both failed once
+    assert sorted(os.listdir(markers)) == [
+        "test_episode_001.mcap",
+        "train_episode_002.mcap",
+    ]  # both failed once
     assert sorted(result.converted) == sorted(r["episode_path"] for r in read_record(out)["reports"])
     _same(result.load(cache_dir=str(tmp_path / "c1")), _local("event", corpus, tmp_path / "c"))
     assert [n for n in os.listdir(out / "event") if not n.endswith(".parquet")] == []  # no partial file left
@@ -125,7 +134,9 @@ def test_a_task_that_fails_once_is_retried_and_the_result_is_complete(corpus: Pa
 
 
 def _shard_state(folder: Path) -> dict[str, tuple[int, int]]:
-    return {n: (os.stat(folder / n).st_ino, os.stat(folder / n).st_mtime_ns) for n in shard_files(str(folder))}
+    return {
+        n: (os.stat(folder / n).st_ino, os.stat(folder / n).st_mtime_ns) for n in shard_files(str(folder))
+    }
 
 
 def test_a_rerun_converts_only_what_is_missing_or_changed(corpus: Path, tmp_path: Path) -> None:
@@ -169,12 +180,18 @@ def test_bad_recordings_skipped_when_asked_and_a_bug_names_the_file(corpus: Path
     (data / "train" / "episode_002.mcap").write_bytes(b"not mcap at all")
     result = build_on_ray("event", data, tmp_path / "out", options={"on_bad_file": "skip"}, progress=False)
     skipped = [r for r in result.reports if r.skipped]
-    assert [r.episode_path for r in skipped] == ["train/episode_002.mcap"] and "not an MCAP" in skipped[0].skipped
-    _same(result.load(cache_dir=str(tmp_path / "c1")), _local("event", data, tmp_path / "c", on_bad_file="skip"))
+    assert [r.episode_path for r in skipped] == ["train/episode_002.mcap"] and "not an MCAP" in skipped[
+        0
+    ].skipped
+    _same(
+        result.load(cache_dir=str(tmp_path / "c1")), _local("event", data, tmp_path / "c", on_bad_file="skip")
+    )
 
     class Buggy(EventStage):
         def batches(self, recording: RecordingRef, report: RecordingReport) -> Iterator[Any]:
             raise ZeroDivisionError("a bug")
 
-    with pytest.raises(ShardFailedError, match=r"episode_000.mcap: conversion failed on Ray \(ZeroDivisionError"):
+    with pytest.raises(
+        ShardFailedError, match=r"episode_000.mcap: conversion failed on Ray \(ZeroDivisionError"
+    ):
         build_on_ray(Buggy(), corpus, tmp_path / "buggy", num_workers=1, progress=False)

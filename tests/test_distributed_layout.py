@@ -28,7 +28,7 @@ from owa_builders.distributed.ray_build import (
     write_shard,
 )
 from owa_event.errors import ConfigError, RecordingError
-from owa_event.pipeline import rows
+from owa_event.pipeline import RecordingRef, Stage, rows
 from owa_event.stage import EventStage
 
 
@@ -60,7 +60,7 @@ def test_temporary_names_are_hidden_and_never_shards(tmp_path: Path) -> None:
     assert shard_files(str(tmp_path / "absent")) == [] and temp_files(str(tmp_path / "absent")) == []
 
 
-def _job(ref, out: Path, stage, index: int = 0, count: int = 1) -> ShardJob:  # noqa: ANN001
+def _job(ref: RecordingRef, out: Path, stage: Stage, index: int = 0, count: int = 1) -> ShardJob:
     meta = {"split": "train", "index": index, "count": count, "episode_path": ref.episode_path,
             "path": ref.path, "input": input_fingerprint(ref.path), "config": config_fingerprint(stage)}  # fmt: skip
     return ShardJob(ref, str(out / shard_name("train", index, count)), meta, 0)
@@ -74,7 +74,9 @@ def test_write_shard_holds_the_stage_rows_and_its_record(corpus: Path, tmp_path:
     assert "error" not in result
     expected = list(rows(stage, ref))
     assert result["rows"] == len(expected) > 1000
-    table = datasets.load_dataset("parquet", data_files=job.target, split="train", cache_dir=str(tmp_path / "c"))
+    table = datasets.load_dataset(
+        "parquet", data_files=job.target, split="train", cache_dir=str(tmp_path / "c")
+    )
     assert table.to_list() == expected
     meta = read_shard_meta(job.target)
     assert meta is not None and meta["rows"] == len(expected)
