@@ -21,7 +21,8 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-    """Progress of ``total`` units (recordings, episodes) of ``total_bytes`` input bytes (0: unknown).
+    """Progress of ``total`` units (recordings, episodes; ``None``: not known in advance, no ETA) of
+    ``total_bytes`` input bytes (0: unknown); the rate counts ``rate_unit`` (events, items).
 
     Units done before the run (``reused``) count as done but not towards the rate.
     """
@@ -29,9 +30,10 @@ class Progress:
     def __init__(
         self,
         label: str,
-        total: int,
+        total: int | None,
         *,
         unit: str = "recordings",
+        rate_unit: str = "events",
         total_bytes: int = 0,
         reused: int = 0,
         reused_bytes: int = 0,
@@ -42,6 +44,7 @@ class Progress:
         self.label = label
         self.total = total
         self.unit = unit
+        self.rate_unit = rate_unit
         self.total_bytes = total_bytes
         self.done = reused
         self.reused = reused
@@ -60,24 +63,24 @@ class Progress:
         self.events += events
         self.bytes_done += nbytes
         now = self._clock()
-        if self.done >= self.total or now - self._last_print >= self._interval:
+        if (self.total is not None and self.done >= self.total) or now - self._last_print >= self._interval:
             self._last_print = now
             self.print(self.line(now))
 
     def line(self, now: float | None = None) -> str:
-        """The progress line: done/total, events, events/s, ETA."""
+        """The progress line: done/total, events, events/s, elapsed, ETA (with a total)."""
         now = self._clock() if now is None else now
         elapsed = max(now - self._start, 1e-9)
         rate = self.events / elapsed
-        parts = [f"{self.label}: {self.done}/{self.total} {self.unit}"]
+        done = f"{self.done}/{self.total}" if self.total is not None else f"{self.done}"
+        parts = [f"{self.label}: {done} {self.unit}"]
         if self.reused:
             parts[0] += f" ({self.reused} already done)"
-        parts.append(f"{self.events:,} events, {rate:,.0f} events/s")
+        parts.append(f"{self.events:,} {self.rate_unit}, {rate:,.0f} {self.rate_unit}/s")
         parts.append(f"elapsed {format_duration(elapsed)}")
-        left = self.total - self.done
-        if left <= 0:
+        if self.total is not None and self.total - self.done <= 0:
             parts.append("done")
-        else:
+        elif self.total is not None:
             eta = self.eta(elapsed)
             parts.append(f"ETA {format_duration(eta)}" if eta is not None else "ETA unknown")
         return ", ".join(parts)
@@ -85,7 +88,7 @@ class Progress:
     def eta(self, elapsed: float) -> float | None:
         """Seconds left at the rate so far (``None`` before the first unit of this run is done)."""
         converted = self.done - self.reused
-        if converted <= 0:
+        if converted <= 0 or self.total is None:
             return None
         if self._bytes_left and self.bytes_done:
             return elapsed * (self._bytes_left - self.bytes_done) / self.bytes_done
