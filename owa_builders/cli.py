@@ -259,6 +259,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_arguments(n)
     n.set_defaults(func=bench.run)
 
+    from .tools import bench_ray
+
+    r = sub.add_parser("bench-ray", help="FSL conversion throughput on Ray with 1 and 2 workers, same files")
+    bench_ray.add_arguments(r)
+    r.set_defaults(func=bench_ray.run)
+
     f = sub.add_parser(
         "bench-frames",
         add_help=False,

@@ -4,8 +4,9 @@
 - :func:`connected` uses a running Ray (``ray.is_initialized()``), else connects to ``address``
   (``"auto"``, ``"ray://host:10001"``, ...) or starts a local Ray; it shuts down only a Ray it
   started itself.
-- :func:`run_on_actors`: ``num_workers`` actors (one CPU each), each holding the per-worker state
-  (a stage with its tokenizer, a data source) built once in its process; every job is one actor
+- :func:`run_on_actors`: ``num_workers`` actors (one CPU each, with a ``ready()`` method), each
+  holding the per-worker state (a stage with its tokenizer, a data source) built once in its
+  process; a job is handed to an actor once it is up, and every job is one actor
   task (Ray's own retries: the actor is restarted when its process dies, and the task is retried;
   Python exceptions are retried only when transient, :data:`TRANSIENT`). Results come back as they
   complete (``ray.wait``); :meth:`JobRun.stop` stops handing out jobs while those running finish.
@@ -125,8 +126,8 @@ class JobRun:
         """Outcomes as jobs complete; ``None`` every ``tick_s`` seconds without a completion (when set)."""
         ray = self._ray
         try:
-            for actor in self._actors:
-                self._submit(actor)
+            for actor in self._actors:  # a job goes to an actor once it is up (a slow one takes fewer)
+                self._in_flight[actor.ready.remote()] = (_READY, actor)
             while self._in_flight:
                 ready, _ = ray.wait(list(self._in_flight), num_returns=1, timeout=self._tick_s)
                 if not ready:
@@ -134,6 +135,13 @@ class JobRun:
                     continue
                 ref = ready[0]
                 job, actor = self._in_flight.pop(ref)
+                if job is _READY:
+                    try:
+                        ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:  # the actor's constructor failed
+                        raise (exc.cause if isinstance(exc.cause, BaseException) else exc) from None
+                    self._submit(actor)
+                    continue
                 try:
                     outcome = Outcome(job, value=ray.get(ref))
                 except ray.exceptions.RayTaskError as exc:
@@ -151,6 +159,7 @@ class JobRun:
 
 
 _DONE = object()
+_READY = object()
 
 
 def run_on_actors(

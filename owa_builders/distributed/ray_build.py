@@ -86,7 +86,10 @@ class ShardJob:
 @dataclass
 class RayBuildResult:
     """What :func:`build_on_ray` made. ``reports`` are in row order (split after split);
-    ``converted`` / ``reused`` list the episode paths converted in this run / kept from an earlier one."""
+    ``converted`` / ``reused`` list the episode paths converted in this run / kept from an earlier one;
+    ``seconds``: the whole build; ``convert_seconds``: the Ray part (workers started, recordings converted);
+    ``tasks_seconds``: from the first conversion task's start to the last one's end (wall clock);
+    ``messages``: messages read by the recordings converted in this run."""
 
     output: str
     stage: str
@@ -97,6 +100,8 @@ class RayBuildResult:
     converted: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    convert_seconds: float = 0.0
+    tasks_seconds: float = 0.0
     messages: int = 0
 
     def load(self, cache_dir: str | None = None) -> Any:
@@ -181,7 +186,7 @@ def write_shard(stage: Stage, job: ShardJob) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     os.makedirs(os.path.dirname(job.target), exist_ok=True)
     tmp = temp_path(job.target)
     report = RecordingReport(job.ref.episode_path)
@@ -213,14 +218,27 @@ def write_shard(stage: Stage, job: ShardJob) -> dict[str, Any]:
     except BaseException:
         _remove(tmp)
         raise
-    return {"report": report.to_dict(), "rows": rows, "seconds": time.perf_counter() - t0}
+    return {
+        "report": report.to_dict(),
+        "rows": rows,
+        "seconds": time.perf_counter() - t0,
+        "span": (started, time.time()),
+    }
 
 
 class ShardWriter:
-    """The Ray actor: holds one stage for the worker's lifetime (per-process state built once)."""
+    """The Ray actor: holds one stage for the worker's lifetime. Per-process state (the FSL stage's
+    tokenizer) is built once, when the worker starts, not inside its first recording's task."""
 
     def __init__(self, stage: Stage) -> None:
         self.stage = stage
+        getattr(
+            stage, "tokens", None
+        )  # FslStage.tokens builds the expanded tokenizer; other stages have none
+
+    def ready(self) -> bool:
+        """Answers once the worker is up (its state built)."""
+        return True
 
     def convert(self, job: ShardJob) -> dict[str, Any]:
         return write_shard(self.stage, job)
@@ -309,7 +327,11 @@ def build_on_ray(
             f"ray build: {len(todo)} of {len(jobs)} recordings to convert ({len(done)} already done) "
             f"into {config_dir}"
         )
-        done.update(_run(todo, the_stage, bar, address, num_workers, ray_init_kwargs, max_retries))
+    spans: list[tuple[float, float]] = []
+    t_run = time.perf_counter()
+    if todo:
+        done.update(_run(todo, the_stage, bar, address, num_workers, ray_init_kwargs, max_retries, spans))
+    convert_seconds = time.perf_counter() - t_run if todo else 0.0
     for name in temp_files(config_dir):  # left by workers that died mid-write
         _remove(os.path.join(config_dir, name))
 
@@ -336,6 +358,8 @@ def build_on_ray(
         converted=converted,
         reused=[j.ref.episode_path for j in jobs if j.target not in converted_targets],
         seconds=time.perf_counter() - t0,
+        convert_seconds=convert_seconds,
+        tasks_seconds=max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0,
         messages=bar.events,
     )
 
@@ -380,9 +404,11 @@ def _run(
     num_workers: int | None,
     ray_init_kwargs: dict[str, Any] | None,
     max_retries: int,
+    spans: list[tuple[float, float]],
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Convert ``todo`` on Ray: ``(target, shard record)`` per shard written; raises after the jobs in
-    flight finish when one fails (the error of the first failed recording in row order)."""
+    """Convert ``todo`` on Ray: ``(target, shard record)`` per shard written (each task's wall-clock
+    ``(start, end)`` appended to ``spans``); raises after the jobs in flight finish when one fails
+    (the error of the first failed recording in row order)."""
     order = {job.target: i for i, job in enumerate(todo)}
     failures: list[tuple[ShardJob, BaseException]] = []
     with connected(address, ray_init_kwargs) as ray:
@@ -401,6 +427,7 @@ def _run(
                 continue
             report = value["report"]
             bar.update(sum(report["account"]["messages_in"].values()), job.nbytes)
+            spans.append(value["span"])
             yield job.target, {**job.meta, "report": report, "rows": value["rows"]}
     if failures:
         job, error = min(failures, key=lambda f: order[f[0].target])

@@ -141,6 +141,10 @@ class EpisodeWorker:
     def __init__(self, source: DataSource, config: IngestionConfig) -> None:
         self.source, self.config = source, config
 
+    def ready(self) -> bool:
+        """Answers once the worker is up (its state built)."""
+        return True
+
     def write(self, jobs: list[EpisodeJob]) -> list[EpisodeResult] | dict[str, Any]:
         results = []
         for job in jobs:

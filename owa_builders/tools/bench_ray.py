@@ -1,0 +1,116 @@
+"""``owa-builders bench-ray``: FSL conversion throughput on Ray with 1, 2, ... workers, same files, same run.
+
+Generates ``--episodes`` recordings of ``--minutes`` each (cached in ``--workdir``), starts one local
+Ray with as many CPUs as the most workers asked for, and builds the FSL dataset (``fsl-internvl3``
+layout, the local example tokenizer) into a fresh folder per worker count. Reported per run:
+conversion (first task's start to last task's end) and messages/s over it, the same with the
+workers' start (process, imports, each worker's tokenizer), and the whole build; then the speedups
+over the first worker count. Every run must give the same rows (checked). Absolute rates drift on shared machines:
+quote the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def corpus(workdir: Path, episodes: int, minutes: float) -> Path:
+    """``episodes`` current-format recordings of ``minutes`` each (+ video) under ``workdir`` (cached)."""
+    from .example import DEFAULT_START_NS, NS, SessionSpec, generate_recording
+
+    root = workdir / f"ray-corpus-{episodes}x{minutes:g}min"
+    done = root / "DONE"
+    if not done.exists():
+        for i in range(episodes):
+            spec = SessionSpec(duration_s=minutes * 60, seed=i, start_ns=DEFAULT_START_NS + i * 3600 * NS)
+            generate_recording(root / "train" / f"episode_{i:03d}.mcap", spec)
+        done.write_text("ok")
+    return root
+
+
+def measure(root: Path, out: Path, workers: int, tokenizer: str, config: str) -> dict[str, Any]:
+    """One FSL build on the running Ray with ``workers`` workers."""
+    import pyarrow.parquet as pq
+
+    from ..distributed import build_on_ray
+
+    shutil.rmtree(out, ignore_errors=True)
+    result = build_on_ray("fsl", root, out, config=config, options={"tokenizer_name": tokenizer},
+                          num_workers=workers, progress=False)  # fmt: skip
+    rows = [pq.read_table(p).to_pylist() for paths in result.shards.values() for p in paths]
+    return {"seconds": result.seconds, "convert_seconds": result.convert_seconds, "tasks_seconds": result.tasks_seconds,
+            "messages": result.messages, "rows": sum(len(r) for r in rows), "fingerprint": hash(repr(rows))}  # fmt: skip
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench's options (``owa-builders bench-ray``, ``python -m owa_builders.tools.bench_ray``)."""
+    parser.add_argument("--episodes", type=int, default=4, help="recordings (one Ray task each; default 4)")
+    parser.add_argument("--minutes", type=float, default=1.0, help="recorded minutes per recording")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray worker counts to compare")
+    parser.add_argument("--config", default="fsl-internvl3", help="FSL config (image token layout)")
+    parser.add_argument("--workdir", default=None, help="where recordings, tokenizer and outputs go")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="owa-builders bench-ray", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..distributed.cluster import connected
+    from .example_tokenizer import write_example_tokenizer
+
+    if args.episodes < 1 or not args.workers or min(args.workers) < 1:
+        raise SystemExit("error: --episodes and every --workers must be >= 1")
+    workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "owa-bench-ray"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    root = corpus(workdir, args.episodes, args.minutes)
+    size = sum(p.stat().st_size for p in root.rglob("*.mcap")) / 2**20
+    tokenizer = str(write_example_tokenizer(workdir / "example-tokenizer"))
+    print(
+        f"owa-builders bench-ray: FSL ({args.config}, local example tokenizer) on {args.episodes} recording(s) of "
+        f"{args.minutes:g} min, {size:.1f} MiB of MCAP (ready in {time.perf_counter() - t0:.1f} s); "
+        f"{os.cpu_count()} CPU(s) on this machine, load average {_load()}"
+    )
+    results = []
+    with connected(None, {"num_cpus": max(args.workers)}) as ray:
+        print(f"Ray {ray.__version__}, local, {int(ray.cluster_resources().get('CPU', 0))} CPU(s)")
+        for workers in args.workers:
+            r = measure(root, workdir / f"out-{workers}w", workers, tokenizer, args.config)
+            results.append((workers, r))
+            print(
+                f"  {workers} worker(s): {r['messages']:,} messages -> {r['rows']:,} sequences; "
+                f"conversion {r['tasks_seconds']:.1f} s = {r['messages'] / r['tasks_seconds']:,.0f} messages/s; "
+                f"with worker start {r['convert_seconds']:.1f} s; whole build {r['seconds']:.1f} s"
+            )
+    print(f"  load average after: {_load()} (other processes competing for the CPUs lower the speedup)")
+    base_workers, base = results[0]
+    for workers, r in results[1:]:
+        if (r["rows"], r["fingerprint"]) != (base["rows"], base["fingerprint"]):
+            raise SystemExit(f"error: {workers} workers made other rows than {base_workers}")
+        print(
+            f"  {workers} vs {base_workers} worker(s): {base['tasks_seconds'] / r['tasks_seconds']:.2f}x conversion, "
+            f"{base['convert_seconds'] / r['convert_seconds']:.2f}x with worker start, "
+            f"{base['seconds'] / r['seconds']:.2f}x whole build; same rows"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
