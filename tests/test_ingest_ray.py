@@ -147,3 +147,24 @@ def test_bad_items_are_counted_and_a_lost_worker_is_retried(tmp_path: Path) -> N
     with pytest.raises(ItemError, match=r"item 3 \(episode 'episode_000000'\) skipped"):
         create_recordings_from_source(Flaky(str(marker)), tmp_path / "strict", num_workers=2, items_per_episode=5,
                                       rate_hz=10, progress=False)  # fmt: skip
+
+
+def test_the_readme_ingestion_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- ingest-example -->\s*```python\n(.*?)```", readme, re.S)
+    assert block, "README block 'ingest-example' not found"
+    monkeypatch.chdir(tmp_path)
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")  # read at import time
+    namespace: dict[str, Any] = {"__name__": "readme_ingest_example"}
+    exec(compile(block.group(1), "README.md:ingest-example", "exec"), namespace)
+    recs, events, bins = namespace["recs"], namespace["events"], namespace["bins"]
+    assert recs.get_stats()["episodes"] == 2 and recs.get_stats()["frames"] == 40
+    assert set(events["train"]["topic"]) == {"screen", "robot/joints"} and events["train"].num_rows == 40
+    assert bins.num_rows == 10  # one 1.9 s episode at 5 Hz
+    assert sorted(os.listdir(tmp_path / "ingested")) == [
+        "episode_000000.mcap", "episode_000000.mkv", "episode_000001.mcap", "episode_000001.mkv", "owa_ingest.json"
+    ]  # fmt: skip
