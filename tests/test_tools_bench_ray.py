@@ -34,7 +34,7 @@ def test_bench_ray_reports_each_worker_count_and_the_ratio(
     lines = [line for line in out.splitlines() if "worker(s):" in line]
     assert lines[0].lstrip().startswith("1 worker(s):") and lines[1].lstrip().startswith("2 worker(s):")
     assert lines[0].split("->")[0] == lines[1].split("->")[0].replace("2 worker", "1 worker")  # same messages
-    assert "2 vs 1 worker(s):" in out and "same rows" in out
+    assert "2 vs 1 worker(s):" in out and "same rows" in out and "this machine's CPUs right now:" in out
     assert sorted(p.name for p in (tmp_path / "out-2w").iterdir()) == [
         "fsl-internvl3",
         "owa_build.json",

@@ -5,7 +5,8 @@ Ray with as many CPUs as the most workers asked for, and builds the FSL dataset 
 layout, the local example tokenizer) into a fresh folder per worker count. Reported per run:
 conversion (first task's start to last task's end) and messages/s over it, the same with the
 workers' start (process, imports, each worker's tokenizer), and the whole build; then the speedups
-over the first worker count. Every run must give the same rows (checked). Absolute rates drift on shared machines:
+over the first worker count, next to what the machine gives at that moment (the same pure-Python
+work in 2 processes vs 1: other processes on a shared machine lower both). Every run must give the same rows (checked). Absolute rates drift on shared machines:
 quote the ratios.
 """
 
@@ -47,6 +48,27 @@ def measure(root: Path, out: Path, workers: int, tokenizer: str, config: str) ->
     rows = [pq.read_table(p).to_pylist() for paths in result.shards.values() for p in paths]
     return {"seconds": result.seconds, "convert_seconds": result.convert_seconds, "tasks_seconds": result.tasks_seconds,
             "messages": result.messages, "rows": sum(len(r) for r in rows), "fingerprint": hash(repr(rows))}  # fmt: skip
+
+
+def _spin(n: int) -> float:
+    """CPU-bound pure-Python work (``n`` loop steps); its wall time."""
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x ^= i * i
+    return time.perf_counter() - t0
+
+
+def parallel_capacity(n: int = 16_000_000) -> float:
+    """How many CPUs this machine gives right now: the same work in 1 and in 2 processes at once;
+    ``2 * t1 / t2`` (2.0 = two free cores, 1.0 = one). Other processes on the machine lower it."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [1000, 1000])  # processes started before the clock
+        t1 = max(pool.map(_spin, [n]))
+        t2 = max(pool.map(_spin, [n, n]))
+    return 2 * t1 / t2
 
 
 def _load() -> str:
@@ -99,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
                 f"conversion {r['tasks_seconds']:.1f} s = {r['messages'] / r['tasks_seconds']:,.0f} messages/s; "
                 f"with worker start {r['convert_seconds']:.1f} s; whole build {r['seconds']:.1f} s"
             )
-    print(f"  load average after: {_load()} (other processes competing for the CPUs lower the speedup)")
+    print(
+        f"  load average after: {_load()}; this machine's CPUs right now: {parallel_capacity():.2f}x "
+        "(pure-Python work in 2 processes vs 1: the best speedup 2 workers can get)"
+    )
     base_workers, base = results[0]
     for workers, r in results[1:]:
         if (r["rows"], r["fingerprint"]) != (base["rows"], base["fingerprint"]):
