@@ -12,6 +12,7 @@ import pytest
 from owa_builders.discovery import find_recordings
 from owa_builders.distributed.layout import (
     LayoutError,
+    check_config_folder,
     is_temp_name,
     parse_shard_name,
     read_shard_meta,
@@ -41,6 +42,10 @@ def test_shard_names_sort_in_recording_order_and_parse_back() -> None:
     for split, i, n in [("a/b", 0, 1), ("..", 0, 1), ("train", 1, 1), ("train", 0, 100_000), ("", 0, 1)]:
         with pytest.raises(LayoutError):
             shard_name(split, i, n)
+    assert check_config_folder("fsl-internvl3") == "fsl-internvl3"
+    for bad in ("../x", "a/b", ".hidden", ""):
+        with pytest.raises(LayoutError):
+            check_config_folder(bad)
     assert parse_shard_name("owa_build.json") is None
     assert parse_shard_name("train-0-of-1.parquet") is None
 

@@ -53,6 +53,16 @@ def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.parquet"
 
 
+def check_config_folder(name: str) -> str:
+    """``name`` when it can be the config's folder (one path part: letters, digits, ``_ . + = -``,
+    not starting with ``.`` or ``-``); else :class:`LayoutError`."""
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]*$", name):
+        raise LayoutError(
+            f"config name {name!r} cannot name the output's folder (letters, digits, '_ . + = -')"
+        )
+    return name
+
+
 def parse_shard_name(name: str) -> tuple[str, int, int] | None:
     """``(split, index, count)`` of a final shard name; ``None`` for any other file name."""
     match = _SHARD_RE.match(name)

@@ -46,6 +46,7 @@ from ..discovery import find_recordings, is_url, split_order
 from .cluster import cluster_cpus, connected, describe_failure, run_on_actors
 from .layout import (
     SHARD_META_KEY,
+    check_config_folder,
     read_shard_meta,
     shard_files,
     shard_name,
@@ -297,6 +298,7 @@ def build_on_ray(
     if num_workers is not None and num_workers < 1:
         raise BuildFolderError(f"num_workers must be >= 1, got {num_workers}")
     the_stage, config_name = make_stage(stage, config, options)
+    check_config_folder(config_name)
     recordings = find_recordings(data_dir, data_files, storage_options=storage_options)
     check_topics(the_stage.config, recordings.all())
     output = os.path.abspath(output)
@@ -453,7 +455,7 @@ def _write_record(
 
     record = {
         "stage": stage.name,
-        "builder": STAGES[stage.name],
+        "builder": STAGES.get(stage.name),
         "config_name": config_name,
         "config": config_dict(stage.config),
         "describe": stage.describe(),
