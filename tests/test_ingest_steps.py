@@ -43,6 +43,8 @@ def test_times_from_the_item_in_its_unit_or_from_the_rate() -> None:
         item_writes({"joints": 1}, 0, cfg())
     with pytest.raises(ValueProblem, match="before 2000-01-01"):
         item_writes({"timestamp": 3.0, "joints": 1}, 0, cfg(time_origin_ns=None))
+    with pytest.raises(ValueProblem, match="looks like a time since the epoch.*time_origin_ns=None"):
+        item_writes({"timestamp": 1_750_000_000.5, "joints": 1}, 0, cfg())
     with pytest.raises(ValueProblem, match="must be a number"):
         item_writes({"timestamp": "noon", "joints": 1}, 0, cfg())
     with pytest.raises(ValueProblem, match="must return a mapping"):

@@ -91,7 +91,13 @@ def step_time_ns(step: Mapping[str, Any], k: int, config: IngestionConfig, where
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             raise ValueProblem(f"{where}: {TIMESTAMP_KEY} must be a number, got {value!r}")
         unit = TIME_UNITS[config.time_unit]
-        t = origin + (value * unit if isinstance(value, int) else round(value * unit))
+        offset = value * unit if isinstance(value, int) else round(value * unit)
+        if config.time_origin_ns is not None and offset >= MIN_LOG_TIME_NS:
+            raise ValueProblem(
+                f"{where}: {TIMESTAMP_KEY} {value!r} {config.time_unit} looks like a time since the epoch, but "
+                f"timestamps are offsets from time_origin_ns={config.time_origin_ns}: pass time_origin_ns=None"
+            )
+        t = origin + offset
     if t < MIN_LOG_TIME_NS:
         raise ValueProblem(
             f"{where}: time {t} ns is before 2000-01-01, which OWAMcap does not take as a recording time "
