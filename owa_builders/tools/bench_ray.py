@@ -2,17 +2,18 @@
 
 Generates ``--episodes`` recordings of ``--minutes`` each (cached in ``--workdir``), starts one local
 Ray with as many CPUs as the most workers asked for, and builds the FSL dataset (``fsl-internvl3``
-layout, the local example tokenizer) into a fresh folder per worker count. Reported per run:
-conversion (first task's start to last task's end) and messages/s over it, the same with the
-workers' start (process, imports, each worker's tokenizer), and the whole build; then the speedups
-over the first worker count, next to what the machine gives at that moment (the same pure-Python
-work in 2 processes vs 1: other processes on a shared machine lower both). Every run must give the same rows (checked). Absolute rates drift on shared machines:
-quote the ratios.
+layout, the local example tokenizer) into a fresh folder per worker count (``--repeat``: best of N,
+interleaved). Reported per worker count: conversion (first task's start to last task's end) and
+messages/s over it, the same with the workers' start (process, imports, each worker's tokenizer),
+and the whole build; then the speedups over the first worker count, next to what the machine gives
+at that moment (the same pure-Python work in 2 processes vs 1: other processes on a shared machine
+lower both). Every run must give the same rows (checked). Quote the ratios: absolute rates drift.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import sys
@@ -38,6 +39,7 @@ def corpus(workdir: Path, episodes: int, minutes: float) -> Path:
 
 def measure(root: Path, out: Path, workers: int, tokenizer: str, config: str) -> dict[str, Any]:
     """One FSL build on the running Ray with ``workers`` workers."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from ..distributed import build_on_ray
@@ -45,9 +47,17 @@ def measure(root: Path, out: Path, workers: int, tokenizer: str, config: str) ->
     shutil.rmtree(out, ignore_errors=True)
     result = build_on_ray("fsl", root, out, config=config, options={"tokenizer_name": tokenizer},
                           num_workers=workers, progress=False)  # fmt: skip
-    rows = [pq.read_table(p).to_pylist() for paths in result.shards.values() for p in paths]
+    digest, rows = hashlib.sha256(), 0
+    for paths in result.shards.values():
+        for path in paths:
+            table = pq.read_table(path).combine_chunks()
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            digest.update(sink.getvalue())
+            rows += table.num_rows
     return {"seconds": result.seconds, "convert_seconds": result.convert_seconds, "tasks_seconds": result.tasks_seconds,
-            "messages": result.messages, "rows": sum(len(r) for r in rows), "fingerprint": hash(repr(rows))}  # fmt: skip
+            "messages": result.messages, "rows": rows, "fingerprint": digest.hexdigest()}  # fmt: skip
 
 
 def _spin(n: int) -> float:
@@ -85,6 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray worker counts to compare")
     parser.add_argument("--config", default="fsl-internvl3", help="FSL config (image token layout)")
     parser.add_argument("--workdir", default=None, help="where recordings, tokenizer and outputs go")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs per worker count (interleaved)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
     from ..distributed.cluster import connected
     from .example_tokenizer import write_example_tokenizer
 
-    if args.episodes < 1 or not args.workers or min(args.workers) < 1:
-        raise SystemExit("error: --episodes and every --workers must be >= 1")
+    if args.episodes < 1 or args.repeat < 1 or not args.workers or min(args.workers) < 1:
+        raise SystemExit("error: --episodes, --repeat and every --workers must be >= 1")
     workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "owa-bench-ray"))
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -113,22 +124,30 @@ def run(args: argparse.Namespace) -> int:
     results = []
     with connected(None, {"num_cpus": max(args.workers)}) as ray:
         print(f"Ray {ray.__version__}, local, {int(ray.cluster_resources().get('CPU', 0))} CPU(s)")
+        runs: dict[int, list[dict[str, Any]]] = {w: [] for w in args.workers}
+        for _ in range(args.repeat):  # interleaved, so a busy spell on the machine hits every count alike
+            for workers in args.workers:
+                runs[workers].append(
+                    measure(root, workdir / f"out-{workers}w", workers, tokenizer, args.config)
+                )
         for workers in args.workers:
-            r = measure(root, workdir / f"out-{workers}w", workers, tokenizer, args.config)
+            r = min(runs[workers], key=lambda run: run["tasks_seconds"])
             results.append((workers, r))
             print(
                 f"  {workers} worker(s): {r['messages']:,} messages -> {r['rows']:,} sequences; "
                 f"conversion {r['tasks_seconds']:.1f} s = {r['messages'] / r['tasks_seconds']:,.0f} messages/s; "
                 f"with worker start {r['convert_seconds']:.1f} s; whole build {r['seconds']:.1f} s"
+                + (f" (best of {args.repeat})" if args.repeat > 1 else "")
             )
     print(
         f"  load average after: {_load()}; this machine's CPUs right now: {parallel_capacity():.2f}x "
         "(pure-Python work in 2 processes vs 1: the best speedup 2 workers can get)"
     )
     base_workers, base = results[0]
+    every = [run for workers in args.workers for run in runs[workers]]
+    if len({(run["rows"], run["fingerprint"]) for run in every}) != 1:
+        raise SystemExit("error: the runs made different rows")
     for workers, r in results[1:]:
-        if (r["rows"], r["fingerprint"]) != (base["rows"], base["fingerprint"]):
-            raise SystemExit(f"error: {workers} workers made other rows than {base_workers}")
         print(
             f"  {workers} vs {base_workers} worker(s): {base['tasks_seconds'] / r['tasks_seconds']:.2f}x conversion, "
             f"{base['convert_seconds'] / r['convert_seconds']:.2f}x with worker start, "
