@@ -90,7 +90,8 @@ def test_every_stage_on_ray_equals_the_local_build(
     _same(result.load(cache_dir=str(tmp_path / "c4")), local)
     assert set(os.listdir(tmp_path / "fsl")) == {"fsl-smolvlm", TOKENIZER_DIR, BUILD_RECORD}
     tokens = FslTokens.load(str(tmp_path / "fsl" / TOKENIZER_DIR))
-    assert tokens.pad_id == local["train"][0]["input_ids"][-1]
+    padded = [r for r in local["train"] if 0 in r["attention_mask"]]
+    assert padded and all(set(r["input_ids"][sum(r["attention_mask"]) :]) == {tokens.pad_id} for r in padded)
     assert sum(r.stats["sequences"] for r in result.reports) == sum(d.num_rows for d in local.values())
 
 
