@@ -90,6 +90,7 @@ class RayBuildResult:
     ``converted`` / ``reused`` list the episode paths converted in this run / kept from an earlier one;
     ``seconds``: the whole build; ``convert_seconds``: the Ray part (workers started, recordings converted);
     ``tasks_seconds``: from the first conversion task's start to the last one's end (wall clock);
+    ``tasks_cpu_seconds``: the CPU time the conversion tasks used, all workers together;
     ``messages``: messages read by the recordings converted in this run."""
 
     output: str
@@ -103,6 +104,7 @@ class RayBuildResult:
     seconds: float = 0.0
     convert_seconds: float = 0.0
     tasks_seconds: float = 0.0
+    tasks_cpu_seconds: float = 0.0
     messages: int = 0
 
     def load(self, cache_dir: str | None = None) -> Any:
@@ -187,7 +189,7 @@ def write_shard(stage: Stage, job: ShardJob) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    t0, started = time.perf_counter(), time.time()
+    t0, started, cpu0 = time.perf_counter(), time.time(), time.process_time()
     os.makedirs(os.path.dirname(job.target), exist_ok=True)
     tmp = temp_path(job.target)
     report = RecordingReport(job.ref.episode_path)
@@ -224,6 +226,7 @@ def write_shard(stage: Stage, job: ShardJob) -> dict[str, Any]:
         "rows": rows,
         "seconds": time.perf_counter() - t0,
         "span": (started, time.time()),
+        "cpu_seconds": time.process_time() - cpu0,
     }
 
 
@@ -329,7 +332,7 @@ def build_on_ray(
             f"ray build: {len(todo)} of {len(jobs)} recordings to convert ({len(done)} already done) "
             f"into {config_dir}"
         )
-    spans: list[tuple[float, float]] = []
+    spans: list[tuple[float, float, float]] = []
     t_run = time.perf_counter()
     if todo:
         done.update(_run(todo, the_stage, bar, address, num_workers, ray_init_kwargs, max_retries, spans))
@@ -361,7 +364,8 @@ def build_on_ray(
         reused=[j.ref.episode_path for j in jobs if j.target not in converted_targets],
         seconds=time.perf_counter() - t0,
         convert_seconds=convert_seconds,
-        tasks_seconds=max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0,
+        tasks_seconds=max(e for _, e, _ in spans) - min(s for s, _, _ in spans) if spans else 0.0,
+        tasks_cpu_seconds=sum(c for _, _, c in spans),
         messages=bar.events,
     )
 
@@ -406,10 +410,10 @@ def _run(
     num_workers: int | None,
     ray_init_kwargs: dict[str, Any] | None,
     max_retries: int,
-    spans: list[tuple[float, float]],
+    spans: list[tuple[float, float, float]],
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Convert ``todo`` on Ray: ``(target, shard record)`` per shard written (each task's wall-clock
-    ``(start, end)`` appended to ``spans``); raises after the jobs in flight finish when one fails
+    ``(start, end)`` and CPU seconds appended to ``spans``); raises after the jobs in flight finish when one fails
     (the error of the first failed recording in row order)."""
     order = {job.target: i for i, job in enumerate(todo)}
     failures: list[tuple[ShardJob, BaseException]] = []
@@ -429,7 +433,7 @@ def _run(
                 continue
             report = value["report"]
             bar.update(sum(report["account"]["messages_in"].values()), job.nbytes)
-            spans.append(value["span"])
+            spans.append((*value["span"], value["cpu_seconds"]))
             yield job.target, {**job.meta, "report": report, "rows": value["rows"]}
     if failures:
         job, error = min(failures, key=lambda f: order[f[0].target])

@@ -5,7 +5,8 @@ Ray with as many CPUs as the most workers asked for, and builds the FSL dataset 
 layout, the local example tokenizer) into a fresh folder per worker count (``--repeat``: best of N,
 interleaved). Reported per worker count: conversion (first task's start to last task's end) and
 messages/s over it, the same with the workers' start (process, imports, each worker's tokenizer),
-and the whole build; then the speedups over the first worker count, next to what the machine gives
+and the whole build, and how much of the conversion the workers spent on a CPU (the rest they
+waited for one); then the speedups over the first worker count, next to what the machine gives
 at that moment (the same pure-Python work in 2 processes vs 1: other processes on a shared machine
 lower both). Every run must give the same rows (checked). Quote the ratios: absolute rates drift.
 """
@@ -57,6 +58,7 @@ def measure(root: Path, out: Path, workers: int, tokenizer: str, config: str) ->
             digest.update(sink.getvalue())
             rows += table.num_rows
     return {"seconds": result.seconds, "convert_seconds": result.convert_seconds, "tasks_seconds": result.tasks_seconds,
+            "cpu": result.tasks_cpu_seconds,
             "messages": result.messages, "rows": rows, "fingerprint": digest.hexdigest()}  # fmt: skip
 
 
@@ -138,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 f"conversion {r['tasks_seconds']:.1f} s = {r['messages'] / r['tasks_seconds']:,.0f} messages/s; "
                 f"with worker start {r['convert_seconds']:.1f} s; whole build {r['seconds']:.1f} s"
                 + (f" (best of {args.repeat})" if args.repeat > 1 else "")
+                + f"; workers on a CPU {r['cpu'] / (workers * r['tasks_seconds']):.0%} of the conversion"
             )
     print(
         f"  load average after: {_load()}; this machine's CPUs right now: {parallel_capacity():.2f}x "
