@@ -9,7 +9,7 @@ PYTHON="${PYTHON:-python3}"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
-"$VENV/bin/python" -m pip install --quiet -e ".[fsl,torch,test]"
+"$VENV/bin/python" -m pip install --quiet -e ".[fsl,torch,ray,test]"
 # Debian's Chromium renders the preview pages in the tests (they skip without it). Installed only where
 # apt-get can run (root, or password-less sudo); elsewhere setup goes on without it.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then

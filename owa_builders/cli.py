@@ -145,6 +145,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        from .distributed import command
+
+        return command.run(args)
     options = _parse_options(args.option)
     t0 = time.perf_counter()
     dataset = build(
@@ -280,6 +284,9 @@ def parser() -> argparse.ArgumentParser:
                    help="a config field; VALUE is JSON when it parses, e.g. --option 'rate_settings={\"mouse/raw\": 60}'")  # fmt: skip
     b.add_argument("--num-proc", type=int, default=None, help="worker processes (one recording per task)")
     b.add_argument("--cache-dir", default=None, help="the datasets cache folder (default: datasets' own)")
+    from .distributed import command as distributed_command
+
+    distributed_command.add_engine_arguments(b)
     b.set_defaults(func=cmd_build)
 
     from . import inspect
@@ -330,6 +337,12 @@ def parser() -> argparse.ArgumentParser:
     f = command("bench-frames", "frame loading (FSL-like samples, 1080p) next to PyAV's sequential decode")
     frames_bench.add_arguments(f)
     f.set_defaults(func=frames_bench.run)
+
+    from .tools import bench_ray
+
+    r = command("bench-ray", "FSL conversion throughput on Ray with 1 and 2 workers, same files")
+    bench_ray.add_arguments(r)
+    r.set_defaults(func=bench_ray.run)
     return p
 
 

@@ -140,3 +140,19 @@ def built_folders(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         build(stage, str(corpus), root / stage, config=configs.get(stage), options=options.get(stage),
               cache_dir=str(root / "cache"))  # fmt: skip
     return {stage: root / stage for stage in ("event", "binned", "fsl")}
+
+
+# ------------------------------------------------------------------------------------------
+# Ray (the distributed build and the ingestion): one local Ray per test session
+# ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[object]:
+    """A real local Ray (2 CPUs, no dashboard) for the whole session; skipped when Ray is not installed.
+
+    One per xdist worker that runs a test asking for it (``--dist loadgroup`` cannot keep them on one
+    worker: xdist 3.8 does not group under pytest 9). Tests that do not ask for it never start Ray.
+    """
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()

@@ -42,9 +42,10 @@ def test_names_are_validated() -> None:
     for bad in ("", "a/b", "..", ".hidden", "x" * 200, "with space"):
         with pytest.raises(LayoutError, match="config name"):
             layout.check_config_name(bad)
-    for bad in ("", "train-1", "a.b", "tr ain"):
+    for bad in ("", "train-1", "a.", ".b", "tr ain"):
         with pytest.raises(LayoutError, match="split name"):
             layout.check_split_name(bad)
+    assert layout.check_split_name("validation.v2") == "validation.v2"  # as datasets: words joined by dots
     with pytest.raises(LayoutError):
         layout.shard_path("event", "train", 3, 3)
     assert layout.split_pattern("event", "test") == "event/test-*"

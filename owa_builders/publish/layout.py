@@ -40,8 +40,8 @@ DEFAULT_MIN_SHARDS = 16
 #: ...but no shard smaller than this (bytes of Arrow data) just to reach that number.
 DEFAULT_MIN_SHARD_BYTES = 8 * 2**20
 
-_SHARD_RE = re.compile(r"^(?P<split>\w+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
-_SPLIT_RE = re.compile(r"^\w+$")
+_SHARD_RE = re.compile(r"^(?P<split>\w+(?:\.\w+)*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
+_SPLIT_RE = re.compile(r"^\w+(?:\.\w+)*$")  # as datasets: words joined by dots
 _CONFIG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 

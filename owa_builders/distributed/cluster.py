@@ -1,0 +1,190 @@
+"""Ray for the distributed build and the ingestion: importing it, connecting, running jobs on actors.
+
+- :func:`require_ray` imports Ray, or raises :class:`RayMissingError` saying how to install it.
+- :func:`connected` uses a running Ray (``ray.is_initialized()``), else connects to ``address``
+  (``"auto"``, ``"ray://host:10001"``, ...) or starts a local Ray; it shuts down only a Ray it
+  started itself.
+- :func:`run_on_actors`: ``num_workers`` actors (one CPU each, with a ``ready()`` method), each
+  holding the per-worker state (a stage with its tokenizer, a data source) built once in its
+  process; a job is handed to an actor once it is up, and every job is one actor
+  task (Ray's own retries: the actor is restarted when its process dies, and the task is retried;
+  Python exceptions are retried only when transient, :data:`TRANSIENT`). Results come back as they
+  complete (``ray.wait``); :meth:`JobRun.stop` stops handing out jobs while those running finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from owa_event.errors import OwaError
+
+#: Exceptions Ray retries on another attempt (I/O and network hiccups); ours (bad input) never are.
+TRANSIENT: tuple[type[BaseException], ...] = (OSError,)
+#: Ray's ``ray.init`` defaults here (overridable): no dashboard, worker output not mirrored to the driver
+#: (every warning of ours is kept in the reports).
+DEFAULT_INIT_KWARGS: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+
+
+class RayMissingError(OwaError):
+    """Ray is needed (``engine="ray"``, ingestion with workers) but is not installed."""
+
+
+def require_ray() -> Any:
+    """The ``ray`` module; :class:`RayMissingError` when it is not installed."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayMissingError(
+            f"Ray is not installed ({exc}): pip install 'owa-builders[ray]' (or 'ray>=2.40,<3')"
+        ) from None
+    return ray
+
+
+@contextlib.contextmanager
+def connected(address: str | None = None, init_kwargs: dict[str, Any] | None = None) -> Iterator[Any]:
+    """The ``ray`` module, connected: to the Ray already running in this process, else to
+    ``address``, else to a new local Ray (``init_kwargs`` go to ``ray.init``). On exit, only a Ray
+    started here is shut down."""
+    ray = require_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    kwargs = {**DEFAULT_INIT_KWARGS, **(init_kwargs or {})}
+    if address is not None:
+        kwargs["address"] = address
+        kwargs.pop("include_dashboard", None)  # options of a new cluster only
+    ray.init(**kwargs)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def cluster_cpus(ray: Any) -> int:
+    """CPUs of the connected cluster (at least 1)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+@dataclass
+class Outcome:
+    """What became of one job: ``value`` (what the actor method returned) or ``error`` (the exception
+    it raised after Ray's retries, unwrapped from Ray's ``RayTaskError``; or a ``RayActorError``)."""
+
+    job: Any
+    value: Any = None
+    error: BaseException | None = None
+
+
+class JobRun:
+    """Jobs on a pool of actors, one job in flight per actor. Iterate for :class:`Outcome` s."""
+
+    def __init__(
+        self,
+        ray: Any,
+        actor_class: type,
+        actor_args: tuple[Any, ...],
+        method: str,
+        jobs: Iterable[Any],
+        *,
+        num_workers: int,
+        max_retries: int = 3,
+        tick_s: float | None = None,
+    ) -> None:
+        self._ray = ray
+        self._jobs = iter(jobs)
+        self._method = method
+        self._max_retries = max_retries
+        self._stopped = False
+        self._tick_s = tick_s
+        remote = ray.remote(actor_class).options(
+            num_cpus=1, max_restarts=max_retries, max_task_retries=max_retries
+        )
+        # Passed by value: Ray keeps large arguments in its object store itself, and a restarted actor
+        # (max_restarts) needs its arguments again.
+        self._actors = [remote.remote(*actor_args) for _ in range(max(1, num_workers))]
+        self._in_flight: dict[Any, tuple[Any, Any]] = {}  # object ref -> (job, actor)
+
+    def stop(self) -> None:
+        """Hand out no further job; the jobs in flight still finish and are yielded."""
+        self._stopped = True
+
+    def _submit(self, actor: Any) -> None:
+        if self._stopped:
+            return
+        job = next(self._jobs, _DONE)
+        if job is _DONE:
+            return
+        call = getattr(actor, self._method).options(
+            max_task_retries=self._max_retries, retry_exceptions=list(TRANSIENT)
+        )
+        self._in_flight[call.remote(job)] = (job, actor)
+
+    def __iter__(self) -> Iterator[Outcome | None]:
+        """Outcomes as jobs complete; ``None`` every ``tick_s`` seconds without a completion (when set)."""
+        ray = self._ray
+        try:
+            for actor in self._actors:  # a job goes to an actor once it is up (a slow one takes fewer)
+                self._in_flight[actor.ready.remote()] = (_READY, actor)
+            while self._in_flight:
+                ready, _ = ray.wait(list(self._in_flight), num_returns=1, timeout=self._tick_s)
+                if not ready:
+                    yield None
+                    continue
+                ref = ready[0]
+                job, actor = self._in_flight.pop(ref)
+                if job is _READY:
+                    try:
+                        ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:  # the actor's constructor failed
+                        raise (exc.cause if isinstance(exc.cause, BaseException) else exc) from None
+                    self._submit(actor)
+                    continue
+                try:
+                    outcome = Outcome(job, value=ray.get(ref))
+                except ray.exceptions.RayTaskError as exc:
+                    cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+                    outcome = Outcome(job, error=cause)
+                except ray.exceptions.RayError as exc:  # the actor died more often than it may restart
+                    outcome = Outcome(job, error=exc)
+                self._submit(actor)
+                yield outcome
+        finally:
+            for ref in self._in_flight:
+                ray.cancel(ref, force=True)
+            for actor in self._actors:
+                ray.kill(actor)
+
+
+_DONE = object()
+_READY = object()
+
+
+def run_on_actors(
+    ray: Any,
+    actor_class: type,
+    actor_args: tuple[Any, ...],
+    method: str,
+    jobs: Iterable[Any],
+    *,
+    num_workers: int,
+    max_retries: int = 3,
+    tick_s: float | None = None,
+) -> JobRun:
+    """``num_workers`` actors of ``actor_class(*actor_args)`` each calling ``method(job)`` job after job.
+
+    Jobs are taken from ``jobs`` lazily (one per idle actor), so a generator of jobs is never
+    materialised. See :class:`JobRun`.
+    """
+    return JobRun(
+        ray, actor_class, actor_args, method, jobs, num_workers=num_workers, max_retries=max_retries,
+        tick_s=tick_s,
+    )  # fmt: skip
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``Type: message`` of an exception (Ray's own errors keep their first line only)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,163 @@
+"""``owa-builders bench-ray``: FSL conversion throughput on Ray with 1, 2, ... workers, same files, same run.
+
+Generates ``--episodes`` recordings of ``--minutes`` each (cached in ``--workdir``), starts one local
+Ray with as many CPUs as the most workers asked for, and builds the FSL dataset (``fsl-internvl3``
+layout, the local example tokenizer) into a fresh folder per worker count (``--repeat``: best of N,
+interleaved). Reported per worker count: conversion (first task's start to last task's end) and
+messages/s over it, the same with the workers' start (process, imports, each worker's tokenizer),
+and the whole build, and how much of the conversion the workers spent on a CPU (the rest they
+waited for one); then the speedups over the first worker count, next to what the machine gives
+at that moment (the same pure-Python work in 2 processes vs 1: other processes on a shared machine
+lower both). Every run must give the same rows (checked). Quote the ratios: absolute rates drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def corpus(workdir: Path, episodes: int, minutes: float) -> Path:
+    """``episodes`` current-format recordings of ``minutes`` each (+ video) under ``workdir`` (cached)."""
+    from .example import DEFAULT_START_NS, NS, SessionSpec, generate_recording
+
+    root = workdir / f"ray-corpus-{episodes}x{minutes:g}min"
+    done = root / "DONE"
+    if not done.exists():
+        for i in range(episodes):
+            spec = SessionSpec(duration_s=minutes * 60, seed=i, start_ns=DEFAULT_START_NS + i * 3600 * NS)
+            generate_recording(root / "train" / f"episode_{i:03d}.mcap", spec)
+        done.write_text("ok")
+    return root
+
+
+def measure(root: Path, out: Path, workers: int, tokenizer: str, config: str) -> dict[str, Any]:
+    """One FSL build on the running Ray with ``workers`` workers."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..distributed import build_on_ray
+
+    shutil.rmtree(out, ignore_errors=True)
+    result = build_on_ray("fsl", root, out, config=config, options={"tokenizer_name": tokenizer},
+                          num_workers=workers, progress=False)  # fmt: skip
+    digest, rows = hashlib.sha256(), 0
+    for paths in result.shards.values():
+        for path in paths:
+            table = pq.read_table(path).combine_chunks()
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            digest.update(sink.getvalue())
+            rows += table.num_rows
+    return {"seconds": result.seconds, "convert_seconds": result.convert_seconds, "tasks_seconds": result.tasks_seconds,
+            "cpu": result.tasks_cpu_seconds,
+            "messages": result.messages, "rows": rows, "fingerprint": digest.hexdigest()}  # fmt: skip
+
+
+def _spin(n: int) -> float:
+    """CPU-bound pure-Python work (``n`` loop steps); its wall time."""
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x ^= i * i
+    return time.perf_counter() - t0
+
+
+def parallel_capacity(n: int = 16_000_000) -> float:
+    """How many CPUs this machine gives right now: the same work in 1 and in 2 processes at once;
+    ``2 * t1 / t2`` (2.0 = two free cores, 1.0 = one). Other processes on the machine lower it."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [1000, 1000])  # processes started before the clock
+        t1 = max(pool.map(_spin, [n]))
+        t2 = max(pool.map(_spin, [n, n]))
+    return 2 * t1 / t2
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench's options (``owa-builders bench-ray``, ``python -m owa_builders.tools.bench_ray``)."""
+    parser.add_argument("--episodes", type=int, default=4, help="recordings (one Ray task each; default 4)")
+    parser.add_argument("--minutes", type=float, default=1.0, help="recorded minutes per recording")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray worker counts to compare")
+    parser.add_argument("--config", default="fsl-internvl3", help="FSL config (image token layout)")
+    parser.add_argument("--workdir", default=None, help="where recordings, tokenizer and outputs go")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs per worker count (interleaved)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="owa-builders bench-ray", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..distributed.cluster import connected
+    from .example_tokenizer import write_example_tokenizer
+
+    if args.episodes < 1 or args.repeat < 1 or not args.workers or min(args.workers) < 1:
+        raise SystemExit("error: --episodes, --repeat and every --workers must be >= 1")
+    workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "owa-bench-ray"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    root = corpus(workdir, args.episodes, args.minutes)
+    size = sum(p.stat().st_size for p in root.rglob("*.mcap")) / 2**20
+    tokenizer = str(write_example_tokenizer(workdir / "example-tokenizer"))
+    print(
+        f"owa-builders bench-ray: FSL ({args.config}, local example tokenizer) on {args.episodes} recording(s) of "
+        f"{args.minutes:g} min, {size:.1f} MiB of MCAP (ready in {time.perf_counter() - t0:.1f} s); "
+        f"{os.cpu_count()} CPU(s) on this machine, load average {_load()}"
+    )
+    results = []
+    with connected(None, {"num_cpus": max(args.workers)}) as ray:
+        print(f"Ray {ray.__version__}, local, {int(ray.cluster_resources().get('CPU', 0))} CPU(s)")
+        runs: dict[int, list[dict[str, Any]]] = {w: [] for w in args.workers}
+        for _ in range(args.repeat):  # interleaved, so a busy spell on the machine hits every count alike
+            for workers in args.workers:
+                runs[workers].append(
+                    measure(root, workdir / f"out-{workers}w", workers, tokenizer, args.config)
+                )
+        for workers in args.workers:
+            r = min(runs[workers], key=lambda run: run["tasks_seconds"])
+            results.append((workers, r))
+            print(
+                f"  {workers} worker(s): {r['messages']:,} messages -> {r['rows']:,} sequences; "
+                f"conversion {r['tasks_seconds']:.1f} s = {r['messages'] / r['tasks_seconds']:,.0f} messages/s; "
+                f"with worker start {r['convert_seconds']:.1f} s; whole build {r['seconds']:.1f} s"
+                + (f" (best of {args.repeat})" if args.repeat > 1 else "")
+                + f"; workers on a CPU {r['cpu'] / (workers * r['tasks_seconds']):.0%} of the conversion"
+            )
+    print(
+        f"  load average after: {_load()}; this machine's CPUs right now: {parallel_capacity():.2f}x "
+        "(pure-Python work in 2 processes vs 1: the best speedup 2 workers can get)"
+    )
+    base_workers, base = results[0]
+    every = [run for workers in args.workers for run in runs[workers]]
+    if len({(run["rows"], run["fingerprint"]) for run in every}) != 1:
+        raise SystemExit("error: the runs made different rows")
+    for workers, r in results[1:]:
+        print(
+            f"  {workers} vs {base_workers} worker(s): {base['tasks_seconds'] / r['tasks_seconds']:.2f}x conversion, "
+            f"{base['convert_seconds'] / r['convert_seconds']:.2f}x with worker start, "
+            f"{base['seconds'] / r['seconds']:.2f}x whole build; same rows"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

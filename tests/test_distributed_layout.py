@@ -1,0 +1,141 @@
+"""The Ray build's shard layout and its worker side, without Ray: one recording -> one complete shard."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import datasets
+import pytest
+
+from owa_builders.discovery import find_recordings
+from owa_builders.distributed.layout import (
+    LayoutError,
+    check_config_folder,
+    is_temp_name,
+    parse_shard_name,
+    read_shard_meta,
+    shard_files,
+    shard_name,
+    temp_files,
+    temp_path,
+)
+from owa_builders.distributed.ray_build import (
+    ShardJob,
+    config_fingerprint,
+    input_fingerprint,
+    make_stage,
+    write_shard,
+)
+from owa_event.errors import ConfigError, RecordingError
+from owa_event.pipeline import RecordingRef, Stage, rows
+from owa_event.stage import EventStage
+
+
+def test_shard_names_sort_in_recording_order_and_parse_back() -> None:
+    names = [shard_name("train", i, 120) for i in range(120)]
+    assert names[0] == "train-00000-of-00120.parquet" and names[-1] == "train-00119-of-00120.parquet"
+    assert sorted(names) == names
+    assert [parse_shard_name(n) for n in names[:2]] == [("train", 0, 120), ("train", 1, 120)]
+    assert shard_name("validation.v2", 3, 4) == "validation.v2-00003-of-00004.parquet"
+    for split, i, n in [("a/b", 0, 1), ("..", 0, 1), ("train", 1, 1), ("train", 0, 100_000), ("", 0, 1)]:
+        with pytest.raises(LayoutError):
+            shard_name(split, i, n)
+    assert check_config_folder("fsl-internvl3") == "fsl-internvl3"
+    for bad in ("../x", "a/b", ".hidden", ""):
+        with pytest.raises(LayoutError):
+            check_config_folder(bad)
+    assert parse_shard_name("owa_build.json") is None
+    assert parse_shard_name("train-0-of-1.parquet") is None
+
+
+def test_temporary_names_are_hidden_and_never_shards(tmp_path: Path) -> None:
+    final = str(tmp_path / shard_name("train", 0, 2))
+    tmp = temp_path(final)
+    assert os.path.dirname(tmp) == str(tmp_path)
+    name = os.path.basename(tmp)
+    assert name.startswith(".") and name.endswith(".tmp") and is_temp_name(name)
+    assert parse_shard_name(name) is None and temp_path(final) != tmp
+    Path(tmp).write_bytes(b"partial")
+    Path(final).write_bytes(b"x")
+    assert shard_files(str(tmp_path)) == [os.path.basename(final)]
+    assert temp_files(str(tmp_path)) == [name]
+    assert read_shard_meta(final) is None  # not Parquet: never trusted as a finished shard
+    assert shard_files(str(tmp_path / "absent")) == [] and temp_files(str(tmp_path / "absent")) == []
+
+
+def _job(ref: RecordingRef, out: Path, stage: Stage, index: int = 0, count: int = 1) -> ShardJob:
+    meta = {"split": "train", "index": index, "count": count, "episode_path": ref.episode_path,
+            "path": ref.path, "input": input_fingerprint(ref.path), "config": config_fingerprint(stage)}  # fmt: skip
+    return ShardJob(ref, str(out / shard_name("train", index, count)), meta, 0)
+
+
+def test_write_shard_holds_the_stage_rows_and_its_record(corpus: Path, tmp_path: Path) -> None:
+    stage = EventStage(batch_size=500)  # several batches per recording
+    ref = find_recordings(corpus).splits["train"][0]
+    job = _job(ref, tmp_path, stage)
+    result = write_shard(stage, job)
+    assert "error" not in result
+    expected = list(rows(stage, ref))
+    assert result["rows"] == len(expected) > 1000
+    table = datasets.load_dataset(
+        "parquet", data_files=job.target, split="train", cache_dir=str(tmp_path / "c")
+    )
+    assert table.to_list() == expected
+    meta = read_shard_meta(job.target)
+    assert meta is not None and meta["rows"] == len(expected)
+    assert meta["episode_path"] == ref.episode_path and meta["config"] == config_fingerprint(stage)
+    assert meta["input"] == {"size": os.path.getsize(ref.path), "mtime_ns": os.stat(ref.path).st_mtime_ns}
+    assert meta["report"]["account"]["out"] == result["report"]["account"]["out"]
+    assert sum(meta["report"]["account"]["out"].values()) == len(expected)
+    assert os.listdir(tmp_path / "c") and temp_files(str(tmp_path)) == []
+
+
+def test_a_bad_recording_leaves_no_file_or_an_empty_counted_shard(corpus: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(corpus / "train", data)
+    bad = data / "episode_000.mcap"
+    bad.write_bytes(b"\x89MCAP0\r\n" + b"\x00" * 64)
+    ref = find_recordings(data).splits["train"][0]
+    out = tmp_path / "out"
+    out.mkdir()
+    stage = EventStage()
+    result = write_shard(stage, _job(ref, out, stage))
+    assert isinstance(result["error"], RecordingError) and str(bad) in str(result["error"])
+    assert os.listdir(out) == []  # nothing under a final name, no temporary file left
+    skip = EventStage(EventStage.make_config(on_bad_file="skip"))
+    job = _job(ref, out, skip)
+    result = write_shard(skip, job)
+    assert result["rows"] == 0 and result["report"]["skipped"]
+    assert read_shard_meta(job.target)["report"]["skipped"] == result["report"]["skipped"]
+
+
+def test_a_folder_of_shards_loads_by_data_dir_ignoring_temporary_files(corpus: Path, tmp_path: Path) -> None:
+    stage = EventStage()
+    refs = find_recordings(corpus).splits["train"]
+    for i, ref in enumerate(refs):
+        write_shard(stage, _job(ref, tmp_path / "event", stage, i, len(refs)))
+    first = tmp_path / "event" / shard_name("train", 0, len(refs))
+    shutil.copy(first, temp_path(str(first)))  # what a worker killed mid-write leaves
+    ds = datasets.load_dataset("parquet", data_dir=str(tmp_path / "event"), cache_dir=str(tmp_path / "c"))
+    assert list(ds) == ["train"]
+    assert ds["train"].to_list() == [r for ref in refs for r in rows(stage, ref)]
+
+
+def test_make_stage_validates_once_and_names_the_folder() -> None:
+    stage, name = make_stage("binned", None, {"fps": 5})
+    assert name == "binned" and stage.config.fps == 5
+    with pytest.raises(ConfigError) as err:
+        make_stage("event", None, {"keep_topic": ["screen"], "on_bad_file": "maybe"})
+    assert "keep_topics" in str(err.value) and "on_bad_file" in str(err.value)
+    with pytest.raises(ValueError, match="did you mean 'event'"):
+        make_stage("evnt")
+    own = EventStage()
+    assert make_stage(own, "mine") == (own, "mine")
+
+
+def test_config_fingerprint_follows_the_config() -> None:
+    a = config_fingerprint(EventStage())
+    assert a == config_fingerprint(EventStage())
+    assert a != config_fingerprint(EventStage(EventStage.make_config(keep_topics=["screen"])))
