@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import warnings
@@ -334,15 +335,16 @@ class Recording:
         kept = infos if wanted is None else {c: i for c, i in infos.items() if i.topic in wanted}
         loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
         index = 0
-        prev: int | None = None
+        prev: float = math.inf  # no gap before the first message
         lo, hi, gap = MIN_LOG_TIME_NS, MAX_LOG_TIME_NS, MAX_SPAN_NS
         try:
             for log_time, channel_id, data in stream:
-                if prev is None:
-                    prev = log_time
                 if not (lo <= log_time < hi and log_time - prev <= gap):
                     self._check_time(
-                        log_time, index, infos[channel_id].topic if channel_id in infos else "?", prev
+                        log_time,
+                        index,
+                        infos[channel_id].topic if channel_id in infos else "?",
+                        int(min(prev, log_time)),
                     )
                 prev = log_time
                 info = kept.get(channel_id)

@@ -6,9 +6,11 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mcap_owa.highlevel import McapMessage
 
-from owa_event.events import INPUT_TOPICS, KNOWN_TOPICS, KNOWN_TYPES, TOPIC_TYPES, Event
+from owa_event.events import INPUT_TOPICS, KNOWN_TOPICS, KNOWN_TYPES, TOPIC_TYPES, Event, mcap_message_json
 
 T0 = 1_748_854_800_000_000_000
 
@@ -176,3 +178,25 @@ def test_equality_with_other_types_is_not_implemented() -> None:
 def test_repr_names_topic_time_type_and_fields() -> None:
     text = repr(make("keyboard", T0, {"event_type": "press", "vk": 65}))
     assert text == f"Event('keyboard', {T0}, 'desktop/KeyboardEvent', {{'event_type': 'press', 'vk': 65}})"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+        max_leaves=12,
+    ),
+    pretty=st.booleans(),
+    topic=st.text(min_size=1),
+    message_type=st.text(),
+    timestamp=st.integers(min_value=-(2**63), max_value=2**63 - 1),
+)
+def test_mcap_message_json_is_orjson_of_the_dict_byte_for_byte(
+    payload: object, pretty: bool, topic: str, message_type: str, timestamp: int
+) -> None:
+    data = orjson.dumps({"v": payload}, option=orjson.OPT_INDENT_2 if pretty else 0)  # any valid JSON text
+    expected = orjson.dumps(
+        {"topic": topic, "timestamp": timestamp, "message": data.decode(), "message_type": message_type}
+    )
+    assert mcap_message_json(topic, timestamp, data, message_type) == expected

@@ -24,13 +24,16 @@ import re
 from dataclasses import dataclass
 
 from owa_event.errors import OwaError
+from owa_fsl.tokenizer import TOKENIZER_DIR
+
+from ..build import BUILD_RECORD
 
 #: Shard file name inside its config folder.
 SHARD_NAME = "{split}-{index:05d}-of-{count:05d}.parquet"
-#: Folder of the expanded tokenizer inside a config folder (FSL).
-TOKENIZER_FOLDER = "tokenizer"
-#: The build record inside a config folder.
-RECORD_NAME = "owa_build.json"
+#: Folder of the expanded tokenizer inside a config folder (FSL): the one owa_fsl.tokenizer names.
+TOKENIZER_FOLDER = TOKENIZER_DIR
+#: The build record inside a config folder: the one owa_builders.build writes.
+RECORD_NAME = BUILD_RECORD
 #: Folder of the card's images inside a config folder.
 PLOTS_FOLDER = "plots"
 #: Largest shard written by default (bytes of Arrow data; Parquet files are smaller).

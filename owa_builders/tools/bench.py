@@ -269,6 +269,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--workdir", default=None, help="where corpora are generated and cached")
     parser.add_argument("--repeat", type=int, default=3, help="best of N")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="WORD",
+        help="run only the workloads whose name contains one of these words (the limit probe always runs)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -296,7 +303,10 @@ def run(args: argparse.Namespace) -> int:
             f"(ready in {time.perf_counter() - t0:.1f} s)"
         )
         results: dict[str, dict[str, Any]] = {}
-        for name in WORKLOADS:
+        names = [
+            n for i, n in enumerate(WORKLOADS) if i == 0 or not args.only or any(w in n for w in args.only)
+        ]
+        for name in names:
             runs = [measure(name, files, str(Path(files[0]).parent), tokenizer) for _ in range(args.repeat)]
             best = min(runs, key=lambda r: r["seconds"])
             best["peak_mib"] = max(r["peak_mib"] for r in runs)
