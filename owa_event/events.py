@@ -132,3 +132,14 @@ class Event:
 
     def __repr__(self) -> str:
         return f"Event({self.topic!r}, {self.timestamp_ns}, {self.message_type!r}, {self.fields!r})"
+
+
+def screen_ref(event: Event) -> tuple[str, int | None] | None:
+    """``(uri, pts_ns)`` of a screen event's frame; None for other events and screens without media."""
+    if event.topic != SCREEN:
+        return None
+    ref = event.fields.get("media_ref")
+    if not isinstance(ref, dict) or not isinstance(ref.get("uri"), str):
+        return None
+    pts = ref.get("pts_ns")
+    return ref["uri"], (int(pts) if pts is not None else None)

@@ -15,15 +15,14 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from owa_event.errors import OwaError
-from owa_event.events import SCREEN
+from owa_event.events import SCREEN, screen_ref
 
 from ..training.transforms import event_from_mcap_message
 from .source import BuiltFolder
@@ -48,17 +47,6 @@ class MediaFile:
     uri: str
     local_path: str
     size: int
-
-
-def screen_ref(event: Any) -> tuple[str, int | None] | None:
-    """``(uri, pts_ns)`` of a screen event's frame; None for other events and screens without media."""
-    if event.topic != SCREEN:
-        return None
-    ref = event.fields.get("media_ref")
-    if not isinstance(ref, Mapping) or not isinstance(ref.get("uri"), str):
-        return None
-    pts = ref.get("pts_ns")
-    return ref["uri"], (int(pts) if pts is not None else None)
 
 
 def batch_uris(stage: str, batch: pa.RecordBatch) -> Iterator[str]:

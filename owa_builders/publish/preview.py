@@ -31,10 +31,10 @@ from typing import Any
 import pyarrow.compute as pc
 
 from owa_event.errors import OwaError
-from owa_event.events import SCREEN
+from owa_event.events import SCREEN, screen_ref
 
 from ..training.transforms import event_from_mcap_message
-from .media import screen_ref
+from .plots import PALETTE
 from .source import BuiltFolder, open_built
 
 #: Events listed in the page's table.
@@ -324,18 +324,6 @@ pre{white-space:pre-wrap;word-break:break-all;background:#fff;border:1px solid #
 table{border-collapse:collapse;background:#fff;font-size:12px} td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}
 td.msg{font-family:ui-monospace,Menlo,monospace;word-break:break-all}
 """
-_PALETTE = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
 
 
 def _lanes(events: Sequence[PreviewEvent]) -> list[str]:
@@ -362,7 +350,7 @@ def timeline_svg(events: Sequence[PreviewEvent], thumbs: Sequence[Thumbnail]) ->
     ]
     for i, topic in enumerate(lanes):
         y = top + i * lane_h
-        colour = _PALETTE[i % len(_PALETTE)]
+        colour = PALETTE[i % len(PALETTE)]
         out.append(
             f'<text x="4" y="{y + 15}" font-size="12">{html.escape(topic)} ({sum(counts[topic])})</text>'
         )

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from owa_event.events import SCREEN, Event
+from owa_event.events import Event, screen_ref
 
 if TYPE_CHECKING:  # pragma: no cover
     from owa_fsl.encoders.base import EventEncoder
@@ -98,17 +98,6 @@ def event_from_mcap_message(message: bytes | str | Mapping[str, Any]) -> Event:
         data = orjson.dumps(payload)
     fields = orjson.loads(data)
     return Event(m["topic"], int(m["timestamp"]), m.get("message_type", ""), data, fields)
-
-
-def _screen_ref(event: Event) -> tuple[str, int | None] | None:
-    """``(uri, pts_ns)`` of a screen event's frame, or None (not a screen event / no media)."""
-    if event.topic != SCREEN:
-        return None
-    ref = event.fields.get("media_ref")
-    if not isinstance(ref, Mapping) or not isinstance(ref.get("uri"), str):
-        return None
-    pts = ref.get("pts_ns")
-    return ref["uri"], (int(pts) if pts is not None else None)
 
 
 def tokenizer_dir_of(dataset: Any) -> str:
@@ -620,7 +609,7 @@ class EventTransform(_TextTransform):
         events = [event_from_mcap_message(m) for m in batch["mcap_message"]]
         out: dict[str, Any] = {}
         self._text_and_ids([self._encode([e], e.timestamp_ns) for e in events], out)
-        refs = [_screen_ref(e) for e in events]
+        refs = [screen_ref(e) for e in events]
         key, values = self._frames_out([[r] if r is not None else [] for r in refs], batch)
         if key == "pixel_values":
             out["pixel_values"] = [v[0] if r is not None else None for v, r in zip(values, refs)]
@@ -654,7 +643,7 @@ class BinnedTransform(_TextTransform):
             base = min(starts) if starts else 0
             bases.append(base)
             token_rows.append(self._encode(acts, base))
-            refs = [_screen_ref(event_from_mcap_message(m)) for m in state or []]
+            refs = [screen_ref(event_from_mcap_message(m)) for m in state or []]
             groups.append([r for r in refs if r is not None])
         out: dict[str, Any] = {}
         key, values = self._frames_out(groups, batch)
