@@ -156,3 +156,27 @@ def ray_cluster() -> Iterator[object]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture()
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any socket connection of this process to a host other than 127.0.0.1 fails the test (Hub tests)."""
+    import socket
+    from typing import Any
+
+    connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
+            raise AssertionError(f"network access to {address} during a hub test")
+        connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture()
+def repo_id(request: pytest.FixtureRequest) -> str:
+    """A Hub repo name unique to the test (the session's `hub` server is shared)."""
+    import re
+
+    return "org/" + re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:90]

@@ -8,12 +8,10 @@ import hashlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import fsspec
 import pyarrow as pa
@@ -41,23 +39,7 @@ except ImportError:  # tests/ imported as a package
     from tests.hubserver import HubServer, git_blob_oid
 
 
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any socket connection of this process to a host other than 127.0.0.1 fails the test."""
-    connect = socket.socket.connect
-
-    def guarded(self: socket.socket, address: Any) -> None:
-        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
-            raise AssertionError(f"network access to {address} during a hub test")
-        connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
-
-
-@pytest.fixture()
-def repo_id(request: pytest.FixtureRequest) -> str:
-    """A repo name unique to the test (the session's server is shared)."""
-    return "org/" + re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:90]
+pytestmark = pytest.mark.usefixtures("loopback_only")  # fixtures in conftest.py
 
 
 def assert_clean(hub: HubServer) -> None:

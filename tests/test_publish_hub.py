@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -36,22 +35,7 @@ except ImportError:  # tests/ imported as a package
     from tests.test_publish_source import parquet_copy
 
 
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any connection of this process to a host other than 127.0.0.1 fails the test."""
-    connect = socket.socket.connect
-
-    def guarded(self: socket.socket, address: Any) -> None:
-        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
-            raise AssertionError(f"network access to {address} during a hub test")
-        connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
-
-
-@pytest.fixture()
-def repo_id(request: pytest.FixtureRequest) -> str:
-    return "org/" + re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:90]
+pytestmark = pytest.mark.usefixtures("loopback_only")  # fixtures in conftest.py
 
 
 def assert_clean(server: HubServer) -> None:

@@ -110,6 +110,14 @@ class SessionSpec:
     state_hz: float = 1.0
 
 
+def _click(t: int, x: int, y: int, button: str, *, pressed: bool) -> list[RawEvent]:
+    """A button press or release: the raw event (flag bits) 2 us after ``t``, the absolute one at 3 us."""
+    flag = {"left": 0x1, "right": 0x4}[button] << (0 if pressed else 1)
+    raw = {"us_flags": 0, "last_x": 0, "last_y": 0, "button_flags": flag, "button_data": 0}
+    mouse = {"event_type": "click", "x": x, "y": y, "button": button, "pressed": pressed}
+    return [RawEvent("mouse/raw", t + 2000, raw), RawEvent("mouse", t + 3000, mouse)]
+
+
 def session_events(spec: SessionSpec) -> tuple[list[RawEvent], list[int]]:
     """The events of one synthetic session, in time order, and the video's frame pts (ms)."""
     rng = random.Random(spec.seed)
@@ -169,38 +177,9 @@ def session_events(spec: SessionSpec) -> tuple[list[RawEvent], list[int]]:
         if roll < 0.004 and not buttons_down:
             button = rng.choice(["left", "left", "left", "right"])
             buttons_down.add(button)
-            flag = 0x1 if button == "left" else 0x4
-            events.append(
-                RawEvent(
-                    "mouse/raw",
-                    t + 2000,
-                    {"us_flags": 0, "last_x": 0, "last_y": 0, "button_flags": flag, "button_data": 0},
-                )
-            )
-            events.append(
-                RawEvent(
-                    "mouse",
-                    t + 3000,
-                    {"event_type": "click", "x": x, "y": y, "button": button, "pressed": True},
-                )
-            )
+            events += _click(t, x, y, button, pressed=True)
         elif roll < 0.03 and buttons_down:
-            button = buttons_down.pop()
-            flag = 0x2 if button == "left" else 0x8
-            events.append(
-                RawEvent(
-                    "mouse/raw",
-                    t + 2000,
-                    {"us_flags": 0, "last_x": 0, "last_y": 0, "button_flags": flag, "button_data": 0},
-                )
-            )
-            events.append(
-                RawEvent(
-                    "mouse",
-                    t + 3000,
-                    {"event_type": "click", "x": x, "y": y, "button": button, "pressed": False},
-                )
-            )
+            events += _click(t, x, y, buttons_down.pop(), pressed=False)
         elif roll > 0.997:
             up = rng.random() < 0.5
             # Windows reports the wheel delta as an unsigned 16-bit value: -120 is 65416.
