@@ -95,7 +95,7 @@ def save(result: BuildResult, output: str) -> str:
         "stage": builder.STAGE.name,
         "builder": builder.DATASET_NAME,
         "config_name": builder.config.name,
-        "config": config_dict(builder.stage.config),
+        "config": config_dict(builder.stage.config, builder.STAGE.config_class),
         "describe": builder.stage.describe(),
         "version": __version__,
         "data_root": builder.config.data_dir,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import pyarrow as pa
@@ -42,10 +41,3 @@ def format_event_summary(summary: dict[str, Any], title: str = "event dataset") 
     for topic, n in summary["events_per_topic"].items():
         lines.append(f"  {topic:<{width}}  {n}")
     return "\n".join(lines)
-
-
-def merge_counters(counters: list[Counter[str]]) -> Counter[str]:
-    total: Counter[str] = Counter()
-    for c in counters:
-        total.update(c)
-    return total

@@ -108,7 +108,7 @@ class Stage(ABC):
             raise TypeError(
                 f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}"
             )
-        config.validate(None)  # topic names are checked against the inputs later (check_topics)
+        config.validate(None)  # topic names are checked against the inputs by config_problems
         self.config = config
 
     @abstractmethod
@@ -121,7 +121,7 @@ class Stage(ABC):
 
     def describe(self) -> dict[str, Any]:
         """JSON-compatible facts about the stage and its config (dataset info, cards, inspect)."""
-        return {"stage": self.name, "config": config_dict(self.config)}
+        return {"stage": self.name, "config": config_dict(self.config, self.config_class)}
 
     def fingerprint(self) -> str:
         """Extra input to the cache fingerprint beyond the config and the code (e.g. a local tokenizer's
@@ -151,9 +151,9 @@ def unknown_field_problems(config_class: type, names: Iterable[str], also: Itera
     ]
 
 
-def config_dict(config: Any) -> dict[str, Any]:
-    """The stage fields of ``config`` (a stage config dataclass or a builder config) as plain data."""
-    names = [f.name for f in fields(config_type(config))]
+def config_dict(config: EventConfig, config_class: type[EventConfig] | None = None) -> dict[str, Any]:
+    """The fields of ``config_class`` (default: ``config``'s own class) in ``config`` as plain data."""
+    names = config_field_names(config_class or type(config))
     out: dict[str, Any] = {}
     for name in names:
         value = getattr(config, name)
@@ -163,18 +163,6 @@ def config_dict(config: Any) -> dict[str, Any]:
             value = asdict(value)
         out[name] = value
     return out
-
-
-def config_type(config: Any) -> type:
-    """The stage config class of ``config`` (the first :class:`EventConfig` subclass in its MRO)."""
-    for cls in type(config).__mro__:
-        if issubclass(cls, EventConfig) and cls.__module__.split(".")[0] in (
-            "owa_event",
-            "owa_binned",
-            "owa_fsl",
-        ):
-            return cls
-    raise TypeError(f"{type(config).__name__} is not a stage config")
 
 
 def input_topics(recordings: Iterable[RecordingRef], config: EventConfig) -> set[str]:

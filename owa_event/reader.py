@@ -27,6 +27,7 @@ import posixpath
 import warnings
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
@@ -150,12 +151,8 @@ class Recording:
             raise RecordingError(self.path, "empty file (0 bytes): not an OWAMcap recording")
         if head != MCAP_MAGIC:
             raise RecordingError(self.path, "not an MCAP file (bad magic bytes)")
-        try:
+        with self._read_errors():
             self._scan = McapScan(f, self.path)
-        except McapScanError as exc:
-            raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
-        except OSError as exc:
-            raise RecordingError(self.path, f"cannot read: {exc}") from None
         scan = self._scan
         if scan.header is None:
             raise RecordingError(self.path, "unreadable MCAP header")
@@ -211,6 +208,16 @@ class Recording:
             screen=mtype == SCREEN_TYPE,
         )
 
+    @contextmanager
+    def _read_errors(self) -> Iterator[None]:
+        """Damaged bytes and failing reads, from the scan or the file, as :class:`RecordingError` naming the file."""
+        try:
+            yield
+        except McapScanError as exc:
+            raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
+        except OSError as exc:
+            raise RecordingError(self.path, f"cannot read: {exc}") from None
+
     def _warn(self, text: str, category: type[Warning] = DamagedRecordingWarning) -> None:
         self.stats.warnings.append(text)
         warnings.warn(text, category, stacklevel=3)
@@ -225,13 +232,9 @@ class Recording:
     def census(self) -> Census:
         """Every message counted from the bytes (none parsed), log-time range checked; cached."""
         if self._census is None:
-            stream = self._scan_messages(None, None, None, ordered=False)
-            try:
+            with self._read_errors():
+                stream = self._scan.messages(ordered=False)
                 deque(stream, maxlen=0)  # the per-message loop runs in C
-            except McapScanError as exc:
-                raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
-            except OSError as exc:
-                raise RecordingError(self.path, f"cannot read: {exc}") from None
             first, last = stream.start_ns, stream.end_ns
             if (
                 first is not None
@@ -242,7 +245,8 @@ class Recording:
             self._set_census(stream.counts, first or 0, last or 0)
         return self._census  # type: ignore[return-value]
 
-    def _set_census(self, channel_counts: Counter[int], first: int, last: int) -> None:
+    def _topic_counts(self, channel_counts: Counter[int]) -> dict[str, int]:
+        """Per-channel counts as per-topic counts (every topic of the file, 0 included)."""
         counts = {topic: 0 for topic in self.topics}
         for cid, n in channel_counts.items():
             info = self._channels.get(cid)
@@ -251,6 +255,10 @@ class Recording:
                     self.path, f"{n} message(s) of unknown channel {cid} (no channel record)"
                 )
             counts[info.topic] += n
+        return counts
+
+    def _set_census(self, channel_counts: Counter[int], first: int, last: int) -> None:
+        counts = self._topic_counts(channel_counts)
         self._census = Census(counts, sum(counts.values()), first, last)
         stats = self._scan.statistics
         if stats is not None:
@@ -282,19 +290,6 @@ class Recording:
         )  # fmt: skip
 
     # -- reading ---------------------------------------------------------------------------
-    def _scan_messages(
-        self,
-        channels: frozenset[int] | None,
-        start_ns: int | None,
-        end_ns: int | None,
-        *,
-        ordered: bool = True,
-    ) -> Any:
-        try:
-            return self._scan.messages(channels, start_ns, end_ns, ordered=ordered)
-        except McapScanError as exc:
-            raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
-
     def _check_time(self, t: int, index: int, topic: str, prev: int) -> None:
         """Raise for a log time outside [2000, 2100) or more than MAX_SPAN_NS after the previous one."""
         if MIN_LOG_TIME_NS <= t < MAX_LOG_TIME_NS and t - prev <= MAX_SPAN_NS:
@@ -330,14 +325,14 @@ class Recording:
             if (wanted is None or seen is not None)
             else frozenset(c for c, i in self._channels.items() if i.topic in wanted)
         )
-        stream = self._scan_messages(channels, start_ns, end_ns)
         infos = self._channels
         kept = infos if wanted is None else {c: i for c, i in infos.items() if i.topic in wanted}
         loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
         index = 0
         prev: float = math.inf  # no gap before the first message
         lo, hi, gap = MIN_LOG_TIME_NS, MAX_LOG_TIME_NS, MAX_SPAN_NS
-        try:
+        with self._read_errors():
+            stream = self._scan.messages(channels, start_ns, end_ns)
             for log_time, channel_id, data in stream:
                 if not (lo <= log_time < hi and log_time - prev <= gap):
                     self._check_time(
@@ -371,10 +366,6 @@ class Recording:
                     data, fields = self._screen(data, fields, info, index, log_time)
                 yield Event(info.topic, log_time, info.message_type, data, fields, index)
                 index += 1
-        except McapScanError as exc:
-            raise RecordingError(self.path, f"corrupt MCAP data: {exc.problem}") from None
-        except OSError as exc:
-            raise RecordingError(self.path, f"cannot read: {exc}") from None
         self._count_parsed({c: n for c, n in stream.counts.items() if c in kept})
         if channels is None and start_ns is None and end_ns is None and self._census is None:
             self._set_census(stream.counts, stream.start_ns or 0, stream.end_ns or 0)  # counted by the scan

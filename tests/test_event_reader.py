@@ -559,3 +559,14 @@ def test_the_reader_equals_mcaps_reader_on_every_recording(corpus: Path, current
         assert census.topic_counts == dict(Counter(topic for _, topic, _ in expected)) | {
             t: 0 for t in census.topic_counts if t not in {topic for _, topic, _ in expected}
         }
+
+
+def test_seen_counts_every_topic_read_in_a_window_before_the_topic_filter(current_corpus: Path) -> None:
+    path = current_corpus / "episode_000.mcap"
+    expected = _mcap_order(path)
+    start, end = expected[100][0], expected[-100][0]
+    seen: Counter[str] = Counter()
+    with Recording(path) as rec:
+        kept = list(rec.events(topics=["keyboard"], start_ns=start, end_ns=end, seen=seen))
+    window = [topic for t, topic, _ in expected if start <= t < end]
+    assert seen == Counter(window) and len(kept) == window.count("keyboard") > 0

@@ -156,7 +156,7 @@ def config_fingerprint(stage: Stage) -> str:
     payload = {
         "stage": stage.name,
         "class": f"{type(stage).__module__}.{type(stage).__qualname__}",
-        "config": config_dict(stage.config),
+        "config": config_dict(stage.config, stage.config_class),
         "extra": stage.fingerprint(),
         "schema": stage.schema().to_string(),
         "code": code_hash(),
@@ -463,7 +463,7 @@ def _write_record(
         "stage": stage.name,
         "builder": STAGES.get(stage.name),
         "config_name": config_name,
-        "config": config_dict(stage.config),
+        "config": config_dict(stage.config, stage.config_class),
         "describe": stage.describe(),
         "version": __version__,
         "data_root": os.fspath(data_dir) if data_dir is not None else None,
