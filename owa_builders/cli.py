@@ -101,8 +101,8 @@ def _print_fsl_summary(dataset: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .tools.example import generate_corpus
-    from .tools.example_tokenizer import write_example_tokenizer
+    from .demo.recordings import generate_corpus
+    from .demo.tokenizer import write_example_tokenizer
 
     workdir = Path(args.workdir)
     recordings = workdir / "recordings"
@@ -178,7 +178,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .tools.example import generate_corpus
+    from .demo.recordings import generate_corpus
 
     paths = generate_corpus(
         args.output,
@@ -219,6 +219,44 @@ examples:
   owa-builders decode out/fsl --episode train/episode_000.mcap -o episode_000.decoded.mcap
   owa-builders push out/fsl org/my-dataset
 """
+
+#: Developer commands: the benchmarks live in the checkout's top-level ``devtools/`` (not in the wheel);
+#: these thin commands import them only when run.
+DEV_COMMANDS = (
+    ("bench", "bench", "throughput of the stages next to baselines, same files, same run (from a checkout)"),
+    ("bench-frames", "bench_frames", "frame loading next to PyAV's sequential decode (from a checkout)"),
+    ("bench-ray", "bench_ray", "FSL conversion throughput on Ray with 1 and 2 workers (from a checkout)"),
+)
+
+
+def import_devtool(module: str) -> Any:
+    """``devtools.<module>`` from the checkout this package runs from (editable install or source tree)."""
+    import importlib
+
+    from owa_event.errors import OwaError
+
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "devtools" / "__init__.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    try:
+        return importlib.import_module(f"devtools.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("devtools", f"devtools.{module}"):
+            raise
+        raise OwaError(
+            f"the benchmarks run from a checkout of owa-builders (devtools/{module}.py), "
+            "not from an installed wheel"
+        ) from None
+
+
+def _dev_command(module: str, name: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        tool = import_devtool(module)
+        sub = argparse.ArgumentParser(prog=f"owa-builders {name}", description=tool.__doc__.split("\n\n")[0])
+        tool.add_arguments(sub)
+        return int(tool.run(sub.parse_args(args.args)) or 0)
+
+    return run
 
 
 def _common() -> argparse.ArgumentParser:
@@ -289,13 +327,13 @@ def parser() -> argparse.ArgumentParser:
     distributed_command.add_engine_arguments(b)
     b.set_defaults(func=cmd_build)
 
-    from . import inspect
+    from . import survey
 
     i = command(
         "inspect", "what recordings or a built dataset hold, and what each stage would keep; builds nothing"
     )
-    inspect.add_arguments(i)
-    i.set_defaults(func=inspect.run)
+    survey.add_arguments(i)
+    i.set_defaults(func=survey.run)
 
     dec = command("decode", "write FSL rows back to an .mcap (token ids -> events)")
     dec.add_argument("dataset_dir", help="an FSL dataset saved by `owa-builders build fsl ... -o DIR`")
@@ -329,20 +367,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--no-legacy", action="store_true", help="only current-format recordings")
     g.set_defaults(func=cmd_generate)
 
-    from .tools import bench, frames_bench
-
-    n = command("bench", "throughput of the stages next to baselines, same files, same run")
-    bench.add_arguments(n)
-    n.set_defaults(func=bench.run)
-    f = command("bench-frames", "frame loading (FSL-like samples, 1080p) next to PyAV's sequential decode")
-    frames_bench.add_arguments(f)
-    f.set_defaults(func=frames_bench.run)
-
-    from .tools import bench_ray
-
-    r = command("bench-ray", "FSL conversion throughput on Ray with 1 and 2 workers, same files")
-    bench_ray.add_arguments(r)
-    r.set_defaults(func=bench_ray.run)
+    for name, module, text in DEV_COMMANDS:
+        b = sub.add_parser(name, help=text, description=text, add_help=False)
+        b.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's options (--help lists them)")
+        b.set_defaults(func=_dev_command(module, name))
     return p
 
 
@@ -359,7 +387,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from owa_event.errors import OwaError
 
-    args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    cli = parser()
+    args, extra = cli.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    if extra and not hasattr(args, "args"):
+        cli.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.args = [*extra, *args.args]  # a developer command's own options, parsed by its own parser
     verbose, debug = getattr(args, "verbose", False), getattr(args, "debug", False)
     args.verbose = verbose
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")

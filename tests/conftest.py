@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from owa_builders.tools.example import generate_corpus
+from owa_builders.demo.recordings import generate_corpus
 
 SHARED_RECORDING = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "owamcap-0.5.1" / "0.5.1.mcap"
@@ -130,7 +130,7 @@ def built_folders(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     """`owa-builders build` output folders of `corpus`: {"event", "binned", "fsl"} -> folder
     (FSL: config fsl-smolvlm, the local example tokenizer, 1024-token sequences). Read-only."""
     from owa_builders.build import build
-    from owa_builders.tools.example_tokenizer import write_example_tokenizer
+    from owa_builders.demo.tokenizer import write_example_tokenizer
 
     root = tmp_path_factory.mktemp("built")
     tokenizer = write_example_tokenizer(root / "tokenizer")

@@ -1,5 +1,5 @@
 """Test videos for the owa_builders.training.frames tests: real MKVs written with PyAV, whose frames
-carry their index (``owa_builders.tools.example.frame_image``), and plain-PyAV references to check against."""
+carry their index (``owa_builders.demo.recordings.frame_image``), and plain-PyAV references to check against."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from owa_builders.tools.example import frame_image, write_video
+from owa_builders.demo.recordings import frame_image, write_video
 
 MS = 1_000_000
 W, H = 64, 48

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast
 
-from owa_builders.tools.example_tokenizer import EOS, PAD, example_tokenizer_json, write_example_tokenizer  # noqa: F401
+from owa_builders.demo.tokenizer import EOS, PAD, example_tokenizer_json, write_example_tokenizer  # noqa: F401
 
 
 def make_local_tokenizer(tmp_path: Path, vocab_extras: Sequence[str] = ()) -> PreTrainedTokenizerFast:

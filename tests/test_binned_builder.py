@@ -13,7 +13,7 @@ import owa_builders  # noqa: F401  (registers the builders)
 from owa_binned.config import BinnedConfig
 from owa_binned.stage import BINNED_SCHEMA, BinnedStage
 from owa_builders.binned import BinnedBuilder
-from owa_builders.tools.example import (
+from owa_builders.demo.recordings import (
     DEFAULT_START_NS,
     MS,
     NS,

@@ -46,7 +46,7 @@ def _same(ray_ds: Any, local_ds: Any) -> None:
 def test_every_stage_on_ray_equals_the_local_build(
     corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from owa_builders.tools.example_tokenizer import write_example_tokenizer
+    from owa_builders.demo.tokenizer import write_example_tokenizer
 
     # event, through the command line
     out = tmp_path / "event"

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from owa_builders.tools.example import WRITER_VERSIONS, RawEvent, SessionSpec, session_events, write_recording
+from owa_builders.demo.recordings import (
+    WRITER_VERSIONS,
+    RawEvent,
+    SessionSpec,
+    session_events,
+    write_recording,
+)
 from owa_event.events import KNOWN_TYPES, TOPIC_TYPES, Event
 from owa_event.legacy import is_legacy_screen, upgrade_screen, upgrade_type
 from owa_event.reader import Recording

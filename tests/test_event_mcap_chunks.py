@@ -49,7 +49,7 @@ from mcap.writer import Writer as McapWriter
 from mcap_owa.highlevel import OWAMcapWriter
 from owa.core import MESSAGES
 
-from owa_builders.tools.example import (
+from owa_builders.demo.recordings import (
     WRITER_VERSIONS,
     SessionSpec,
     generate_recording,

@@ -13,7 +13,7 @@ from mcap.writer import Writer as McapWriter
 
 from owa_binned.config import BinnedConfig
 from owa_binned.stage import BinnedStage
-from owa_builders.tools.example import SessionSpec, session_events, write_recording
+from owa_builders.demo.recordings import SessionSpec, session_events, write_recording
 from owa_event.account import RecordingReport
 from owa_event.config import EventConfig
 from owa_event.errors import RecordingError, SkippedFileWarning, TopicWarning

@@ -16,7 +16,7 @@ from mcap.writer import Writer as McapWriter
 from mcap_owa.highlevel import OWAMcapWriter
 from owa.core import MESSAGES, OWAMessage
 
-from owa_builders.tools.example import MS, NS, RawEvent, SessionSpec, session_events, write_recording
+from owa_builders.demo.recordings import MS, NS, RawEvent, SessionSpec, session_events, write_recording
 from owa_event.errors import RecordingError, TruncatedRecordingWarning
 from owa_event.events import TOPIC_TYPES, Event
 from owa_event.reader import Recording

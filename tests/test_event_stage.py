@@ -14,7 +14,7 @@ from mcap.writer import Writer as McapWriter
 from mcap_owa.highlevel import McapMessage, OWAMcapWriter
 from owa.core import MESSAGES, OWAMessage
 
-from owa_builders.tools.example import MS, NS, RawEvent, SessionSpec, session_events, write_recording
+from owa_builders.demo.recordings import MS, NS, RawEvent, SessionSpec, session_events, write_recording
 from owa_event.account import RecordingReport
 from owa_event.config import EventConfig
 from owa_event.errors import (

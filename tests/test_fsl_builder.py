@@ -15,7 +15,7 @@ import pytest
 from transformers import AutoTokenizer
 
 import owa_builders  # noqa: F401  (registers the builders)
-from owa_builders.tools.example_tokenizer import write_example_tokenizer
+from owa_builders.demo.tokenizer import write_example_tokenizer
 from owa_event.account import RecordingReport
 from owa_event.errors import ConfigError
 from owa_event.events import SCREEN, Event
@@ -333,7 +333,7 @@ def test_the_real_shared_recording_builds(shared_recording: Path, tokenizer_dir:
 def test_cache_fingerprint_follows_the_local_tokenizer_contents(tmp_path: Path, current_corpus: Path) -> None:
     import datasets as ds_lib
 
-    from owa_builders.tools.example_tokenizer import write_example_tokenizer
+    from owa_builders.demo.tokenizer import write_example_tokenizer
 
     tok = write_example_tokenizer(tmp_path / "tok")
 

@@ -26,7 +26,7 @@ import pytest
 import owa_builders  # noqa: F401  (registers the builders)
 from owa_builders.cli import main
 from owa_builders.decode import decode_command
-from owa_builders.tools.example_tokenizer import write_example_tokenizer
+from owa_builders.demo.tokenizer import write_example_tokenizer
 from owa_event.account import RecordingReport
 from owa_event.events import INPUT_TOPICS, SCREEN, Event
 from owa_event.pipeline import RecordingRef, kept_events

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from owa_builders.tools.example import SessionSpec, session_events
-from owa_builders.tools.example_tokenizer import write_example_tokenizer
+from owa_builders.demo.recordings import SessionSpec, session_events
+from owa_builders.demo.tokenizer import write_example_tokenizer
 from owa_event.account import Account
 from owa_event.events import SCREEN, Event
 from owa_fsl.encoders import (

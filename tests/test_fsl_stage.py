@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
-from owa_builders.tools.example import (
+from owa_builders.demo.recordings import (
     DEFAULT_START_NS,
     MS,
     NS,
@@ -25,7 +25,7 @@ from owa_builders.tools.example import (
     session_events,
     write_recording,
 )
-from owa_builders.tools.example_tokenizer import example_tokenizer_json, write_example_tokenizer
+from owa_builders.demo.tokenizer import example_tokenizer_json, write_example_tokenizer
 from owa_event.account import RecordingReport
 from owa_event.events import INPUT_TOPICS, SCREEN, Event
 from owa_event.intervals import StartStopKey

@@ -324,7 +324,7 @@ def test_tree_pagination_and_restart(
 def test_mkv_round_trip_through_fsspec(hub_env: HubServer, repo_id: str, tmp_path: Path) -> None:
     import av
 
-    from owa_builders.tools.example import frame_index_of, write_video
+    from owa_builders.demo.recordings import frame_index_of, write_video
 
     video = tmp_path / "x.mkv"
     write_video(video, pts_ms=list(range(0, 1500, 50)), width=64, height=48)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch.utils.data
 
+from owa_builders.demo.recordings import frame_image, frame_index_of
 from owa_builders.ingest import DataSource, ItemError, create_recordings_from_source
-from owa_builders.tools.example import frame_image, frame_index_of
 from owa_builders.training.frames import FrameLoader
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
+from owa_builders.demo.recordings import frame_image
 from owa_builders.ingest import IngestedRecordings, SplitError, create_recordings_from_source
 from owa_builders.ingest.config import DEFAULT_TIME_ORIGIN_NS as T0
-from owa_builders.tools.example import frame_image
 
 MS = 1_000_000
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from owa_builders.demo.recordings import frame_image, frame_index_of
 from owa_builders.ingest import (
     DataSource,
     EpisodeNameError,
@@ -20,7 +21,6 @@ from owa_builders.ingest import (
 )
 from owa_builders.ingest.config import DEFAULT_TIME_ORIGIN_NS as T0
 from owa_builders.ingest.recordings import MANIFEST
-from owa_builders.tools.example import frame_image, frame_index_of
 from owa_builders.training.frames import FrameLoader
 from owa_event.errors import ConfigError
 

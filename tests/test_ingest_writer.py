@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from owa_builders.demo.recordings import frame_image, frame_index_of
 from owa_builders.ingest.config import DEFAULT_TIME_ORIGIN_NS as T0
 from owa_builders.ingest.config import IngestionConfig
 from owa_builders.ingest.messages import ValueProblem
 from owa_builders.ingest.steps import item_writes
 from owa_builders.ingest.writer import EpisodeExistsError, EpisodeWriter
-from owa_builders.tools.example import frame_image, frame_index_of
 from owa_builders.training.frames import FrameLoader
 from owa_event.reader import Recording
 

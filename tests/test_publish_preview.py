@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from owa_builders.cli import main
+from owa_builders.demo.recordings import frame_index_of
 from owa_builders.publish import write_preview
 from owa_builders.publish.preview import PreviewError, token_text
-from owa_builders.tools.example import frame_index_of
 from owa_builders.training.frames import FrameLoader
 from owa_fsl.tokenizer import FslTokens
 

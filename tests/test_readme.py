@@ -32,8 +32,8 @@ def test_readme_starts_with_the_setup_and_test_commands() -> None:
 
 def test_training_loop_block_runs(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from owa_builders.tools.example import generate_corpus
-    from owa_builders.tools.example_tokenizer import write_example_tokenizer
+    from owa_builders.demo.recordings import generate_corpus
+    from owa_builders.demo.tokenizer import write_example_tokenizer
 
     demo = tmp_path / "owa-demo"
     generate_corpus(demo / "recordings", episodes=2, duration_s=3.0, legacy=False)

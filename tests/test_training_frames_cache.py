@@ -14,7 +14,7 @@ try:
 except ImportError:  # pragma: no cover
     from tests.frames_fixtures import MS, write_test_videos
 
-from owa_builders.tools.example import frame_index_of
+from owa_builders.demo.recordings import frame_index_of
 from owa_builders.training.frames import FrameLoader, VideoCache
 
 

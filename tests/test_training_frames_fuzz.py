@@ -316,7 +316,7 @@ def test_a_damaged_packet_fails_its_frames_only(tmp_path: Path) -> None:
     """Packet 3 of a 30-frame H.264 video (GOPs of 10) overwritten: FFmpeg raises InvalidDataError on
     it (it used to escape the loader, even with placeholders). Frame 3 and the frames decoded from
     it (4..9) are FrameLoadErrors; every other frame is exact."""
-    from owa_builders.tools.example import write_video
+    from owa_builders.demo.recordings import write_video
 
     write_video(tmp_path / "ok.mkv", [i * 50 for i in range(30)], W, H, gop=10)
     _, frames = sequential(tmp_path / "ok.mkv")

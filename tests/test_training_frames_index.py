@@ -15,7 +15,7 @@ try:
 except ImportError:  # pragma: no cover - run from the repository root without tests/ on sys.path
     from tests.frames_fixtures import MS, naive_seek, sequential, write_mkv, write_test_videos
 
-from owa_builders.tools.example import frame_index_of
+from owa_builders.demo.recordings import frame_index_of
 from owa_builders.training.frames import FrameLoader
 
 

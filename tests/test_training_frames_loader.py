@@ -21,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover
     from tests.frames_fixtures import MS, H, W, sequential, write_test_videos
 
-from owa_builders.tools.example import frame_index_of
+from owa_builders.demo.recordings import frame_index_of
 from owa_builders.training.frames import FrameLoader, FrameLoadError, FrameRef
 
 
@@ -295,7 +295,7 @@ def test_placeholder_size_is_never_made_up(videos: Path, tmp_path: Path) -> None
     assert frame.shape == bad_time.shape == (H, W, 3) and not bad_time.any()  # the video's own size
     assert pickle.loads(pickle.dumps(given)).placeholder_size == (20, 10)
     # a video of another size: its placeholders have its size
-    from owa_builders.tools.example import write_video
+    from owa_builders.demo.recordings import write_video
 
     write_video(tmp_path / "big.mkv", [0, 50], 96, 80)
     other = FrameLoader(tmp_path, output="torch", on_missing="placeholder")

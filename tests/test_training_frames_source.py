@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from owa_builders.tools.example import frame_index_of, write_video
+from owa_builders.demo.recordings import frame_index_of, write_video
 from owa_builders.training.frames import FrameLoader, FrameLoadError
 from owa_builders.training.frames.source import UriError, inside_path
 
@@ -42,7 +42,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _write_offset_video(path: Path) -> None:
     import av
 
-    from owa_builders.tools.example import frame_image
+    from owa_builders.demo.recordings import frame_image
 
     with av.open(str(path), mode="w", format="matroska") as c:
         s = c.add_stream("libx264", rate=20)
@@ -199,7 +199,7 @@ def test_refused_uri_with_placeholders_is_counted_not_read(tree: Path) -> None:
 def _write(path: Path, fmt: str, codec: str = "libx264", n: int = 6, pix_fmt: str = "yuv420p") -> Path:
     import av
 
-    from owa_builders.tools.example import frame_image
+    from owa_builders.demo.recordings import frame_image
 
     with av.open(str(path), mode="w", format=fmt) as c:
         s = c.add_stream(codec, rate=20)
@@ -224,7 +224,7 @@ def not_videos(tmp_path_factory: pytest.TempPathFactory, tree: Path) -> Path:
     import numpy as np
     from PIL import Image
 
-    from owa_builders.tools.example import frame_image
+    from owa_builders.demo.recordings import frame_image
 
     root = tmp_path_factory.mktemp("not-videos")
     image = Image.fromarray(frame_image(0, W, H))

@@ -29,8 +29,8 @@ from test_training_transforms import frame_index, hwc, image_run_positions  # no
 from torch.utils.data import DataLoader  # noqa: E402
 
 import owa_builders  # noqa: E402,F401  (registers the builders)
-from owa_builders.tools.example import frame_index_of  # noqa: E402
-from owa_builders.tools.example_tokenizer import write_example_tokenizer  # noqa: E402
+from owa_builders.demo.recordings import frame_index_of  # noqa: E402
+from owa_builders.demo.tokenizer import write_example_tokenizer  # noqa: E402
 from owa_builders.training.frames import FrameLoadError  # noqa: E402
 from owa_builders.training.nanovlm import (  # noqa: E402
     NanoVLMCollator,

@@ -22,8 +22,8 @@ import datasets  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 import owa_builders  # noqa: E402,F401  (registers the builders)
-from owa_builders.tools.example import frame_index_of  # noqa: E402
-from owa_builders.tools.example_tokenizer import write_example_tokenizer  # noqa: E402
+from owa_builders.demo.recordings import frame_index_of  # noqa: E402
+from owa_builders.demo.tokenizer import write_example_tokenizer  # noqa: E402
 from owa_builders.training.transforms import (  # noqa: E402
     IGNORE_INDEX,
     BinnedTransform,
@@ -516,7 +516,7 @@ def test_binned_transform_numpy_frames_and_earlier_actions(
 # -- a model's own image processor, and life without torch -----------------------------------------------------
 def test_hf_image_processor_adapter_in_fsl_transform(fsl: dict[str, Any]) -> None:
     transformers = pytest.importorskip("transformers")
-    from owa_builders.training.torch import SmolVLMCollator
+    from owa_builders.training.batching import SmolVLMCollator
     from owa_builders.training.transforms import HFImageProcessor
 
     size = {"longest_edge": 64}
@@ -556,9 +556,9 @@ try:
     raise SystemExit("torch is still importable")
 except ImportError:
     pass
-import owa_builders, owa_builders.training.transforms, owa_builders.training.torch
+import owa_builders, owa_builders.training.transforms, owa_builders.training.batching
 from owa_builders.training.transforms import EventTransform, FslTransform
-from owa_builders.tools.example import frame_index_of
+from owa_builders.demo.recordings import frame_index_of
 from owa_event.events import Event
 import orjson
 fields = {{"utc_ns": 0, "source_shape": [64, 48], "shape": [64, 48], "media_ref": {image!r}}}
@@ -601,7 +601,7 @@ def _screen_batch(uris: list[str]) -> dict[str, list[Any]]:
 
 
 def test_transform_confines_uris_to_the_media_root_and_names_the_row(tmp_path: Path) -> None:
-    from owa_builders.tools.example import write_video
+    from owa_builders.demo.recordings import write_video
     from owa_builders.training.frames import FrameLoadError
 
     root, outside = tmp_path / "root", tmp_path / "outside"
@@ -629,7 +629,7 @@ def test_transform_confines_uris_to_the_media_root_and_names_the_row(tmp_path: P
 
 
 def test_transform_placeholders_have_a_real_size(tmp_path: Path) -> None:
-    from owa_builders.tools.example import write_video
+    from owa_builders.demo.recordings import write_video
     from owa_builders.training.frames import FrameLoadError
 
     write_video(tmp_path / "v.mkv", [i * 50 for i in range(4)], WIDTH, HEIGHT, gop=2)

@@ -84,7 +84,7 @@ How (and why it is fast *and* right)
   ``frame.to_ndarray(format=...)`` builds one per frame). Decoding uses slice threads by
   default (``thread_type``). Frames kept by the caller cost glibc page faults that can exceed
   the conversion itself; see :func:`tune_allocator` (``tune_allocator=True``).
-  ``owa_builders.tools.frames_bench`` measures all of this against plain PyAV.
+  ``devtools.bench_frames`` measures all of this against plain PyAV.
 
 Modules
 -------

@@ -4,7 +4,7 @@ datasets, with workers and across several GPUs.
 Typical use (one process per GPU)::
 
     from owa_builders.training.transforms import FslTransform, tokenizer_dir_of
-    from owa_builders.training.torch import SmolVLMCollator, make_dataloader
+    from owa_builders.training.batching import SmolVLMCollator, make_dataloader
 
     ds = load_dataset("owa_builders/fsl", "fsl-smolvlm", data_dir=ROOT, ...)["train"]
     transform = FslTransform(ROOT, tokenizer_dir_of(ds), resize=(512, 512))

@@ -1,4 +1,4 @@
-"""Tests of owa_builders.tools.example: the synthetic recordings the other tests are built on."""
+"""Tests of owa_builders.demo.recordings: the synthetic recordings the other tests are built on."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from mcap.reader import make_reader
 
-from owa_builders.tools.example import (
+from owa_builders.demo.recordings import (
     DEFAULT_START_NS,
     MS,
     NS,

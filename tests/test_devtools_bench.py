@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from owa_builders.tools.bench import WORKLOADS, corpus, main, measure
+from devtools.bench import WORKLOADS, corpus, main, measure
 
 
 def test_every_workload_processes_every_message(tmp_path: Path) -> None:
-    from owa_builders.tools.example_tokenizer import write_example_tokenizer
+    from owa_builders.demo.tokenizer import write_example_tokenizer
 
     files = corpus(tmp_path, minutes=0.2, episodes=2)
     tokenizer = str(write_example_tokenizer(tmp_path / "tok"))

@@ -199,7 +199,7 @@ def measure(name: str, files: list[str], root: str, tokenizer: str = "") -> dict
 
 def corpus(workdir: Path, minutes: float, episodes: int) -> list[str]:
     """``episodes`` recordings of ``minutes / episodes`` minutes each (cached in ``workdir``)."""
-    from .example import SessionSpec, generate_recording
+    from owa_builders.demo.recordings import SessionSpec, generate_recording
 
     folder = workdir / f"corpus-{minutes:g}min-{episodes}ep"
     done = folder / "DONE"
@@ -256,7 +256,7 @@ def format_verdict(results: dict[str, dict[str, Any]]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The bench's options (used by ``owa-builders bench`` and ``python -m owa_builders.tools.bench``)."""
+    """The bench's options (used by ``owa-builders bench`` and ``python -m devtools.bench``)."""
     parser.add_argument(
         "--minutes",
         type=float,
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "owa-bench"))
     workdir.mkdir(parents=True, exist_ok=True)
-    from .example_tokenizer import write_example_tokenizer
+    from owa_builders.demo.tokenizer import write_example_tokenizer
 
     tokenizer = str(write_example_tokenizer(workdir / "example-tokenizer"))
     print(

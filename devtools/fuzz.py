@@ -1,6 +1,6 @@
 """Fuzzing the conversion stages with malformed recordings: case generators, the oracle, a runner.
 
-``python -m owa_builders.tools.fuzz --minutes N [--seed S] [--stages event,binned,fsl]`` runs random
+``python -m devtools.fuzz --minutes N [--seed S] [--stages event,binned,fsl]`` runs random
 cases until the time is up and prints how many stage runs ended in each outcome; every failing case
 is saved (the files and ``case.json``) under ``--out`` and can be run again with ``--replay DIR``.
 ``tests/test_fuzz.py`` drives the same generators with hypothesis, a bounded number of cases.
@@ -66,7 +66,7 @@ from typing import Any
 
 import orjson
 
-from owa_builders.tools.example import MS, NS, RawEvent, SessionSpec, session_events, write_video
+from owa_builders.demo.recordings import MS, NS, RawEvent, SessionSpec, session_events, write_video
 from owa_event.account import RecordingReport
 from owa_event.events import TOPIC_TYPES
 from owa_event.pipeline import RecordingRef, Stage, convert
@@ -775,7 +775,7 @@ def base_file(name: str) -> tuple[bytes, str, tuple[tuple[int, ...], ...]]:
     elif name == "current-lz4-subfolder":
         data, episode = _session_file(3, 3000, "lz4"), "a/b/rec.mcap"
     else:  # a legacy layout written by the same real writer, one chunk
-        from owa_builders.tools.example import write_recording
+        from owa_builders.demo.recordings import write_recording
 
         with tempfile.TemporaryDirectory(prefix="owa-fuzz-b-") as folder:
             path = write_recording(Path(folder) / "rec.mcap", list(backbone(4)), version="0.4.2")
@@ -989,7 +989,7 @@ def make_runs(
     """The runs of every case: per stage in ``stages`` its config(s) with ``on_bad_file="error"``, and
     (``skip``) the same with ``"skip"`` (label suffix ``/skip``); ``datasets_too`` adds ``load_dataset``
     of the lossless event builder in both modes. ``fsl`` needs ``tokenizer_dir`` (a base tokenizer,
-    e.g. :func:`owa_builders.tools.example_tokenizer.write_example_tokenizer`); its tokens are built
+    e.g. :func:`owa_builders.demo.tokenizer.write_example_tokenizer`); its tokens are built
     here, once."""
     from owa_binned.stage import BinnedStage
     from owa_event.stage import EventStage
@@ -1403,7 +1403,7 @@ def failures(verdicts: Iterable[Verdict]) -> list[Verdict]:
 # ------------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m owa_builders.tools.fuzz",
+        prog="python -m devtools.fuzz",
         description="Fuzz the conversion stages with malformed recordings; print outcome counts.",
     )
     p.add_argument("--minutes", type=float, default=1.0, help="how long to run (default 1)")
@@ -1451,7 +1451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="owa-fuzz-tok-") as tok:
         tokenizer_dir = None
         if "fsl" in stages:
-            from owa_builders.tools.example_tokenizer import write_example_tokenizer
+            from owa_builders.demo.tokenizer import write_example_tokenizer
 
             tokenizer_dir = write_example_tokenizer(tok)
         runs = make_runs(stages, tokenizer_dir=tokenizer_dir)

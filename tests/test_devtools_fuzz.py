@@ -1,7 +1,7 @@
 """Fuzz: every malformed input a clear error, or rows with exact accounting (issue "Every malformed input
 a clear error").
 
-Cases come from :mod:`owa_builders.tools.fuzz`: recordings written with the real writers
+Cases come from :mod:`devtools.fuzz`: recordings written with the real writers
 (``OWAMcapWriter`` for valid content, ``mcap``'s ``Writer`` for content it refuses) carrying each class
 of bad input the issue lists, and byte mutations of generated recordings. Each case goes through
 ``owa_event.pipeline.convert`` with the event stage (lossless, and resampled with an interval
@@ -13,7 +13,7 @@ file, or (skip mode) the file skipped whole with a warning.
 
 CI runs a fixed set of cases (hypothesis derandomized, explicit examples for the values the issue
 names); ``OWA_FUZZ_EXAMPLES=200 pytest tests/test_fuzz.py`` explores at random. Long runs:
-``python -m owa_builders.tools.fuzz --minutes N``.
+``python -m devtools.fuzz --minutes N``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import owa_builders  # noqa: F401 - registers the builders
+from devtools import fuzz
+from devtools.fuzz import Case, StageRun, Verdict
 from owa_builders.builder import EmptyDatasetError
-from owa_builders.tools import fuzz
-from owa_builders.tools.fuzz import Case, StageRun, Verdict
 from owa_event.account import RecordingReport
 from owa_event.errors import OwaError, SkippedFileWarning
 from owa_event.pipeline import RecordingRef, convert
@@ -63,7 +63,7 @@ TIMEOUT = 240 + 3 * CASE_SECONDS * EXAMPLES
 
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from owa_builders.tools.example_tokenizer import write_example_tokenizer
+    from owa_builders.demo.tokenizer import write_example_tokenizer
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the children are forked
     return write_example_tokenizer(tmp_path_factory.mktemp("fuzz-tokenizer"))

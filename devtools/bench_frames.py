@@ -1,6 +1,6 @@
 """Benchmark of :class:`owa_builders.training.frames.FrameLoader` against plain PyAV, on one 1080p H.264 MKV.
 
-``python -m owa_builders.tools.frames_bench [--workdir DIR] [--seconds 20 --fps 20 --gop 20 ...]``
+``python -m devtools.bench_frames [--workdir DIR] [--seconds 20 --fps 20 --gop 20 ...]``
 
 Writes (once, cached in ``--workdir``) a desktop-like H.264 MKV (scrolling text, a moving
 gradient, every frame stamped with its index), then measures in the same run, as frames/s:
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .example import frame_image, frame_index_of
+from owa_builders.demo.recordings import frame_image, frame_index_of
 
 MS = 1_000_000
 
@@ -154,7 +154,7 @@ def bench_loader(
     check: bool,
 ) -> tuple[int, float, dict[str, int]]:
     """(b)/(c) one fresh FrameLoader, one ``load`` call per sample."""
-    from ..training.frames import FrameLoader
+    from owa_builders.training.frames import FrameLoader
 
     t0 = time.perf_counter()
     loader = FrameLoader(root, output="numpy", thread_type=thread_type)  # a fresh cache: index pass included
@@ -212,7 +212,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The bench's options (``owa-builders bench-frames`` and ``python -m owa_builders.tools.frames_bench``)."""
+    """The bench's options (``owa-builders bench-frames`` and ``python -m devtools.bench_frames``)."""
     p.add_argument(
         "--workdir",
         default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "owa-frames-bench"),
@@ -291,7 +291,7 @@ def measure_all(args: argparse.Namespace) -> dict[str, Any]:
     tt = args.thread_type
     tuned = False
     if args.malloc == "tuned":
-        from ..training.frames import tune_allocator
+        from owa_builders.training.frames import tune_allocator
 
         tuned = tune_allocator()
 

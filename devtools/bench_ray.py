@@ -26,7 +26,7 @@ from typing import Any
 
 def corpus(workdir: Path, episodes: int, minutes: float) -> Path:
     """``episodes`` current-format recordings of ``minutes`` each (+ video) under ``workdir`` (cached)."""
-    from .example import DEFAULT_START_NS, NS, SessionSpec, generate_recording
+    from owa_builders.demo.recordings import DEFAULT_START_NS, NS, SessionSpec, generate_recording
 
     root = workdir / f"ray-corpus-{episodes}x{minutes:g}min"
     done = root / "DONE"
@@ -43,7 +43,7 @@ def measure(root: Path, out: Path, workers: int, tokenizer: str, config: str) ->
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..distributed import build_on_ray
+    from owa_builders.distributed import build_on_ray
 
     shutil.rmtree(out, ignore_errors=True)
     result = build_on_ray("fsl", root, out, config=config, options={"tokenizer_name": tokenizer},
@@ -91,7 +91,7 @@ def _load() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The bench's options (``owa-builders bench-ray``, ``python -m owa_builders.tools.bench_ray``)."""
+    """The bench's options (``owa-builders bench-ray``, ``python -m devtools.bench_ray``)."""
     parser.add_argument("--episodes", type=int, default=4, help="recordings (one Ray task each; default 4)")
     parser.add_argument("--minutes", type=float, default=1.0, help="recorded minutes per recording")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray worker counts to compare")
@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..distributed.cluster import connected
-    from .example_tokenizer import write_example_tokenizer
+    from owa_builders.demo.tokenizer import write_example_tokenizer
+    from owa_builders.distributed.cluster import connected
 
     if args.episodes < 1 or args.repeat < 1 or not args.workers or min(args.workers) < 1:
         raise SystemExit("error: --episodes, --repeat and every --workers must be >= 1")

@@ -1,4 +1,4 @@
-"""Tests of owa_builders.inspect: recordings of every writer layout, the real recording, a built folder."""
+"""Tests of owa_builders.survey: recordings of every writer layout, the real recording, a built folder."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from owa_builders.cli import main
-from owa_builders.inspect import inspect_paths
+from owa_builders.survey import inspect_paths
 from owa_event.reader import Recording
 
 

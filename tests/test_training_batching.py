@@ -1,4 +1,4 @@
-"""owa_builders.training.torch: collators (InternVL3, SmolVLM), DataLoaders over map-style and streaming
+"""owa_builders.training.batching: collators (InternVL3, SmolVLM), DataLoaders over map-style and streaming
 FSL datasets with workers, and splitting across ranks (DistributedSampler, split_dataset_by_node).
 
 The end-to-end tests share one small FSL dataset (fsl-smolvlm, max_sequence_length 1024, the
@@ -26,7 +26,7 @@ from test_training_transforms import (  # noqa: E402
 )
 from torch.utils.data import DataLoader, DistributedSampler  # noqa: E402
 
-from owa_builders.training.torch import (  # noqa: E402
+from owa_builders.training.batching import (  # noqa: E402
     InternVL3Collator,
     SmolVLMCollator,
     distributed_context,

@@ -1,4 +1,4 @@
-"""Real transformers VLMs accept the collators' batches (owa_builders.training.torch).
+"""Real transformers VLMs accept the collators' batches (owa_builders.training.batching).
 
 For each FSL config, a batch of 2 rows from generated recordings goes through a real model class built
 from a tiny config with random weights (no download): ``SmolVLMForConditionalGeneration`` and
@@ -24,8 +24,8 @@ import datasets  # noqa: E402
 from test_training_transforms import build_fsl  # noqa: E402
 
 import owa_builders  # noqa: E402,F401  (registers the builders)
-from owa_builders.tools.example_tokenizer import write_example_tokenizer  # noqa: E402
-from owa_builders.training.torch import InternVL3Collator, SmolVLMCollator, make_dataloader  # noqa: E402
+from owa_builders.demo.tokenizer import write_example_tokenizer  # noqa: E402
+from owa_builders.training.batching import InternVL3Collator, SmolVLMCollator, make_dataloader  # noqa: E402
 from owa_builders.training.transforms import (  # noqa: E402
     FslTransform,
     HFImageProcessor,

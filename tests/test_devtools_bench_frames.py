@@ -1,4 +1,4 @@
-"""owa_builders.tools.frames_bench at a tiny size: runs end to end and checks every frame (no timing assertions)."""
+"""devtools.bench_frames at a tiny size: runs end to end and checks every frame (no timing assertions)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from owa_builders.tools import frames_bench
+from devtools import bench_frames as frames_bench
 
 
 def test_frames_bench_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
