@@ -7,7 +7,6 @@ traceback. ``-v``/``--verbose`` and ``--debug`` work before or after the command
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -15,25 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .command_line import parse_options, print_account
 
-def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; VALUE is JSON when it parses as JSON, else a plain string."""
-    options: dict[str, Any] = {}
-    problems = []
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            problems.append(f"--option {pair!r} is not KEY=VALUE")
-            continue
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    if problems:
-        from owa_event.errors import ConfigError
-
-        raise ConfigError(problems, where="--option")
-    return options
+#: ``KEY=VALUE`` options (kept under its old name: tests and scripts import it from here).
+_parse_options = parse_options
 
 
 def build(
@@ -60,44 +44,12 @@ def build(
     return result.dataset
 
 
-def print_account(stage: str, reports: list[Any], everything: bool = False) -> None:
-    """The account of every recording that dropped, skipped or warned (all of them with ``everything``),
-    with its warnings."""
-    shown = [
-        r for r in reports if everything or r.account.dropped or r.warnings or r.unknown_types or r.skipped
-    ]
-    if shown:
-        print(f"{stage}: per-recording account (messages in, events out, dropped by rule):")
-    for report in shown:
-        print(f"  {report.summary_line()}")
-        for warning in report.warnings:
-            print(f"  warning: {warning}")
-    n = sum(len(r.warnings) for r in reports)
-    if n:
-        print(f"warnings: {n}")
-
-
-def _print_event_summary(dataset: Any) -> None:
-    from .summary import event_summary, format_event_summary
+def _print_summary(stage: str, dataset: Any) -> None:
+    """The stage's own summary of every split of a fresh build."""
+    from .stages import spec
 
     for split, ds in dataset.items():
-        print(format_event_summary(event_summary(ds.data.table), title=f"[{split}] event dataset"))
-
-
-def _print_fsl_summary(dataset: Any) -> None:
-    for split, ds in dataset.items():
-        table = ds.data.table
-        import pyarrow.compute as pc
-
-        tokens = pc.sum(pc.list_value_length(table["input_ids"])).as_py() or 0
-        real = sum(sum(mask) for mask in ds["attention_mask"])
-        frames = pc.sum(pc.list_value_length(table["images"])).as_py() or 0
-        events = pc.sum(table["n_events"]).as_py() or 0
-        fill = real / tokens if tokens else 0.0
-        print(
-            f"[{split}] fsl dataset: {ds.num_rows} sequences, {events} events, {frames} frame references, "
-            f"{real} real tokens ({fill:.0%} of {tokens} slots)"
-        )
+        print(spec(stage).summary(split, ds))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -120,7 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"built the event dataset with load_dataset('owa_builders/event', data_dir=...) in "
         f"{time.perf_counter() - t0:.1f} s; saved to {workdir / 'event'}"
     )
-    _print_event_summary(dataset)
+    _print_summary("event", dataset)
     tokenizer = write_example_tokenizer(workdir / "example-tokenizer")
     t0 = time.perf_counter()
     fsl = build(
@@ -135,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"\nbuilt the FSL dataset (config fsl-smolvlm, a locally trained example tokenizer, 1024-token "
         f"sequences) in {time.perf_counter() - t0:.1f} s; saved with its tokenizer to {workdir / 'fsl'}"
     )
-    _print_fsl_summary(fsl)
+    _print_summary("fsl", fsl)
     from .publish import write_preview
 
     for stage, what in (("event", "an episode"), ("fsl", "an FSL sequence")):
@@ -149,7 +101,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         from .distributed import command
 
         return command.run(args)
-    options = _parse_options(args.option)
+    options = parse_options(args.option)
     t0 = time.perf_counter()
     dataset = build(
         args.stage,
@@ -165,15 +117,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"built {args.stage} in {time.perf_counter() - t0:.1f} s"
         + (f"; saved to {args.output}" if args.output else "")
     )
-    if args.stage == "event":
-        _print_event_summary(dataset)
-    elif args.stage == "fsl":
-        _print_fsl_summary(dataset)
-    else:
-        for split, ds in dataset.items():
-            print(
-                f"[{split}] {args.stage} dataset: {ds.num_rows} rows, {len(set(ds['episode_path']))} recordings"
-            )
+    _print_summary(args.stage, dataset)
     return 0
 
 
@@ -286,7 +230,8 @@ def parser() -> argparse.ArgumentParser:
 
     d = command(
         "demo",
-        "generate example recordings, build the event and FSL datasets from them, write preview pages",
+        "generate example recordings, build the event and FSL (fixed sequence length) datasets from them, "
+        "write preview pages",
         "Generate example recordings (current and legacy layouts, H.264 video), build the event dataset and an "
         "FSL dataset (with a small tokenizer trained on the spot) through load_dataset, save them, and write "
         "HTML preview pages. Everything goes to --workdir.",
@@ -307,7 +252,10 @@ def parser() -> argparse.ArgumentParser:
         "example: owa-builders build fsl recordings/ -o out/fsl --config fsl-smolvlm "
         "--option tokenizer_name=path/to/tokenizer",
     )
-    b.add_argument("stage", choices=["event", "binned", "fsl"], help="the stage to build")
+    from .stages import names, specs
+
+    stages_help = "; ".join(f"{s.name}: {s.description}" for s in specs())
+    b.add_argument("stage", choices=names(), help=f"the stage to build ({stages_help})")
     b.add_argument(
         "data_dir",
         help="folder (or fsspec URL) of .mcap recordings; train/ test/ ... subfolders become splits",
@@ -315,9 +263,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument(
         "-o", "--output", help="save the dataset, its build record (and FSL tokenizer) in this folder"
     )
-    b.add_argument(
-        "--config", help="named config (event: event; binned: binned; fsl: fsl-internvl3, fsl-smolvlm)"
-    )
+    presets = "; ".join(f"{s.name}: {', '.join(s.presets)}" for s in specs())
+    b.add_argument("--config", help=f"named config ({presets})")
     b.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a config field; VALUE is JSON when it parses, e.g. --option 'rate_settings={\"mouse/raw\": 60}'")  # fmt: skip
     b.add_argument("--num-proc", type=int, default=None, help="worker processes (one recording per task)")

@@ -12,8 +12,9 @@
 3. wrap ``datasets.load.dataset_module_factory`` so that a misspelled name of ours
    (``owa_builders/events``) is a clear error with a suggestion, not a Hub lookup.
 
-The code hash covers every source file of the project's packages, so the cache fingerprint
-changes whenever the package's code changes. ``tests/test_registry.py`` guards all of this: a
+The code hash (:func:`owa_builders.fingerprint.code_hash`) covers only the modules that shape the
+rows, so the cache fingerprint changes when conversion changes and not when the CLI, publishing or
+a tool does. ``tests/test_registry.py`` guards all of this: a
 `datasets` upgrade that moves these internals fails loudly there and here (:func:`register`
 raises :class:`RegistrationError`).
 """
@@ -21,21 +22,18 @@ raises :class:`RegistrationError`).
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 from owa_event.errors import OwaError, did_you_mean
 
-#: Registered name -> module holding its builder.
-BUILDERS: dict[str, str] = {
-    "owa_builders/event": "owa_builders.event",
-    "owa_builders/fsl": "owa_builders.fsl",
-    "owa_builders/binned": "owa_builders.binned",
-}
-PREFIX = "owa_builders/"
-_PROJECT_PACKAGES = ("owa_builders", "owa_event", "owa_binned", "owa_fsl")
+from .fingerprint import code_hash, source_hash
+from .stages import PREFIX, STAGES
+
+#: Registered name -> module holding its builder (one per stage of :data:`owa_builders.stages.STAGES`).
+BUILDERS: dict[str, str] = {PREFIX + name: module for name, module in STAGES.items()}
+
+__all__ = ["BUILDERS", "PREFIX", "RegistrationError", "UnknownBuilderError", "check_name", "code_hash",
+           "register", "source_hash"]  # fmt: skip
 
 
 class RegistrationError(RuntimeError):
@@ -44,29 +42,6 @@ class RegistrationError(RuntimeError):
 
 class UnknownBuilderError(OwaError):
     """A name under ``owa_builders/`` that is not one of our builders."""
-
-
-def source_hash(package_dirs: list[Path]) -> str:
-    """SHA-256 over every ``.py`` file under ``package_dirs`` (names and contents, stable order)."""
-    digest = hashlib.sha256()
-    for root in package_dirs:
-        for path in sorted(root.rglob("*.py")):
-            digest.update(path.relative_to(root.parent).as_posix().encode())
-            digest.update(b"\0")
-            digest.update(path.read_bytes())
-            digest.update(b"\0")
-    return digest.hexdigest()
-
-
-@functools.lru_cache(maxsize=1)
-def code_hash() -> str:
-    """:func:`source_hash` of the project's installed packages (computed once per process)."""
-    dirs = []
-    for package in _PROJECT_PACKAGES:
-        spec = importlib.util.find_spec(package)
-        if spec is not None and spec.submodule_search_locations:
-            dirs.append(Path(next(iter(spec.submodule_search_locations))))
-    return source_hash(dirs)
 
 
 def register() -> None:

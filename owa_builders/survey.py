@@ -18,16 +18,17 @@ from typing import Any
 
 from owa_event.account import RecordingReport, total
 from owa_event.errors import OwaError, OwaWarning
-from owa_event.pipeline import RecordingRef, Stage, convert, default_media_exists, kept_events, open_recording
+from owa_event.pipeline import RecordingRef, convert, default_media_exists, kept_events, open_recording
 
 from .build import BUILD_RECORD, read_record
 from .discovery import find_recordings, relative_path
+from .stages import STAGES, spec
 
-#: The stages inspected, with their default configs (FSL without its tokenizer: packing is not run).
-STAGES = ("event", "binned", "fsl")
+#: The stages inspected (every stage), with their default configs. A stage whose default config
+#: needs a tokenizer (FSL) is shown without it: its shared front's account, packing not run.
 
 
-def inspect_recording(ref: RecordingRef, stages: tuple[str, ...] = STAGES) -> dict[str, Any]:
+def inspect_recording(ref: RecordingRef, stages: tuple[str, ...] = tuple(STAGES)) -> dict[str, Any]:
     """Facts about one recording and what each stage's default config would keep (JSON-compatible)."""
     out: dict[str, Any] = {"path": ref.path, "episode_path": ref.episode_path, "problems": [], "warnings": []}
     with warnings.catch_warnings(record=True) as caught:
@@ -79,11 +80,10 @@ def _facts(ref: RecordingRef, out: dict[str, Any]) -> None:
 
 def _stage_account(name: str, ref: RecordingRef) -> dict[str, Any]:
     report = RecordingReport(ref.episode_path)
-    stage_cls = _stage_class(name)
+    stage_cls = spec(name).stage
     config = stage_cls.make_config()
-    if (
-        name == "fsl"
-    ):  # no tokenizer here: the account of read -> keep -> select -> resample (packing not run)
+    if spec(name).inspect_front_only:
+        # no tokenizer here: the account of read -> keep -> select -> resample (packing not run)
         for _, event in kept_events(ref, config, report):
             report.account.emit(event.topic)
         note = "packing not run (no tokenizer): events that would be encoded"
@@ -105,20 +105,6 @@ def _stage_account(name: str, ref: RecordingRef) -> dict[str, Any]:
     if report.stats:
         result["stats"] = {k: v for k, v in sorted(report.stats.items()) if v}
     return result
-
-
-def _stage_class(name: str) -> type[Stage]:
-    if name == "event":
-        from owa_event.stage import EventStage
-
-        return EventStage
-    if name == "binned":
-        from owa_binned.stage import BinnedStage
-
-        return BinnedStage
-    from owa_fsl.stage import FslStage
-
-    return FslStage
 
 
 def inspect_built(folder: str) -> dict[str, Any]:
@@ -155,7 +141,7 @@ def inspect_built(folder: str) -> dict[str, Any]:
     return out
 
 
-def inspect_paths(paths: list[str], stages: tuple[str, ...] = STAGES) -> dict[str, Any]:
+def inspect_paths(paths: list[str], stages: tuple[str, ...] = tuple(STAGES)) -> dict[str, Any]:
     """Every path inspected: built folders as such; ``.mcap`` files and folders of recordings per
     recording, with totals. Problems with a path are reported, not raised."""
     items: list[dict[str, Any]] = []

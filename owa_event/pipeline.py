@@ -57,11 +57,13 @@ class RecordingRef:
 
 @dataclass(frozen=True)
 class Preset:
-    """A named config of a stage (``event``, ``fsl-internvl3``, ...): a description and the fields
-    it sets (every other field keeps its default)."""
+    """A named config of a stage (``event``, ``fsl-internvl3``, ...): a description, the fields it
+    sets (every other field keeps its default) and, for a model's layout, the name of the training
+    collator that batches its rows (a class of ``owa_builders.training.batching``)."""
 
     description: str
     fields: Mapping[str, Any] = field(default_factory=dict)
+    collator: str | None = None
 
 
 class Stage(ABC):

@@ -16,16 +16,19 @@ from .tokenizer import IMAGE_PRESETS, FslTokens, ImageTokens
 
 OnOversize = Literal["error", "drop"]
 
-#: The named configs of the FSL stage (the builder's configs, the CLI's ``--config``).
+#: The named configs of the FSL stage (the builder's configs, the CLI's ``--config``), one per
+#: model image layout (:data:`owa_fsl.tokenizer.IMAGE_PRESETS`), each naming its training collator.
 FSL_PRESETS: dict[str, Preset] = {
     "fsl-internvl3": Preset(
         "Sequences for InternVL3: each frame is <img> + 256 x <IMG_CONTEXT> + </img>.",
         {"tokenizer_name": "OpenGVLab/InternVL3-1B-hf", "image_preset": "internvl3"},
+        collator="InternVL3Collator",
     ),
     "fsl-smolvlm": Preset(
         "Sequences for SmolVLM2: each frame is <fake_token_around_image><global-img> + 64 x <image> + "
         "<fake_token_around_image>.",
         {"tokenizer_name": "HuggingFaceTB/SmolVLM2-256M-Video-Instruct", "image_preset": "smolvlm"},
+        collator="SmolVLMCollator",
     ),
 }
 

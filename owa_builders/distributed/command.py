@@ -1,6 +1,7 @@
 """``owa-builders build STAGE DATA -o OUT --engine ray [--address ADDR]``: the build command on Ray.
 
-The ``build`` command's parser (owa_builders/cli.py) owns the shared options; this module adds
+The ``build`` command's parser (owa_builders/cli.py) owns the shared options (parsed by
+:mod:`owa_builders.command_line`, which both import); this module adds
 the two of the engine (:func:`add_engine_arguments`) and runs a build on Ray (:func:`run`).
 ``--num-proc`` is the number of Ray workers (default: the cluster's CPUs).
 """
@@ -28,7 +29,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build on Ray with the ``build`` command's arguments; print the account and where the shards are."""
-    from ..cli import _parse_options, print_account
+    from ..command_line import parse_options, print_account
     from .ray_build import build_on_ray
 
     if not args.output:
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         args.data_dir,
         args.output,
         config=args.config,
-        options=_parse_options(args.option),
+        options=parse_options(args.option),
         address=args.address,
         num_workers=args.num_proc,
     )

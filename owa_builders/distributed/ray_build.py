@@ -117,20 +117,13 @@ class RayBuildResult:
 # ------------------------------------------------------------------------------------------
 def stage_class(name: str) -> type[Stage]:
     """The stage class of a stage name (``event``, ``binned``, ``fsl``)."""
-    import importlib
-
-    from ..builder import StageBuilder
-    from ..registry import BUILDERS
+    from .. import stages
 
     if name not in STAGES:
         raise BuildFolderError(
             f"unknown stage {name!r}{did_you_mean(name, STAGES)} (stages: {', '.join(STAGES)})"
         )
-    module = importlib.import_module(BUILDERS[STAGES[name]])
-    for value in vars(module).values():
-        if isinstance(value, type) and issubclass(value, StageBuilder) and value is not StageBuilder:
-            return value.STAGE
-    raise BuildFolderError(f"no builder for stage {name!r} in {module.__name__}")  # pragma: no cover
+    return stages.stage_class(name)
 
 
 def make_stage(

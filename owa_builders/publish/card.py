@@ -28,6 +28,7 @@ from typing import Any
 
 from owa_event.errors import OwaError
 
+from ..stages import spec
 from . import layout
 from .plots import histogram_png, lines_png
 from .source import BuiltFolder
@@ -39,11 +40,6 @@ SECTION_END = "<!-- owa-builders end: {name} -->"
 #: The header template (first publish of a repo) besides one template per stage.
 HEADER_TEMPLATE = "header.md"
 DEFAULT_LICENSE = "unknown"
-TASK_CATEGORIES: dict[str, list[str]] = {
-    "event": ["robotics"],
-    "binned": ["robotics", "reinforcement-learning"],
-    "fsl": ["robotics", "image-text-to-text"],
-}
 TAGS = ["owa-builders", "owamcap", "desktop", "computer-use"]
 FILL_PLOT = "sequence_fill.png"
 RATE_PLOT = "events_per_second.png"
@@ -86,7 +82,8 @@ def load_template(name: str) -> str:
 # ------------------------------------------------------------------------------------------
 # Facts as Markdown
 # ------------------------------------------------------------------------------------------
-def _num(value: float) -> str:
+def number(value: float) -> str:
+    """A count or rate as the card writes it (thousands separated; one decimal unless whole)."""
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
@@ -164,7 +161,7 @@ def token_markdown(stats: Stats) -> str:
     fsl = stats.fsl
     assert fsl is not None
     rows = [
-        [label, *(_num(values[k]) for k in ("min", "mean", "median", "max"))]
+        [label, *(number(values[k]) for k in ("min", "mean", "median", "max"))]
         for label, values in (
             ("real tokens per sequence", fsl.real_tokens),
             ("frames per sequence", fsl.frames),
@@ -248,7 +245,7 @@ def render_section(
     publisher_version: str,
 ) -> str:
     """The card section of one config, between its markers."""
-    config = built.record.get("config") or {}
+    stage = spec(stats.stage)
     values: dict[str, Any] = {
         "repo_id": repo_id,
         "config_name": config_name,
@@ -260,17 +257,9 @@ def render_section(
         "rate_plot": layout.plot_path(config_name, RATE_PLOT),
         "fill_plot": layout.plot_path(config_name, FILL_PLOT),
     }
-    if stats.stage == "binned":
-        values["fps"] = _num(stats.binned_fps or 0)
-    if stats.fsl is not None:
-        values.update(
-            sequence_length=f"{stats.fsl.sequence_length:,}",
-            token_table=token_markdown(stats),
-            tokenizer_path=layout.tokenizer_path(config_name),
-            image_layout=image_layout(built),
-            collator="SmolVLMCollator" if config.get("image_preset") == "smolvlm" else "InternVL3Collator",
-        )
-    body = render_template(load_template(f"{stats.stage}.md"), values, f"dataset_cards/{stats.stage}.md")
+    values.update(stage.card_values(built, stats, config_name))
+    template = stage.card_template
+    body = render_template(load_template(template), values, f"dataset_cards/{template}")
     return f"{SECTION_START.format(name=config_name)}\n{body.strip()}\n{SECTION_END.format(name=config_name)}"
 
 
@@ -305,7 +294,7 @@ def card_metadata(
         data.license = DEFAULT_LICENSE
     if pretty_name:
         data.pretty_name = pretty_name
-    data.task_categories = _union(data.task_categories, TASK_CATEGORIES[stats.stage])
+    data.task_categories = _union(data.task_categories, list(spec(stats.stage).task_categories))
     data.tags = _union(data.get("tags"), [*TAGS, f"owa-{stats.stage}"])
     entry = {"config_name": config_name, "data_files": layout.data_files(config_name, list(stats.splits))}
     configs = list(data.get("configs") or [])

@@ -19,12 +19,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from owa_event.errors import OwaError
-from owa_event.events import SCREEN, screen_ref
 
-from ..training.transforms import event_from_mcap_message
+from ..stages import spec
 from .source import BuiltFolder
 
 #: Repo paths media may never take (the card, the repo's settings).
@@ -50,32 +48,14 @@ class MediaFile:
 
 
 def batch_uris(stage: str, batch: pa.RecordBatch) -> Iterator[str]:
-    """The media uris one batch of ``stage`` rows references (repeats included)."""
-    if stage == "fsl":
-        images = batch.column(batch.schema.get_field_index("images"))
-        flat = pc.list_flatten(images)
-        yield from pc.struct_field(flat, "uri").to_pylist()
-    elif stage == "event":
-        topics = batch.column(batch.schema.get_field_index("topic"))
-        screens = batch.filter(pc.equal(topics, SCREEN))
-        for message in screens.column(screens.schema.get_field_index("mcap_message")).to_pylist():
-            ref = screen_ref(event_from_mcap_message(message))
-            if ref is not None:
-                yield ref[0]
-    elif stage == "binned":
-        states = batch.column(batch.schema.get_field_index("state"))
-        for message in pc.list_flatten(states).to_pylist():
-            if b"media_ref" in message:
-                ref = screen_ref(event_from_mcap_message(message))
-                if ref is not None:
-                    yield ref[0]
-    else:
-        raise ValueError(f"unknown stage {stage!r}")
+    """The media uris one batch of ``stage`` rows references (repeats included; the stage's spec says
+    where its rows name frames)."""
+    return spec(stage).media_uris(batch)
 
 
 def referenced_uris(built: BuiltFolder) -> list[str]:
     """Every distinct media uri the folder's rows reference, sorted; each checked by :func:`check_media_path`."""
-    columns = {"fsl": ["images"], "event": ["topic", "mcap_message"], "binned": ["state"]}[built.stage]
+    columns = list(spec(built.stage).media_columns)
     uris: set[str] = set()
     for split in built.splits.values():
         for batch in split.batches(columns):

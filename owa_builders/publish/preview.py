@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from owa_event.errors import OwaError
 from owa_event.events import SCREEN, screen_ref
 
+from ..stages import spec, specs
 from ..training.transforms import event_from_mcap_message
 from .plots import PALETTE
 from .source import BuiltFolder, open_built
@@ -92,16 +93,19 @@ def write_preview(
         raise PreviewError(f"{built.path}: no split {split_name!r} (splits: {', '.join(built.splits)})")
     root = media_root if media_root is not None else built.data_root
     token_text = None
-    if built.stage == "fsl":
-        selected, where = _fsl_row(built, split_name, episode, row)
-        events, token_text, facts = _fsl_events(built, selected)
+    stage = spec(built.stage)
+    if stage.preview_by_row:
+        selected, where = _one_row(built, split_name, episode, row)
+        events, token_text, facts = stage.preview_row(built, selected)
     else:
         if row is not None:
+            by_row = ", ".join(s.name for s in specs() if s.preview_by_row)
             raise PreviewError(
-                "--row selects an FSL sequence; for the event and binned stages pass --episode"
+                f"--row selects an FSL sequence (stages previewed by row: {by_row}); for the {stage.name} stage "
+                "pass --episode"
             )
         rows, where = _episode_rows(built, split_name, episode)
-        events = _event_rows(rows) if built.stage == "event" else _binned_rows(rows)
+        events = stage.preview_events(rows)
         facts = {"rows": len(rows)}
     title = f"{built.config_name} [{split_name}] {where}"
     thumbs, missing, notes = _thumbnails(events, root, max_thumbnails, thumb_width)
@@ -116,7 +120,7 @@ def write_preview(
 # ------------------------------------------------------------------------------------------
 # Selecting and reading events
 # ------------------------------------------------------------------------------------------
-def _fsl_row(
+def _one_row(
     built: BuiltFolder, split: str, episode: str | None, row: int | None
 ) -> tuple[dict[str, Any], str]:
     data = built.splits[split]
@@ -165,59 +169,18 @@ def _episode_rows(built: BuiltFolder, split: str, episode: str | None) -> tuple[
     return rows, f"{key[0]}, interval {key[1]}"
 
 
-def _summary(fields: Any) -> str:
+def field_summary(fields: Any) -> str:
+    """A message's fields as one line of JSON (at most 160 characters)."""
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _from_message(message: bytes) -> PreviewEvent:
+def preview_event(message: bytes) -> PreviewEvent:
+    """One McapMessage JSON (an event row's, a binned state's or action's) as a :class:`PreviewEvent`."""
     event = event_from_mcap_message(message)
     ref = screen_ref(event)
     frame = (ref[0], ref[1]) if ref is not None and ref[1] is not None else None
-    return PreviewEvent(event.timestamp_ns, event.topic, _summary(event.fields), frame)
-
-
-def _event_rows(rows: list[dict[str, Any]]) -> list[PreviewEvent]:
-    return [_from_message(r["mcap_message"]) for r in rows]
-
-
-def _binned_rows(rows: list[dict[str, Any]]) -> list[PreviewEvent]:
-    events: list[PreviewEvent] = []
-    seen: set[tuple[int, str]] = set()
-    for r in rows:
-        for message in r["state"]:
-            event = _from_message(message)
-            if (event.timestamp_ns, event.topic) not in seen:  # a state repeats until the next screen
-                seen.add((event.timestamp_ns, event.topic))
-                events.append(event)
-        events += [_from_message(m) for m in r["actions"]]
-    events.sort(key=lambda e: e.timestamp_ns)
-    return events
-
-
-def _fsl_events(built: BuiltFolder, row: dict[str, Any]) -> tuple[list[PreviewEvent], str, dict[str, Any]]:
-    from owa_fsl.decode import decode_row
-    from owa_fsl.tokenizer import FslTokens
-
-    directory = built.tokenizer_dir()
-    assert directory is not None
-    tokens = FslTokens.load(directory)
-    decoded = decode_row(row, tokens)
-    events = []
-    for event in decoded:
-        ref = screen_ref(event)
-        frame = (ref[0], ref[1]) if ref is not None and ref[1] is not None else None
-        events.append(PreviewEvent(event.timestamp_ns, event.topic, _summary(event.fields), frame))
-    real = [int(t) for t, m in zip(row["input_ids"], row["attention_mask"]) if m]
-    text = token_text(real, tokens)
-    facts = {
-        "tokens": len(row["input_ids"]),
-        "real tokens": len(real),
-        "padding": len(row["input_ids"]) - len(real),
-        "frames": len(row["images"]),
-        "events": int(row["n_events"]),
-    }
-    return events, text, facts
+    return PreviewEvent(event.timestamp_ns, event.topic, field_summary(event.fields), frame)
 
 
 def token_text(ids: Sequence[int], tokens: Any) -> str:

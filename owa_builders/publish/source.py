@@ -15,7 +15,6 @@ read as memory-mapped Arrow tables or Parquet files, batch by batch.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from collections.abc import Iterator
@@ -167,15 +166,9 @@ def open_built(folder: str | os.PathLike[str]) -> BuiltFolder:
 
 def stage_class(stage: str) -> type:
     """The :class:`owa_event.pipeline.Stage` subclass of a stage name (``event``, ``binned``, ``fsl``)."""
-    from ..registry import BUILDERS
+    from .. import stages
 
-    module = importlib.import_module(BUILDERS[STAGES[stage]])
-    builder = next(
-        obj
-        for obj in vars(module).values()
-        if isinstance(obj, type) and getattr(obj, "STAGE", None) is not None
-    )
-    return builder.STAGE
+    return stages.stage_class(stage)
 
 
 def _saved_splits(folder: str) -> dict[str, BuiltSplit]:

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..stages import spec
 from .source import BuiltFolder
 
 #: Most points in an events-per-second series (adjacent seconds are merged beyond this).
@@ -163,37 +164,33 @@ def measure(built: BuiltFolder) -> Stats:
     series = _Series()
     fsl_parts: dict[str, list[np.ndarray]] = {"real": [], "frames": [], "events": [], "length": []}
     stage = built.stage
+    stage_spec = spec(stage)
     period_ns = (built.record.get("describe") or {}).get("period_ns")
     split_stats: dict[str, SplitStats] = {}
     for name, split in built.splits.items():
         spans: dict[tuple[str, int], list[int]] = {}  # episode -> [first, last] time (ns)
         for batch in split.batches():
             cols = {n: batch.column(i) for i, n in enumerate(batch.schema.names)}
-            time_column = "base_ns" if stage == "fsl" else "timestamp_ns"
-            times = np.asarray(cols[time_column].to_numpy(zero_copy_only=False), dtype=np.int64)
+            times = np.asarray(cols[stage_spec.time_column].to_numpy(zero_copy_only=False), dtype=np.int64)
             starts = _episode_starts(cols["episode_path"], cols["interval_idx"], times, spans)
-            if stage == "fsl":
+            if stage_spec.token_rows:
                 _fsl_batch(cols, fsl_parts)
-            elif stage == "event":
-                series.add(times - starts, cols["topic"], np.ones(len(times)))
-            elif stage == "binned":
-                actions = pc.list_value_length(cols["actions"]).to_numpy(zero_copy_only=False)
-                bin_idx = np.asarray(cols["bin_idx"].to_numpy(zero_copy_only=False), dtype=np.int64)
-                topic = pa.array(["actions"] * len(times))
-                series.add(bin_idx * int(period_ns or NS), topic, np.asarray(actions, dtype=np.float64))
+            points = stage_spec.rate_series(cols, times - starts, period_ns)
+            if points is not None:
+                series.add(*points)
         for ep, (first, last) in spans.items():
             series.durations[(name, ep)] = last - first
         recordings = {ep for ep, _ in spans}
         if kept_ns and recordings <= set(kept_ns):
             hours = sum(kept_ns[r] for r in recordings) / 3.6e12
-        elif stage == "binned" and period_ns:
+        elif period_ns:  # rows are steps of period_ns: the last one lasts a period too
             hours = sum((s[1] - s[0]) + period_ns for s in spans.values()) / 3.6e12
         else:
             hours = sum(s[1] - s[0] for s in spans.values()) / 3.6e12
         split_stats[name] = SplitStats(split.num_rows, len(spans), len(recordings), hours)
-    if not reports and stage == "event":  # no accounts: count the rows themselves
+    if not reports and stage_spec.topic_column:  # no accounts: count the event rows themselves
         for split in built.splits.values():
-            for batch in split.batches(["topic"]):
+            for batch in split.batches([stage_spec.topic_column]):
                 events.update(Counter(batch.column(0).to_pylist()))
     bin_s, rates = series.result()
     return Stats(
@@ -207,8 +204,8 @@ def measure(built: BuiltFolder) -> Stats:
         skipped_recordings=sum(1 for r in reports if r.get("skipped")),
         series_bin_s=bin_s,
         series=rates,
-        fsl=_fsl_stats(fsl_parts, built) if stage == "fsl" else None,
-        binned_fps=(NS / period_ns) if stage == "binned" and period_ns else None,
+        fsl=_fsl_stats(fsl_parts, built) if stage_spec.token_rows else None,
+        binned_fps=(NS / period_ns) if period_ns else None,
     )
 
 
