@@ -19,13 +19,14 @@ Modules:
 
 from __future__ import annotations
 
+from typing import Any
+
 from owa_fsl.encoders.base import (
     DEFAULT_TIME_DIGITS,
     DEFAULT_TIME_RESOLUTION_NS,
     EventEncoder,
-    available_encoders,
-    get_encoder,
     register_encoder,
+    registered_encoders,
 )
 from owa_fsl.encoders.codec import (
     ENCODED_TOPICS,
@@ -100,3 +101,18 @@ __all__ = [
     "split_text",
     "unregister_codec",
 ]
+
+
+def available_encoders() -> list[str]:
+    """Registered encoder names, sorted (the built-in ones are registered by importing this package)."""
+    return sorted(registered_encoders())
+
+
+def get_encoder(name: str = "factorized", **options: Any) -> EventEncoder:
+    """A new encoder by registry name (``factorized`` (default), ``hierarchical``, ``json``)."""
+    encoders = registered_encoders()
+    try:
+        cls = encoders[name]
+    except KeyError:
+        raise ValueError(f"unknown encoder {name!r}; available: {sorted(encoders)}") from None
+    return cls(**options)

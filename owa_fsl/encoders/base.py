@@ -168,19 +168,7 @@ def register_encoder(cls: E) -> E:
     return cls
 
 
-def available_encoders() -> list[str]:
-    """Registered encoder names, sorted."""
-    import owa_fsl.encoders  # noqa: F401  (registers the built-in encoders)
-
-    return sorted(_REGISTRY)
-
-
-def get_encoder(name: str = "factorized", **options: Any) -> EventEncoder:
-    """A new encoder by registry name (``factorized`` (default), ``hierarchical``, ``json``)."""
-    import owa_fsl.encoders  # noqa: F401  (registers the built-in encoders)
-
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown encoder {name!r}; available: {sorted(_REGISTRY)}") from None
-    return cls(**options)
+def registered_encoders() -> dict[str, type[EventEncoder]]:
+    """Name -> encoder class of every encoder registered so far (the built-in ones are registered when
+    :mod:`owa_fsl.encoders` is imported, which is where :func:`~owa_fsl.encoders.get_encoder` lives)."""
+    return dict(_REGISTRY)
