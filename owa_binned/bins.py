@@ -23,8 +23,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from owa_event.account import Account
-from owa_event.errors import OwaError
 from owa_event.events import Event, EventOrderError
+
+from .errors import EmptyRunError
 
 RULE_STATE_UNUSED = "state_unused"
 RULE_STATE_ONLY_IN_DROPPED_BINS = "state_only_in_dropped_bins"
@@ -47,10 +48,6 @@ class Bin:
     end_ns: int
     state: list[Event]
     actions: list[Event]
-
-
-class EmptyRunError(OwaError):
-    """A stretch without any event longer than the bins may fill one by one (``max_empty_run``)."""
 
 
 @dataclass

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from owa_event.config import EventConfig, topic_hint
+from owa_event.config import SelectionConfig, topic_hint
 from owa_event.events import KEYBOARD, KNOWN_TOPICS, MOUSE, MOUSE_RAW, SCREEN
 
 #: The default roles: the screen is the state, the input events are the actions.
@@ -15,7 +15,7 @@ DEFAULT_ACTION_TOPICS = [KEYBOARD, MOUSE, MOUSE_RAW]
 
 
 @dataclass
-class BinnedConfig(EventConfig):
+class BinnedConfig(SelectionConfig):
     """Event selection (inherited: ``keep_topics``, ``rate_settings``, ``interval``, ...) + binning.
 
     ``keep_topics=None`` (the default) reads every topic; events of topics that are neither state

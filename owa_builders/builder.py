@@ -32,7 +32,6 @@ import pyarrow as pa
 from datasets.builder import Key
 
 from owa_event.account import RecordingReport
-from owa_event.errors import ConfigError, OwaError, did_you_mean
 from owa_event.pipeline import (
     RecordingRef,
     Stage,
@@ -43,6 +42,7 @@ from owa_event.pipeline import (
 )
 
 from .discovery import Recordings, find_recordings, from_paths, split_order
+from .errors import ConfigError, EmptyDatasetError, OwaError, did_you_mean
 from .registry import code_hash
 
 logger = logging.getLogger("owa_builders")
@@ -51,10 +51,6 @@ logger = logging.getLogger("owa_builders")
 REPORTS_DIR = "owa_reports"
 #: Fields of ``datasets.BuilderConfig`` that ``load_dataset`` keyword arguments may also set.
 BUILDER_CONFIG_FIELDS = ("name", "version", "data_dir", "data_files", "description")
-
-
-class EmptyDatasetError(OwaError):
-    """A build whose rows would all be dropped: the message says why, per recording."""
 
 
 def builder_configs(

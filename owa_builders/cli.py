@@ -177,7 +177,7 @@ def import_devtool(module: str) -> Any:
     """``devtools.<module>`` from the checkout this package runs from (editable install or source tree)."""
     import importlib
 
-    from owa_event.errors import OwaError
+    from .errors import OwaError
 
     checkout = Path(__file__).resolve().parent.parent
     if (checkout / "devtools" / "__init__.py").is_file() and str(checkout) not in sys.path:
@@ -332,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; errors of ours are one line on stderr and exit code 2 (``--debug``: traceback)."""
     import warnings
 
-    from owa_event.errors import OwaError
+    from .errors import OwaError
 
     cli = parser()
     args, extra = cli.parse_known_args(list(sys.argv[1:] if argv is None else argv))
@@ -355,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def one_line(exc: Exception) -> str:
     """An error of ours as one line (a config's problems joined with "; ")."""
-    from owa_event.errors import ConfigError
+    from .errors import ConfigError
 
     if isinstance(exc, ConfigError):
         return f"invalid {exc.where}: " + "; ".join(exc.problems)

@@ -25,7 +25,7 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             options[key] = value
     if problems:
-        from owa_event.errors import ConfigError
+        from .errors import ConfigError
 
         raise ConfigError(problems, where="--option")
     return options

@@ -25,8 +25,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from owa_event.errors import OwaError
 from owa_event.pipeline import RecordingRef
+
+from .errors import NoRecordingsError
 
 RECORDING_SUFFIX = ".mcap"
 SPLIT_FOLDERS: dict[str, tuple[str, ...]] = {
@@ -36,10 +37,6 @@ SPLIT_FOLDERS: dict[str, tuple[str, ...]] = {
 }
 _SPLIT_OF_FOLDER = {alias: split for split, aliases in SPLIT_FOLDERS.items() for alias in aliases}
 _SPLIT_ORDER = {split: i for i, split in enumerate(SPLIT_FOLDERS)}
-
-
-class NoRecordingsError(OwaError):
-    """The data given holds no recording, or cannot be read as a set of recordings."""
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from owa_event.errors import OwaError, did_you_mean
-
+from .errors import UnknownBuilderError, did_you_mean
 from .fingerprint import code_hash, source_hash
 from .stages import PREFIX, STAGES
 
@@ -38,10 +37,6 @@ __all__ = ["BUILDERS", "PREFIX", "RegistrationError", "UnknownBuilderError", "ch
 
 class RegistrationError(RuntimeError):
     """The installed `datasets` no longer has the internals this module relies on."""
-
-
-class UnknownBuilderError(OwaError):
-    """A name under ``owa_builders/`` that is not one of our builders."""
 
 
 def register() -> None:

@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from owa_event.errors import OwaError, did_you_mean
 from owa_event.pipeline import Preset, Stage
+
+from .errors import UnknownStageError, did_you_mean
 
 #: Stage name -> the module that is its home in owa_builders (its builder and its ``SPEC``).
 STAGES: dict[str, str] = {
@@ -36,10 +37,6 @@ STAGES: dict[str, str] = {
 }
 #: Registered `datasets` names are ``owa_builders/<stage>``.
 PREFIX = "owa_builders/"
-
-
-class UnknownStageError(OwaError):
-    """A stage name that is not one of :data:`STAGES`."""
 
 
 class StageSpec:

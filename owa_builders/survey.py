@@ -17,11 +17,11 @@ from collections import Counter
 from typing import Any
 
 from owa_event.account import RecordingReport, total
-from owa_event.errors import OwaError, OwaWarning
 from owa_event.pipeline import RecordingRef, convert, default_media_exists, kept_events, open_recording
 
 from .build import BUILD_RECORD, read_record
 from .discovery import find_recordings, relative_path
+from .errors import OwaError, OwaWarning
 from .stages import STAGES, spec
 
 #: The stages inspected (every stage), with their default configs. A stage whose default config
@@ -51,10 +51,10 @@ def inspect_recording(ref: RecordingRef, stages: tuple[str, ...] = tuple(STAGES)
 
 
 def _facts(ref: RecordingRef, out: dict[str, Any]) -> None:
-    from owa_event.config import EventConfig
+    from owa_event.config import SelectionConfig
     from owa_event.events import SCREEN
 
-    with open_recording(ref, EventConfig()) as rec:
+    with open_recording(ref, SelectionConfig()) as rec:
         census = rec.census()
         duration_s = (census.end_ns - census.start_ns) / 1e9 if census.message_count else 0.0
         out["writer"] = rec.writer
@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
     stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
-        from owa_event.errors import ConfigError
+        from .errors import ConfigError
 
         raise ConfigError(
             [f"unknown stage {s!r} (stages: {', '.join(STAGES)})" for s in unknown], where="--stages"

@@ -1,4 +1,8 @@
-"""The event stage's configuration: one dataclass, validated once, up front."""
+"""The recording selection every stage starts with (:class:`SelectionConfig`), which is all the
+event stage's config is (:data:`EventConfig`): one dataclass, validated once, up front.
+
+The binned and FSL (fixed sequence length) stages' configs derive from it and add their own fields.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,17 @@ from typing import Any, Literal, TypeVar
 from .errors import ConfigError, did_you_mean
 from .events import KNOWN_TOPICS
 
-C = TypeVar("C", bound="EventConfig")
+C = TypeVar("C", bound="SelectionConfig")
 OnBadFile = Literal["error", "skip"]
 OnMissingMedia = Literal["keep", "skip"]
 OnTruncated = Literal["recover", "error"]
 
 
 @dataclass
-class EventConfig:
-    """What the event stage keeps from each recording. The default keeps everything (lossless)."""
+class SelectionConfig:
+    """What a stage keeps from each recording, and what it does with bad input: the shared front
+    (:func:`owa_event.pipeline.kept_events`: read -> keep topics -> select intervals -> resample) of
+    every stage. The default keeps everything (lossless)."""
 
     rate_settings: dict[str, float] | None = None
     """Topic -> maximum rate in Hz. A topic absent or at 0 keeps every event. Rules per topic are
@@ -55,7 +61,7 @@ class EventConfig:
     chunks, with a warning. ``"error"``: it is a bad file."""
 
     def problems(self, input_topics: Iterable[str] | None = ()) -> list[str]:
-        """Every problem of the event-stage fields (empty when valid).
+        """Every problem of the selection fields (empty when valid).
 
         Topics must be OWAMcap topics or appear in ``input_topics`` (the inputs' topics);
         ``None`` skips that check (inputs not listed yet).
@@ -149,6 +155,11 @@ class EventConfig:
     def rates(self) -> dict[str, float]:
         """The non-zero rates (Hz) per topic."""
         return {t: float(hz) for t, hz in (self.rate_settings or {}).items() if hz}
+
+
+#: The event stage's config: the recording selection, nothing more (the same class, so every stage's
+#: config is an ``EventConfig`` too).
+EventConfig = SelectionConfig
 
 
 def topic_hint(topic: str, known: Iterable[str]) -> str:

@@ -74,3 +74,13 @@ class MissingMediaWarning(OwaWarning):
 
 class SkippedFileWarning(OwaWarning):
     """A bad recording was skipped (``on_bad_file="skip"``)."""
+
+
+class PayloadError(OwaError):
+    """A message payload that cannot be written back as JSON (nesting deeper than 254 levels, an
+    integer beyond 64 bits): the caller adds which file and message."""
+
+
+class EventOrderError(OwaError):
+    """Events that go back in time (or intervals that end before they start) where a step needs time
+    order; the caller adds which file."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from .errors import OwaError
+from .errors import EventOrderError, OwaError, PayloadError  # noqa: F401 - re-exported (defined in errors.py)
 
 # Topics of the OWAMcap format and their current message types.
 KEYBOARD = "keyboard"
@@ -54,11 +54,6 @@ def mcap_message_json(topic: str, timestamp_ns: int, data: bytes, message_type: 
     return b"".join((head, str(timestamp_ns).encode(), middle, orjson.dumps(data.decode("utf-8")), tail))
 
 
-class PayloadError(OwaError):
-    """A message payload that cannot be written back as JSON (nesting deeper than 254 levels, an
-    integer beyond 64 bits): the caller adds which file and message."""
-
-
 def dump_payload(fields: dict[str, Any]) -> bytes:
     """``fields`` as compact JSON bytes; :class:`PayloadError` for what JSON-for-rows cannot hold.
 
@@ -69,11 +64,6 @@ def dump_payload(fields: dict[str, Any]) -> bytes:
         return orjson.dumps(fields)
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
         raise PayloadError(f"the message cannot be written back as JSON ({exc})") from None
-
-
-class EventOrderError(OwaError):
-    """Events that go back in time (or intervals that end before they start) where a step needs time
-    order; the caller adds which file."""
 
 
 class Event:

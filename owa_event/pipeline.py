@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from .account import OUTSIDE_INTERVALS, RECORDING_SKIPPED, TOPIC_NOT_KEPT, RecordingReport
-from .config import EventConfig
+from .config import SelectionConfig
 from .errors import (
     ConfigError,
     MissingMediaWarning,
@@ -76,13 +76,13 @@ class Stage(ABC):
     """
 
     name: ClassVar[str]
-    config_class: ClassVar[type[EventConfig]]
+    config_class: ClassVar[type[SelectionConfig]]
     presets: ClassVar[Mapping[str, Preset]]
     #: Whether a screen media URI exists (``(root, uri) -> bool``); replaceable, e.g. in tests.
     media_exists: Callable[[str, str], bool] = staticmethod(lambda root, uri: default_media_exists(root, uri))
 
     @classmethod
-    def make_config(cls, preset: str | None = None, **overrides: Any) -> EventConfig:
+    def make_config(cls, preset: str | None = None, **overrides: Any) -> SelectionConfig:
         """The config of ``preset`` (default: the stage's first) with ``overrides`` applied.
 
         Raises :class:`~owa_event.errors.ConfigError` listing every problem at once: an unknown
@@ -105,7 +105,7 @@ class Stage(ABC):
             raise ConfigError(problems, where=f"{cls.name} config {name!r}")
         return config
 
-    def __init__(self, config: EventConfig) -> None:
+    def __init__(self, config: SelectionConfig) -> None:
         if not isinstance(config, self.config_class):
             raise TypeError(
                 f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}"
@@ -153,7 +153,7 @@ def unknown_field_problems(config_class: type, names: Iterable[str], also: Itera
     ]
 
 
-def config_dict(config: EventConfig, config_class: type[EventConfig] | None = None) -> dict[str, Any]:
+def config_dict(config: SelectionConfig, config_class: type[SelectionConfig] | None = None) -> dict[str, Any]:
     """The fields of ``config_class`` (default: ``config``'s own class) in ``config`` as plain data."""
     names = config_field_names(config_class or type(config))
     out: dict[str, Any] = {}
@@ -167,7 +167,7 @@ def config_dict(config: EventConfig, config_class: type[EventConfig] | None = No
     return out
 
 
-def input_topics(recordings: Iterable[RecordingRef], config: EventConfig) -> set[str]:
+def input_topics(recordings: Iterable[RecordingRef], config: SelectionConfig) -> set[str]:
     """The topics declared by ``recordings`` (their channels; a bad file is reported when converted)."""
     topics: set[str] = set()
     for ref in recordings:
@@ -180,7 +180,7 @@ def input_topics(recordings: Iterable[RecordingRef], config: EventConfig) -> set
 
 
 def config_problems(
-    config: EventConfig, recordings: Callable[[], Iterable[RecordingRef]] | None = None
+    config: SelectionConfig, recordings: Callable[[], Iterable[RecordingRef]] | None = None
 ) -> list[str]:
     """Every problem of ``config``; topic names that are not OWAMcap topics are checked against the
     topics of ``recordings()`` (only called, and the files only opened, when there are such names)."""
@@ -296,7 +296,7 @@ def default_media_exists(root: str, uri: str) -> bool:
     return os.path.exists(os.path.join(root, uri))
 
 
-def open_recording(recording: RecordingRef, config: EventConfig) -> Recording:
+def open_recording(recording: RecordingRef, config: SelectionConfig) -> Recording:
     """Open ``recording.path`` (local path or fsspec URL) as a :class:`Recording`."""
     path = recording.path
     if "://" in path:
@@ -315,7 +315,7 @@ def open_recording(recording: RecordingRef, config: EventConfig) -> Recording:
 
 def kept_episodes(
     recording: RecordingRef,
-    config: EventConfig,
+    config: SelectionConfig,
     report: RecordingReport,
     *,
     media_exists: Callable[[str, str], bool] = default_media_exists,
@@ -355,7 +355,7 @@ def kept_episodes(
 
 def kept_events(
     recording: RecordingRef,
-    config: EventConfig,
+    config: SelectionConfig,
     report: RecordingReport,
     *,
     media_exists: Callable[[str, str], bool] = default_media_exists,
@@ -367,7 +367,7 @@ def kept_events(
 
 
 def _select(
-    rec: Recording, config: EventConfig, report: RecordingReport
+    rec: Recording, config: SelectionConfig, report: RecordingReport
 ) -> Iterator[tuple[int, Iterator[Event]]]:
     account = report.account
     keep = None if config.keep_topics is None else set(config.keep_topics)

@@ -1,4 +1,5 @@
-"""The FSL stage's configuration: the event stage's fields plus tokenization and packing."""
+"""The FSL (fixed sequence length) stage's configuration: the recording selection
+(:class:`owa_event.config.SelectionConfig`) plus tokenization and packing."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from owa_event.config import EventConfig
+from owa_event.config import SelectionConfig
 from owa_event.errors import ConfigError
 from owa_event.pipeline import Preset
 
@@ -42,7 +43,7 @@ DEFAULT_FALLBACKS = {"mouse/raw": "mouse"}
 
 
 @dataclass
-class FslConfig(EventConfig):
+class FslConfig(SelectionConfig):
     """Event selection (inherited) + encoder, tokenizer and packing. Defaults keep screen,
     keyboard and raw mouse at :data:`DEFAULT_RATES`."""
 

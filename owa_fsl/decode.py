@@ -32,10 +32,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from owa_event.errors import OwaError
 from owa_event.events import SCREEN, Event
 
 from .encoders import DecodeError, make_event
+from .errors import FslDecodeError
 from .tokenizer import FslTokens
 
 #: The columns a row needs to be decoded.
@@ -43,10 +43,6 @@ ROW_KEYS = ("input_ids", "attention_mask", "images", "base_ns", "n_events")
 #: Metadata record written into decoded files.
 METADATA_NAME = "owa_fsl.decode"
 URI_NOTE = "screen media URIs are relative to the root of the dataset the FSL dataset was built from"
-
-
-class FslDecodeError(OwaError):
-    """A row (or a request) that cannot be decoded; the message names the row and the problem."""
 
 
 def describe_row(row: Mapping[str, Any], where: str | None) -> str:

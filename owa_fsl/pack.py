@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from owa_event.account import Account
-from owa_event.errors import OwaError
 from owa_event.events import SCREEN, Event
 
 from .encoders import EncodeError, EventEncoder, frame_ref
+from .errors import OversizeEventError
 from .tokenizer import TokenTable
 
 
@@ -60,10 +60,6 @@ class PackStats:
 
 RULE_OVERSIZE = "oversize"
 RULE_FRAMELESS = "frameless_sequence"
-
-
-class OversizeEventError(OwaError):
-    """An event needs more tokens than a whole sequence holds."""
 
 
 class Packer:

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from tokenizers import AddedToken
 
-from owa_event.errors import OwaError
 from owa_fsl.encoders import get_encoder
 from owa_fsl.encoders.base import EventEncoder
 from owa_fsl.encoders.stream import IMAGE_PLACEHOLDER
+from owa_fsl.errors import TokenizerError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -312,10 +312,6 @@ class TokenTable:
 TOKENIZER_DIR = "tokenizer"
 #: The file (inside :data:`TOKENIZER_DIR`) describing how the ids were made.
 FSL_META = "owa_fsl.json"
-
-
-class TokenizerError(OwaError):
-    """A tokenizer that cannot be loaded, or whose vocabulary is not the one the ids were made with."""
 
 
 def vocab_hash(table: TokenTable) -> str:

@@ -9,8 +9,9 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from owa_event.errors import ConfigError
 from owa_event.events import KNOWN_TOPICS, KNOWN_TYPES
+
+from ..errors import ConfigError
 
 #: Timestamp units of a source -> ns per unit.
 TIME_UNITS: dict[str, int] = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}

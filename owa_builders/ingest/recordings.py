@@ -25,18 +25,14 @@ from typing import Any
 
 import orjson
 
-from owa_event.errors import OwaError
 from owa_event.events import INPUT_TOPICS, SCREEN, TOPIC_TYPES
 from owa_event.pipeline import RecordingRef
 
+from ..errors import SplitError
 from .writer import EpisodeStats
 
 #: The ingestion's record in its output folder.
 MANIFEST = "owa_ingest.json"
-
-
-class SplitError(OwaError):
-    """Fractions that do not split the episodes (they must be > 0, sum to 1, leave no part empty)."""
 
 
 @dataclass
@@ -125,12 +121,12 @@ class IngestedRecordings:
         keeps only those topics.
         """
         from owa_event.account import RecordingReport
-        from owa_event.config import EventConfig
+        from owa_event.config import SelectionConfig
         from owa_event.pipeline import kept_events
 
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        config = EventConfig(keep_topics=topics)
+        config = SelectionConfig(keep_topics=topics)
         config.validate(None)
         batch: list[dict[str, Any]] = []
         for ref in self.refs():

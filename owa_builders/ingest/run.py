@@ -26,34 +26,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from owa_event.errors import OwaError
-
 from ..distributed.cluster import cluster_cpus, connected, describe_failure, run_on_actors
 from ..distributed.layout import temp_files, temp_path
 from ..distributed.progress import Progress
+from ..errors import EpisodeNameError, ItemError, OwaError
 from .config import IngestionConfig, episode_name_problem
 from .messages import ValueProblem
 from .recordings import MANIFEST, IngestedRecordings
 from .source import DataSource, Transform, as_source, groups_items
 from .steps import item_writes
 from .writer import EpisodeStats, EpisodeWriter
-
-
-class ItemError(OwaError):
-    """An item that failed validation or raised, with ``on_bad_item="error"``: names the item."""
-
-    def __init__(self, problem: ItemProblem) -> None:
-        super().__init__(
-            f"item {problem.index} (episode {problem.episode!r}) {problem.kind}: {problem.reason}"
-        )
-        self.problem = problem
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.problem,))
-
-
-class EpisodeNameError(OwaError):
-    """A source named an episode with a name that cannot be a recording's path, or twice."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +167,7 @@ def create_recordings_from_source(
     base = config if config is not None else IngestionConfig(output_dir=os.fspath(output_dir or ""))
     unknown = sorted(set(fields) - IngestionConfig.field_names())
     if unknown:
-        from owa_event.errors import ConfigError, did_you_mean
+        from ..errors import ConfigError, did_you_mean
 
         raise ConfigError(
             [f"unknown field {n!r}{did_you_mean(n, IngestionConfig.field_names())}" for n in unknown],

@@ -31,13 +31,9 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from owa_event.errors import OwaError
+from ..errors import SourceError
 
 Transform = Callable[[Any], Any]
-
-
-class SourceError(OwaError):
-    """A source that cannot be ingested as given (the message says what to pass instead)."""
 
 
 class DataSource:

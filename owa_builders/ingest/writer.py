@@ -22,21 +22,17 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from owa_event.errors import OwaError
 from owa_event.events import SCREEN, TOPIC_TYPES
 from owa_event.reader import MAX_SPAN_NS
 
 from ..distributed.layout import temp_path
+from ..errors import EpisodeExistsError
 from .config import IngestionConfig
 from .messages import ValueProblem, message_type_of
 from .steps import FrameWrite, MessageWrite, Write
 
 MS = 1_000_000
 SCREEN_TYPE = TOPIC_TYPES[SCREEN]
-
-
-class EpisodeExistsError(OwaError):
-    """An episode would replace a recording already in the output folder (``overwrite=False``)."""
 
 
 @dataclass

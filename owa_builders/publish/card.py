@@ -26,8 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from owa_event.errors import OwaError
-
+from ..errors import CardError
 from ..stages import spec
 from . import layout
 from .plots import histogram_png, lines_png
@@ -46,10 +45,6 @@ RATE_PLOT = "events_per_second.png"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
           (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]  # fmt: skip
-
-
-class CardError(OwaError):
-    """A template that cannot be rendered, or an existing card that cannot be updated safely."""
 
 
 def templates_dir() -> Path:

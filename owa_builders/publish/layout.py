@@ -23,10 +23,10 @@ import os
 import re
 from dataclasses import dataclass
 
-from owa_event.errors import OwaError
 from owa_fsl.tokenizer import TOKENIZER_DIR
 
 from ..build import BUILD_RECORD
+from ..errors import LayoutError
 
 #: Shard file name inside its config folder.
 SHARD_NAME = "{split}-{index:05d}-of-{count:05d}.parquet"
@@ -46,10 +46,6 @@ DEFAULT_MIN_SHARD_BYTES = 8 * 2**20
 _SHARD_RE = re.compile(r"^(?P<split>\w+(?:\.\w+)*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 _SPLIT_RE = re.compile(r"^\w+(?:\.\w+)*$")  # as datasets: words joined by dots
 _CONFIG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-
-
-class LayoutError(OwaError):
-    """A config or split name, or a set of shard files, that does not fit the layout."""
 
 
 @dataclass(frozen=True, order=True)

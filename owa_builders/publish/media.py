@@ -20,22 +20,13 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from owa_event.errors import OwaError
-
+from ..errors import MissingMediaError, UnsafeMediaPathError
 from ..stages import spec
 from .source import BuiltFolder
 
 #: Repo paths media may never take (the card, the repo's settings).
 RESERVED = frozenset({"README.md", ".gitattributes", ".gitignore"})
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-class UnsafeMediaPathError(OwaError):
-    """A media uri that would read or write outside the recordings' root."""
-
-
-class MissingMediaError(OwaError):
-    """Media referenced by rows that is not on disk."""
 
 
 @dataclass(frozen=True)

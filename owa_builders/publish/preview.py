@@ -30,9 +30,9 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from owa_event.errors import OwaError
 from owa_event.events import SCREEN, screen_ref
 
+from ..errors import OwaError, PreviewError
 from ..stages import spec, specs
 from ..training.transforms import event_from_mcap_message
 from .plots import PALETTE
@@ -42,10 +42,6 @@ from .source import BuiltFolder, open_built
 MAX_TABLE_EVENTS = 400
 #: Width of the timeline drawing (px) and of one density column (px).
 TIMELINE_WIDTH, COLUMN_PX = 1100, 2
-
-
-class PreviewError(OwaError):
-    """A preview that cannot be made (no such split, episode or row)."""
 
 
 @dataclass

@@ -65,9 +65,9 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from owa_event.errors import OwaError, OwaWarning
 from owa_fsl.tokenizer import FslTokens
 
+from ..errors import NanoVLMLayoutError, NanoVLMSkipWarning
 from .frames import FrameLoadError
 from .transforms import IGNORE_INDEX, FslTransform, HFImageProcessor, _load_tokens
 
@@ -83,14 +83,6 @@ __all__ = [
 OnBadRow = Literal["error", "skip"]
 #: Columns that name a row in messages, when present.
 _ROW_KEYS = ("episode_path", "interval_idx", "base_ns")
-
-
-class NanoVLMLayoutError(OwaError):
-    """The FSL dataset's image tokens and what nanoVLM expects disagree (counts, tiles or ids)."""
-
-
-class NanoVLMSkipWarning(OwaWarning):
-    """A row skipped (``on_bad_row="skip"``) or an item dropped (longer than ``max_length``)."""
 
 
 def shift_labels(labels: torch.Tensor) -> torch.Tensor:

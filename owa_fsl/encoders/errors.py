@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from owa_event.errors import OwaError
 from owa_event.events import Event
-
-
-class EncodeError(OwaError):
-    """An event cannot be encoded (unsupported topic, missing field, value out of range, offset)."""
-
-
-class DecodeError(OwaError):
-    """A token stream is not a valid encoding."""
+from owa_fsl.errors import DecodeError, EncodeError  # noqa: F401 - re-exported (defined in errors.py)
 
 
 def describe(event: Event) -> str:
