@@ -1,0 +1,1 @@
+"""The binned stage: events of each episode as fixed-rate steps (bins)."""

@@ -1,4 +1,4 @@
-"""``owa-builders decode``: rows of a built FSL folder -> events -> an OWAMcap file.
+"""``owa-builders decode``: rows of a built FSL (fixed sequence length) folder -> events -> an OWAMcap file.
 
 A built folder is what ``owa-builders build fsl DATA -o DIR`` writes (the dataset saved with
 ``save_to_disk`` plus ``DIR/tokenizer``); the decoding itself is :mod:`owa_fsl.decode`.

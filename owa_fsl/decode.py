@@ -1,4 +1,4 @@
-"""FSL rows back to events and to an OWAMcap file: the inverse of the FSL stage, up to resampling.
+"""FSL (fixed sequence length) rows back to events and to an OWAMcap file: the inverse of the FSL stage, up to resampling.
 
 A row of the FSL dataset holds token ids (``input_ids``, real tokens where ``attention_mask``
 is 1, then padding), the sequence base time ``base_ns``, the frame references of its screen

@@ -1,4 +1,4 @@
-"""The FSL stage: one recording -> packed, pre-tokenized sequences, straight from MCAP.
+"""The FSL (fixed sequence length) stage: one recording -> packed, pre-tokenized sequences, straight from MCAP.
 
 Pipeline per recording: the shared front (:func:`owa_event.pipeline.kept_events`: read -> keep
 topics -> select intervals -> resample) -> shift actions (optional) -> encode + table lookup ->

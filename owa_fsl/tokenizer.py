@@ -1,4 +1,4 @@
-"""The tokenizer side of the FSL stage: image token layouts, vocabulary expansion, validation
+"""The tokenizer side of the FSL (fixed sequence length) stage: image token layouts, vocabulary expansion, validation
 and the id table that turns encoder token strings into ids without calling the tokenizer.
 
 Flow: ``tok = load_base_tokenizer(path)``; ``expand_tokenizer(tok, encoder, image_tokens)``

@@ -1,4 +1,4 @@
-"""Previews: one episode (event, binned) or one FSL row of a built folder as a self-contained HTML page.
+"""Previews: one episode (event, binned) or one FSL (fixed sequence length) row of a built folder as a self-contained HTML page.
 
 The page (``owa-builders preview``) needs nothing but a browser: inline CSS, an inline SVG
 timeline, thumbnails as ``data:`` URIs (JPEG). It shows

@@ -4,7 +4,7 @@ Everything here is measured, never assumed: rows, episodes (distinct ``(episode_
 interval_idx)``), recordings and hours per split come from the rows (hours: the kept time of
 each recording from the build reports when present, else the span of each episode's rows); events
 per topic, messages read and drops per rule come from the build's per-recording accounts. Stage
-facts: FSL token statistics per sequence, binned steps per episode, and for the event and binned
+facts: FSL (fixed sequence length) token statistics per sequence, binned steps per episode, and for the event and binned
 stages the average events per second over time since the episode start. One pass over the rows,
 batch by batch (memory bounded by the number of episodes and seconds, not rows).
 """

@@ -1,4 +1,4 @@
-"""FSL datasets as nanoVLM datasets (huggingface/nanoVLM, ``data/datasets.py`` / ``data/collators.py``).
+"""FSL (fixed sequence length) datasets as nanoVLM datasets (huggingface/nanoVLM, ``data/datasets.py`` / ``data/collators.py``).
 
 ::
 
