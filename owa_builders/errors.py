@@ -1,8 +1,10 @@
 """Every error and warning of owa_builders, in one place.
 
 All derive from :class:`~owa_event.errors.OwaError` (a ``ValueError``) or
-:class:`~owa_event.errors.OwaWarning`, re-exported here with :class:`~owa_event.errors.ConfigError`, so
-``from owa_builders.errors import OwaError`` catches any error of ours. Each class is also importable
+:class:`~owa_event.errors.OwaWarning` (but :class:`RegistrationError`: the installed `datasets` does not
+fit, a ``RuntimeError``, and :class:`ValueProblem`, a ``ValueError`` the ingestion turns into an error
+naming the item), re-exported here with :class:`~owa_event.errors.ConfigError`, so
+``except OwaError`` (from here) catches every error bad input or a bad config can cause. Each class is also importable
 from the module that raises it. (Errors of the Ray build, the Hub push, the frame loader and the
 build folder still live beside their code: ``distributed/``, ``publish/hub.py``,
 ``training/frames/``, ``build.py``.)
@@ -31,11 +33,13 @@ __all__ = [
     "OwaWarning",
     "PreviewError",
     "RecordingError",
+    "RegistrationError",
     "SourceError",
     "SplitError",
     "UnknownBuilderError",
     "UnknownStageError",
     "UnsafeMediaPathError",
+    "ValueProblem",
     "did_you_mean",
 ]
 
@@ -115,3 +119,11 @@ class NanoVLMLayoutError(OwaError):
 
 class NanoVLMSkipWarning(OwaWarning):
     """A row skipped (``on_bad_row="skip"``) or an item dropped (longer than ``max_length``)."""
+
+
+class ValueProblem(ValueError):
+    """A value that cannot be written as asked (the message says where and why)."""
+
+
+class RegistrationError(RuntimeError):
+    """The installed `datasets` no longer has the internals this module relies on."""

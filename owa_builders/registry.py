@@ -24,7 +24,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .errors import UnknownBuilderError, did_you_mean
+from .errors import (
+    RegistrationError,
+    UnknownBuilderError,
+    did_you_mean,
+)
 from .fingerprint import code_hash, source_hash
 from .stages import PREFIX, STAGES
 
@@ -33,10 +37,6 @@ BUILDERS: dict[str, str] = {PREFIX + name: module for name, module in STAGES.ite
 
 __all__ = ["BUILDERS", "PREFIX", "RegistrationError", "UnknownBuilderError", "check_name", "code_hash",
            "register", "source_hash"]  # fmt: skip
-
-
-class RegistrationError(RuntimeError):
-    """The installed `datasets` no longer has the internals this module relies on."""
 
 
 def register() -> None:

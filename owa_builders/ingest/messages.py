@@ -21,9 +21,7 @@ import orjson
 
 from owa_event.events import TOPIC_TYPES
 
-
-class ValueProblem(ValueError):
-    """A value that cannot be written as asked (the message says where and why)."""
+from ..errors import ValueProblem
 
 
 @cache

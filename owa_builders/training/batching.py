@@ -332,3 +332,12 @@ def set_epoch(loader: Any, epoch: int) -> None:
     dataset = getattr(loader, "dataset", None)
     if isinstance(dataset, datasets.IterableDataset):
         dataset.set_epoch(epoch)
+
+
+def collator_class(name: str) -> type:
+    """The collator class a preset names (``Preset.collator``, e.g. ``"SmolVLMCollator"``); ValueError otherwise."""
+    cls = globals().get(name)
+    if name not in __all__ or not (isinstance(cls, type) and issubclass(cls, _Collator)):
+        collators = sorted(n for n in __all__ if n.endswith("Collator"))
+        raise ValueError(f"no collator {name!r} in owa_builders.training.batching (collators: {collators})")
+    return cls
