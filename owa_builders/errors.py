@@ -6,8 +6,8 @@ fit, a ``RuntimeError``, and :class:`ValueProblem`, a ``ValueError`` the ingesti
 naming the item), re-exported here with :class:`~owa_event.errors.ConfigError`, so
 ``except OwaError`` (from here) catches every error bad input or a bad config can cause. Each class is also importable
 from the module that raises it. (Errors of the Ray build, the Hub push, the frame loader and the
-build folder still live beside their code: ``distributed/``, ``publish/hub.py``,
-``training/frames/``, ``build.py``.)
+build folders still live beside their code: ``distributed/``, ``publish/hub.py``,
+``training/frames/``, ``build.py``, ``publish/source.py``.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ __all__ = [
     "EmptyDatasetError",
     "EpisodeExistsError",
     "EpisodeNameError",
-    "IncompleteBuildError",
     "ItemError",
     "LayoutError",
     "MissingMediaError",
@@ -78,10 +77,6 @@ class MissingMediaError(OwaError):
 
 class PreviewError(OwaError):
     """A preview that cannot be made (no such split, episode or row)."""
-
-
-class IncompleteBuildError(OwaError):
-    """A built folder that is empty, half written or inconsistent with its record."""
 
 
 class SplitError(OwaError):

@@ -21,6 +21,7 @@ NOT_YET = {
     ("owa_builders/distributed/cluster.py", "RayMissingError"),
     ("owa_builders/distributed/ray_build.py", "ShardFailedError"),
     ("owa_builders/publish/hub.py", "PublishError"),
+    ("owa_builders/publish/source.py", "IncompleteBuildError"),
     ("owa_builders/training/frames/loader.py", "FrameLoadError"),
     ("owa_builders/training/frames/source.py", "NotAVideoError"),
     ("owa_builders/training/frames/source.py", "UriError"),

@@ -24,13 +24,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from owa_event.errors import OwaError
+
 from ..build import BUILD_RECORD, STAGES, read_record
 from ..discovery import split_order
-from ..errors import IncompleteBuildError
 from .layout import LayoutError, check_config_name, check_split_name, find_shards
 
 #: Rows per batch when reading a split.
 BATCH_ROWS = 1024
+
+
+class IncompleteBuildError(OwaError):
+    """A built folder that is empty, half written or inconsistent with its record."""
 
 
 @dataclass
