@@ -474,7 +474,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    """``owa-builders push``; errors propagate as :class:`OwaError` (the CLI prints them, exit 2)."""
+    if True:
         result = push(
             args.folder,
             args.repo_id,
@@ -487,8 +488,6 @@ def run(args: argparse.Namespace) -> int:
             license=args.license,
             max_commit_files=args.max_commit_files,
         )
-    except OwaError as exc:
-        raise SystemExit(f"error: {exc}") from None
     shards = ", ".join(f"{split}: {len(paths)}" for split, paths in result.shards.items())
     print(
         f"published {args.folder} as config {result.config_name!r} of {result.repo_id} ({result.url}); "

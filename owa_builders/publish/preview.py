@@ -453,18 +453,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        result = write_preview(
-            args.folder,
-            args.output,
-            split=args.split,
-            episode=args.episode,
-            row=args.row,
-            media_root=args.media_root,
-            max_thumbnails=args.max_thumbnails,
-        )
-    except OwaError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    """``owa-builders preview``; errors propagate as :class:`OwaError` (the CLI prints them, exit 2)."""
+    result = write_preview(
+        args.folder,
+        args.output,
+        split=args.split,
+        episode=args.episode,
+        row=args.row,
+        media_root=args.media_root,
+        max_thumbnails=args.max_thumbnails,
+    )
     print(f"wrote {result.path}: {result.title}; {result.events} events, {result.thumbnails} thumbnails")
     for note in result.notes:
         print(f"warning: {note}")
