@@ -13,7 +13,8 @@ timeline, thumbnails as ``data:`` URIs (JPEG). It shows
   ``<image> x 64``) and the events decoded from its ids;
 - the first events as a table.
 
-The same input gives the same page, byte for byte.
+The same input gives the same page, byte for byte. The page names no local path (notes go through
+:mod:`.redact`); the returned ``notes`` (printed by the command) keep them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from owa_event.errors import OwaError
 from owa_event.events import SCREEN, screen_ref
 
 from ..training.transforms import event_from_mcap_message
+from . import redact
 from .plots import PALETTE
 from .source import BuiltFolder, open_built
 
@@ -105,7 +107,8 @@ def write_preview(
         facts = {"rows": len(rows)}
     title = f"{built.config_name} [{split_name}] {where}"
     thumbs, missing, notes = _thumbnails(events, root, max_thumbnails, thumb_width)
-    page = render_page(title, built, events, thumbs, missing, notes, token_text, facts)
+    shown = [redact.redactor(built.path, built.data_root).text(n) for n in notes]  # no local path on the page
+    page = render_page(title, built, events, thumbs, missing, shown, token_text, facts)
     output = os.fspath(output)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w", encoding="utf-8") as f:
