@@ -967,9 +967,7 @@ class HubServer:
 
     def _api_preupload(self, handler: _Handler, groups: tuple, query: dict, body: _Body) -> _Reply:
         self._require_token(handler)
-        repo = self._typed_repo(groups)
-        if self._flag(query, "create_pr"):
-            raise self._unhandled("POST", handler.path, "Pull requests are not supported", 501)
+        repo = self._typed_repo(groups)  # with create_pr=1: the same answer, for the PR's base revision
         payload = self._json_body(body)
         with repo.lock:
             commit = self._resolve(repo, unquote(groups[3]))

@@ -105,7 +105,9 @@ def test_missing_media_is_shown_not_hidden(built_folders: dict[str, Path], tmp_p
     assert all(t.max() == 0 for t in thumbnails(page))
 
 
-def test_bad_selections_are_errors(built_folders: dict[str, Path], tmp_path: Path) -> None:
+def test_bad_selections_are_errors(
+    built_folders: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "x.html"
     with pytest.raises(PreviewError, match="no split 'validation'"):
         write_preview(built_folders["event"], out, split="validation")
