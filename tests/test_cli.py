@@ -145,15 +145,22 @@ def test_every_command_turns_our_errors_into_one_line_and_exit_code_2(
         "push": (["push", nope, "org/name"], "no such folder"),
         "preview": (["preview", nope, "-o", str(tmp_path / "p.html")], "no such folder"),
         "generate": (["generate", out, "--duration", "0"], "--duration must be > 0 seconds"),
-        "bench-ray": (["bench-ray", "--episodes", "0"], "--episodes, --repeat and every --workers must be >= 1"),
+        "bench-ray": (
+            ["bench-ray", "--episodes", "0"],
+            "--episodes, --repeat and every --workers must be >= 1",
+        ),
     }
     wheel = tmp_path / "wheel"  # the package without the checkout around it, as pip installs it
     shutil.copytree(Path(__file__).resolve().parents[1] / "owa_builders", wheel / "owa_builders")
     env = {**os.environ, "PYTHONPATH": str(wheel)}
     installed = {
         name: subprocess.Popen(
-            [sys.executable, "-m", "owa_builders.cli", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env=env, cwd=tmp_path,
+            [sys.executable, "-m", "owa_builders.cli", name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
         )  # fmt: skip
         for name in ("bench", "bench-frames", "bench-ray")
     }
