@@ -490,9 +490,10 @@ def test_pull_requests_commit_merge_conflict_and_close(hub_env: HubServer, repo_
     assert [b.name for b in refs.branches] == ["main"] and [p.ref for p in refs.pull_requests] == [
         "refs/pr/1"
     ]
+    # main changes another path meanwhile: the PR still merges, on top of it
     other = api.create_commit(
         repo_id, [CommitOperationAdd("e.txt", b"e")], commit_message="meanwhile", repo_type="dataset"
-    ).oid  # fmt: skip — a change to another path merges cleanly
+    ).oid
     api.merge_pull_request(repo_id, 1, repo_type="dataset")
     merged = hub_env.history(repo_id)[0]
     assert merged.parent == other and hub_env.pull_requests(repo_id)[1]["merge"] == merged.id
