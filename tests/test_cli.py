@@ -140,7 +140,7 @@ def test_every_command_turns_our_errors_into_one_line_and_exit_code_2(
     cases = {
         "demo": (["demo", "--workdir", out, "--episodes", "0"], "--episodes must be >= 1"),
         "build": (["build", "event", nope, "--engine", "ray"], "--engine ray needs -o/--output"),
-        "inspect": (["inspect", nope, "--stages", "evnt"], "unknown stage 'evnt'"),
+        "inspect": (["inspect", nope], "1 problem(s) found, listed above"),
         "decode": (["decode", nope, "--row", "0", "-o", str(tmp_path / "x.mcap")], "does not exist"),
         "push": (["push", nope, "org/name"], "no such folder"),
         "preview": (["preview", nope, "-o", str(tmp_path / "p.html")], "no such folder"),
