@@ -2,14 +2,15 @@
 
 What goes up (paths from :mod:`.layout`): the rows as Parquet shards in ``<config>/``, the card
 (``README.md``, :mod:`.card`) with its plots in ``<config>/plots/``, the build record
-(``<config>/owa_build.json``, without the local ``data_root``), the expanded tokenizer of an FSL
+(``<config>/owa_build.json``, as :func:`.redact.public_record` makes it), the expanded tokenizer of an FSL
 config (``<config>/tokenizer/``) and, unless ``media=False``, every video the rows reference, at the
 repo root under the same relative path as under the recordings' root (so
 ``FrameLoader("hf://datasets/<repo>")`` resolves the rows' uris unchanged).
 
 Nothing uploaded names the publisher's machine (:mod:`.redact`): the record, card and plots are made
-from :func:`.redact.public_record`, and every text file is checked for the local roots, the home
-directory and the user name before anything is uploaded (a leak is a :class:`PublishError`).
+from :func:`.redact.public_record`, and every file but the Parquet shards (the rows are the user's
+data) is checked for the local roots, the home directory and the user name before anything is
+uploaded (a leak is a :class:`PublishError`).
 
 The target is ``revision`` (a branch, created from ``main`` when absent; default ``main``). The push
 moves it from its previous state to the new one in one step, whatever the size:
