@@ -135,12 +135,12 @@ def push(
         raise PublishError(
             f"max_commit_files and max_commit_bytes must be >= 1, got {max_commit_files}, {max_commit_bytes}"
         )
-    local = open_built(folder)
-    name = layout.check_config_name(config_name or local.config_name)
-    files = _media_files(local) if media else []
-    record = redact.public_record(local.record, local.path, redact.tokenizer_meta(local.tokenizer_dir()))
-    built = replace(local, record=record)  # what the card, plots and record are made from
-    markers = redact.private_markers(local.path, local.data_root)
+    source = open_built(folder)
+    name = layout.check_config_name(config_name or source.config_name)
+    files = _media_files(source) if media else []
+    record = redact.public_record(source.record, source.path, redact.tokenizer_meta(source.tokenizer_dir()))
+    built = replace(source, record=record)  # what the card, plots and record are made from
+    markers = redact.private_markers(source.path, source.data_root)
     target = revision or "main"
     stats = measure(built)
     stats.media_files, stats.media_bytes = len(files), sum(f.size for f in files)
@@ -204,7 +204,7 @@ def push(
                 create_pr, result)  # fmt: skip
         result.media_uploaded = [f.uri for f in to_upload]
     logger.info(
-        "published %s as config %r of %s@%s (commit %s)", local.path, name, repo_id, target, result.commit
+        "published %s as config %r of %s@%s (commit %s)", source.path, name, repo_id, target, result.commit
     )
     return result
 
