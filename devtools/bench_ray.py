@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from owa_event.errors import OwaError
+
 
 def corpus(workdir: Path, episodes: int, minutes: float) -> Path:
     """``episodes`` current-format recordings of ``minutes`` each (+ video) under ``workdir`` (cached)."""
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from owa_builders.distributed.cluster import connected
 
     if args.episodes < 1 or args.repeat < 1 or not args.workers or min(args.workers) < 1:
-        raise SystemExit("error: --episodes, --repeat and every --workers must be >= 1")
+        raise OwaError("--episodes, --repeat and every --workers must be >= 1")
     workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "owa-bench-ray"))
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -149,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     base_workers, base = results[0]
     every = [run for workers in args.workers for run in runs[workers]]
     if len({(run["rows"], run["fingerprint"]) for run in every}) != 1:
-        raise SystemExit("error: the runs made different rows")
+        raise OwaError("the runs made different rows")
     for workers, r in results[1:]:
         print(
             f"  {workers} vs {base_workers} worker(s): {base['tasks_seconds'] / r['tasks_seconds']:.2f}x conversion, "

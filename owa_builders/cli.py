@@ -1,7 +1,8 @@
 """The ``owa-builders`` command line.
 
 Every command prints errors of ours as one line (``error: ...``, exit code 2); ``--debug`` shows the
-traceback. ``-v``/``--verbose`` and ``--debug`` work before or after the command.
+traceback. The rule has one place, :func:`main`: commands raise :class:`~owa_event.errors.OwaError` (never
+``SystemExit``) and ``main`` turns it into that line and code. ``-v``/``--verbose`` and ``--debug`` work before or after the command.
 """
 
 from __future__ import annotations
@@ -52,8 +53,21 @@ def _print_summary(stage: str, dataset: Any) -> None:
         print(spec(stage).summary(split, ds))
 
 
+def _check_corpus_size(args: argparse.Namespace) -> None:
+    """``--episodes`` >= 1 and ``--duration`` > 0 (s), else :class:`ConfigError` (exit 2)."""
+    problems = [f"--episodes must be >= 1, got {args.episodes}"] if args.episodes < 1 else []
+    if not args.duration > 0:
+        problems.append(f"--duration must be > 0 seconds, got {args.duration}")
+    if problems:
+        from owa_event.errors import ConfigError
+
+        raise ConfigError(problems, where="options")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo.recordings import generate_corpus
+
+    _check_corpus_size(args)
     from .demo.tokenizer import write_example_tokenizer
 
     workdir = Path(args.workdir)
@@ -123,6 +137,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from .demo.recordings import generate_corpus
+
+    _check_corpus_size(args)
 
     paths = generate_corpus(
         args.output,

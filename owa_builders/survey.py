@@ -263,5 +263,9 @@ def run(args: argparse.Namespace) -> int:
         )
     result = inspect_paths(list(args.paths), stages)
     print(json.dumps(result, indent=1, sort_keys=True, default=str) if args.json else format_text(result))
-    problems = result["problems"] or any(i.get("problems") for i in result["items"])
-    return 1 if problems else 0
+    problems = len(result["problems"]) + sum(len(i.get("problems") or []) for i in result["items"])
+    if problems:  # the report is out; the command fails like every other (error: ..., exit code 2)
+        from owa_event.errors import OwaError
+
+        raise OwaError(f"{problems} problem(s) found, listed above")
+    return 0

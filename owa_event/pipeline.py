@@ -339,7 +339,7 @@ def kept_episodes(
         report.outside_media.extend(sorted(outside))
         shown = ", ".join(sorted(outside)[:5]) + (" ..." if len(outside) > 5 else "")
         message = (
-            f"{recording.path}: screen messages point to media outside the dataset root: {shown} (never checked "
+            f"{recording.episode_path}: screen messages point to media outside the dataset root: {shown} (never checked "
             f"or opened; the frame loader refuses them unless told to trust such paths)"
         )
         _warn(report, message, MissingMediaWarning)
@@ -347,7 +347,7 @@ def kept_episodes(
     if missing:
         report.missing_media.extend(missing)
         message = (
-            f"{recording.path}: screen messages point to missing video {', '.join(missing)} "
+            f"{recording.episode_path}: screen messages point to missing video {', '.join(missing)} "
             f"(the rows are complete; frames cannot be loaded at training time)"
         )
         _warn(report, message, MissingMediaWarning)
@@ -380,7 +380,7 @@ def _select(
                 if wanted in rates:
                     rates[used] = rates[wanted]
                 report.substitutions[wanted] = used
-                message = f"{rec.path}: has no {wanted!r} topic; its {used!r} messages are kept in its place (topic_fallbacks)"
+                message = f"{rec.episode_path}: has no {wanted!r} topic; its {used!r} messages are kept in its place (topic_fallbacks)"
                 _warn(report, message, TopicWarning)
     stats = rec.stats
     unknown_before, legacy_before = Counter(stats.unknown_types), Counter(stats.legacy_upgraded)
@@ -423,14 +423,16 @@ def _select(
         if keep is not None and topic not in keep:
             account.drop(TOPIC_NOT_KEPT, topic, n)
     if keep is not None:
-        _warn_about_topics(rec.path, keep, counts, report)
+        _warn_about_topics(rec.episode_path, keep, counts, report)
     report.unknown_types.update(stats.unknown_types - unknown_before)
     report.legacy_upgraded.update(stats.legacy_upgraded - legacy_before)
     report.recovered_messages = stats.recovered_messages
 
 
 def _warn(report: RecordingReport, message: str, category: type[Warning]) -> None:
-    """Keep ``message`` in the recording's report and issue it as a warning of ``category``."""
+    """Keep ``message`` in the recording's report and issue it as a warning of ``category``. Warnings
+    about a recording's content name it by its ``episode_path`` (relative to the dataset root: the
+    report, and so the build record, carries no local path); errors keep the full path."""
     report.warn(message)
     warnings.warn(message, category, stacklevel=3)
 

@@ -12,7 +12,11 @@ Invariants:
   bytes hash to the announced sha256 and size), regular files by git blob sha1 (`git/`). Repo metadata is
   one JSON file per repo (`repos/`), rewritten atomically after each change; a new server on the same
   folder sees the same repos.
-- Unknown endpoints (and unsupported options such as `create_pr`) answer a JSON error and are recorded in
+- Pull requests as on the Hub: a commit with `create_pr=1` opens PR #N (numbered with the repo's
+  discussions) on the ref `refs/pr/N`, started from the branch head (or the header's `parentCommit`);
+  more commits go to `refs/pr/N` while it is open; merging applies the PR's changes to its base branch in
+  one new commit (409 when the base changed a path the PR changes too); closing leaves the base as it is.
+- Unknown endpoints (and unsupported options) answer a JSON error and are recorded in
   `HubServer.unhandled`, so a test can assert that the client asked nothing unexpected.
 - Thread-safe: one lock for the repo registry, one lock per repo for its refs and commits.
 
@@ -26,9 +30,13 @@ branch or a 40-hex commit id, percent-encoded as one path segment):
     GET    /api/T/R/tree/REV[/PATH]               ?recursive=&expand=, paginated with a Link header
     POST   /api/T/R/paths-info/REV                form or JSON {paths, expand}
     POST   /api/T/R/preupload/REV                 uploadMode lfs|regular, shouldIgnore, oid
-    POST   /api/T/R/commit/BRANCH                 NDJSON header/file/lfsFile/deletedFile/deletedFolder
+    POST   /api/T/R/commit/BRANCH                 NDJSON header/file/lfsFile/deletedFile/deletedFolder;
+                                                  ?create_pr=1 opens a PR; BRANCH may be refs/pr/N (open)
+    GET    /api/T/R/discussions/N                 a PR's details (status, base, mergeCommitId)
+    POST   /api/T/R/discussions/N/merge           merge an open PR into its base branch
+    POST   /api/T/R/discussions/N/status          {status: open|closed}
     GET    /api/T/R/commits/REV                   newest first, paginated
-    GET    /api/T/R/refs                          branches
+    GET    /api/T/R/refs                          branches and open PRs' refs
     POST   /api/T/R/branch/BRANCH                 {startingPoint?}, 409 when it exists
     POST   /PR.git/info/lfs/objects/batch         LFS batch API, basic transfer, upload only
     PUT    /_lfs/SHA256/SIZE                      the upload href handed out by the batch API
@@ -87,7 +95,8 @@ GITATTRIBUTES = "".join(f"*{suffix} filter=lfs diff=lfs merge=lfs -text\n" for s
 FAILURE_KINDS = frozenset(
     {
         "create-repo", "delete-repo", "validate-yaml", "whoami", "info", "tree", "paths-info", "preupload",
-        "commit", "commits", "refs", "branch", "lfs-batch", "lfs-upload", "resolve",
+        "commit", "commits", "refs", "branch", "lfs-batch", "lfs-upload", "resolve", "discussion",
+        "merge", "discussion-status",
     }
 )  # fmt: skip
 """Endpoint names accepted by `HubServer.fail_next`."""
@@ -156,6 +165,7 @@ class _Failure:
     remaining: int
     repo: str | None
     message: str
+    skip: int = 0  # matching requests let through first
 
 
 @dataclass
@@ -165,7 +175,8 @@ class _Repo:
     created_at: str
     extra: dict[str, Any]
     commits: dict[str, HubCommit] = field(default_factory=dict)
-    branches: dict[str, str] = field(default_factory=dict)
+    branches: dict[str, str] = field(default_factory=dict)  # includes "refs/pr/N" of PRs
+    prs: dict[int, dict[str, Any]] = field(default_factory=dict)  # N -> title, base, start, status, merge
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -315,6 +326,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", rf"^/api/{_T}/{_R}/commits/{_SEG}$", "commits"),
         ("GET", rf"^/api/{_T}/{_R}/refs$", "refs"),
         ("POST", rf"^/api/{_T}/{_R}/branch/(.+)$", "branch"),
+        ("GET", rf"^/api/{_T}/{_R}/discussions/([0-9]+)$", "discussion"),
+        ("POST", rf"^/api/{_T}/{_R}/discussions/([0-9]+)/merge$", "merge"),
+        ("POST", rf"^/api/{_T}/{_R}/discussions/([0-9]+)/status$", "discussion-status"),
         ("POST", rf"^/(?:(datasets|spaces)/)?{_SEG}/{_SEG}\.git/info/lfs/objects/batch$", "lfs-batch"),
         ("PUT", r"^/_lfs/([0-9a-f]{64})/([0-9]+)$", "lfs-upload"),
         ("GET", rf"^/(?:(datasets|spaces)/)?{_R}/resolve/{_SEG}/(.+)$", "resolve"),
@@ -419,15 +433,17 @@ class HubServer:
         count: int = 1,
         repo_id: str | None = None,
         message: str = "injected failure",
+        after: int = 0,
     ) -> None:
         """Answer the next `count` requests of endpoint `kind` (see FAILURE_KINDS), optionally only those
-        about `repo_id`, with `status` and a JSON error, before doing anything else."""
+        about `repo_id`, with `status` and a JSON error, before doing anything else; with `after`, let that
+        many matching requests through first (e.g. fail the third commit of a push: `after=2`)."""
         if kind not in FAILURE_KINDS:
             raise ValueError(f"unknown failure kind {kind!r}; expected one of {sorted(FAILURE_KINDS)}")
         if count < 1 or not 400 <= status <= 599:
             raise ValueError(f"count must be >= 1 and status 4xx/5xx, got count={count} status={status}")
         with self._failures_lock:
-            self._failures.append(_Failure(kind, status, count, repo_id, message))
+            self._failures.append(_Failure(kind, status, count, repo_id, message, skip=max(0, after)))
 
     def pending_failures(self) -> int:
         """How many injected failures have not been served yet."""
@@ -451,6 +467,12 @@ class HubServer:
         repo = self._repo(repo_type, repo_id)
         with repo.lock:
             return self._resolve(repo, branch).id
+
+    def pull_requests(self, repo_id: str, repo_type: str = "dataset") -> dict[int, dict[str, Any]]:
+        """Every PR: {N: {"title", "base", "start", "status" (open|merged|closed), "merge" (commit id)}}."""
+        repo = self._repo(repo_type, repo_id)
+        with repo.lock:
+            return {n: dict(pr) for n, pr in repo.prs.items()}
 
     def history(self, repo_id: str, repo_type: str = "dataset", revision: str = "main") -> list[HubCommit]:
         """Commits reachable from `revision`, newest first (the last one is the repo's initial commit)."""
@@ -484,6 +506,7 @@ class HubServer:
                     c["id"], c["parent"], c["title"], c["message"], c["date"], files
                 )
             repo.branches = dict(data["branches"])
+            repo.prs = {int(n): pr for n, pr in data.get("prs", {}).items()}
             self._repos[(repo.type, repo.id)] = repo
 
     def _save(self, repo: _Repo) -> None:
@@ -494,6 +517,7 @@ class HubServer:
             "created_at": repo.created_at,
             "extra": repo.extra,
             "branches": repo.branches,
+            "prs": {str(n): pr for n, pr in repo.prs.items()},
             "commits": [
                 {
                     "id": c.id,
@@ -602,6 +626,9 @@ class HubServer:
         with self._failures_lock:
             for failure in self._failures:
                 if failure.kind == kind and failure.remaining > 0 and failure.repo in (None, repo_id):
+                    if failure.skip > 0:
+                        failure.skip -= 1
+                        return None
                     failure.remaining -= 1
                     return failure
         return None
@@ -819,8 +846,14 @@ class HubServer:
             branches = [
                 {"name": name, "ref": f"refs/heads/{name}", "targetCommit": sha}
                 for name, sha in sorted(repo.branches.items())
+                if not name.startswith("refs/")
             ]
-        return _json({"branches": branches, "converts": [], "tags": [], "pullRequests": []})
+            prs = [
+                {"name": f"refs/pr/{n}", "ref": f"refs/pr/{n}", "targetCommit": repo.branches[f"refs/pr/{n}"]}
+                for n, pr in sorted(repo.prs.items())
+                if pr["status"] == "open"
+            ]
+        return _json({"branches": branches, "converts": [], "tags": [], "pullRequests": prs})
 
     def _api_branch(self, handler: _Handler, groups: tuple, query: dict, body: _Body) -> _Reply:
         self._require_token(handler)
@@ -934,9 +967,7 @@ class HubServer:
 
     def _api_preupload(self, handler: _Handler, groups: tuple, query: dict, body: _Body) -> _Reply:
         self._require_token(handler)
-        repo = self._typed_repo(groups)
-        if self._flag(query, "create_pr"):
-            raise self._unhandled("POST", handler.path, "Pull requests are not supported", 501)
+        repo = self._typed_repo(groups)  # with create_pr=1: the same answer, for the PR's base revision
         payload = self._json_body(body)
         with repo.lock:
             commit = self._resolve(repo, unquote(groups[3]))
@@ -1010,8 +1041,7 @@ class HubServer:
         self._require_token(handler)
         repo = self._typed_repo(groups)
         branch = unquote(groups[3])
-        if self._flag(query, "create_pr"):
-            raise self._unhandled("POST", handler.path, "Pull requests are not supported", 501)
+        create_pr = self._flag(query, "create_pr")
         try:
             lines = [json.loads(line) for line in body.read().splitlines() if line.strip()]
         except ValueError as err:
@@ -1051,8 +1081,18 @@ class HubServer:
         with repo.lock:
             if branch not in repo.branches:
                 raise HubError(404, f"Invalid rev id: {branch} (commits go to a branch)", "RevisionNotFound")
-            head = repo.commits[repo.branches[branch]]
             parent = header.get("parentCommit")
+            pr_num = self._open_pr_of(repo, branch)
+            if create_pr:
+                if pr_num is not None:
+                    raise HubError(400, f"create_pr on a PR ref: {branch}")
+                start = self._resolve(repo, str(parent)) if parent else repo.commits[repo.branches[branch]]
+                pr_num = len(repo.prs) + 1
+                repo.prs[pr_num] = {"title": title, "base": branch, "start": start.id, "status": "open",
+                                    "merge": None}  # fmt: skip
+                branch, parent = f"refs/pr/{pr_num}", None
+                repo.branches[branch] = start.id
+            head = repo.commits[repo.branches[branch]]
             if parent is not None and not (len(str(parent)) >= 7 and head.id.startswith(str(parent))):
                 raise HubError(412, "A commit has happened since. Please refresh and try again.")
             files = dict(head.files)
@@ -1076,15 +1116,100 @@ class HubServer:
                 repo, branch, head.id, title, str(header.get("description") or ""), files
             )
         url = f"{self._repo_url(repo)}/commit/{commit.id}"
+        answer = {"success": True, "commitOid": commit.id, "commitUrl": url, "commitMessage": title,
+                  "hookOutput": ""}  # fmt: skip
+        if pr_num is not None:
+            answer["pullRequestUrl"] = f"{self._repo_url(repo)}/discussions/{pr_num}"
+        return _json(answer)
+
+    @staticmethod
+    def _open_pr_of(repo: _Repo, ref: str) -> int | None:
+        """The number of the PR whose ref is `ref` (404 unless it is open), None for a branch."""
+        match = re.fullmatch(r"refs/pr/([0-9]+)", ref)
+        if match is None:
+            return None
+        pr = repo.prs.get(int(match.group(1)))
+        if pr is None or pr["status"] != "open":
+            raise HubError(403, f"pull request {ref} is not open", "PullRequestNotOpen")
+        return int(match.group(1))
+
+    # ---- endpoints: pull requests ----------------------------------------------------------------------
+
+    def _pr(self, groups: tuple) -> tuple[_Repo, int]:
+        repo = self._typed_repo(groups)
+        num = int(groups[3])
+        if num not in repo.prs:
+            raise HubError(404, f"Discussion not found: #{num}", "DiscussionNotFound")
+        return repo, num
+
+    def _event(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self._counter_lock:
+            self._counter += 1
+            counter = self._counter
+        return {"id": f"{counter:024x}", "type": kind, "createdAt": _now(), "author": {"name": USER},
+                "data": data}  # fmt: skip
+
+    def _api_discussion(self, handler: _Handler, groups: tuple, query: dict, body: _Body) -> _Reply:
+        repo, num = self._pr(groups)
+        with repo.lock:
+            pr = dict(repo.prs[num])
         return _json(
             {
-                "success": True,
-                "commitOid": commit.id,
-                "commitUrl": url,
-                "commitMessage": title,
-                "hookOutput": "",
+                "num": num, "title": pr["title"], "status": pr["status"], "isPullRequest": True,
+                "createdAt": _now(), "author": {"name": USER}, "repo": {"name": repo.id, "type": repo.type},
+                "events": [], "filesWithConflicts": [], "diff": "",
+                "changes": {"base": f"refs/heads/{pr['base']}", "mergeCommitId": pr["merge"]},
             }
-        )
+        )  # fmt: skip
+
+    def _api_merge(self, handler: _Handler, groups: tuple, query: dict, body: _Body) -> _Reply:
+        """Apply the PR's changes (its head against its start) to the base head in one commit."""
+        self._require_token(handler)
+        repo, num = self._pr(groups)
+        with repo.lock:
+            pr = repo.prs[num]
+            if pr["status"] != "open":
+                raise HubError(403, f"pull request #{num} is {pr['status']}, not open")
+            start = repo.commits[pr["start"]].files
+            ours = repo.commits[repo.branches[f"refs/pr/{num}"]].files
+            base = repo.commits[repo.branches[pr["base"]]]
+            changed = {p for p in start.keys() | ours.keys() if start.get(p) != ours.get(p)}
+            theirs = {p for p in start.keys() | base.files.keys() if start.get(p) != base.files.get(p)}
+            conflicts = sorted(p for p in changed & theirs if ours.get(p) != base.files.get(p))
+            if conflicts:
+                raise HubError(409, f"merge conflict in {len(conflicts)} file(s): {', '.join(conflicts[:5])}")
+            files = dict(base.files)
+            for path in changed:
+                if path in ours:
+                    files[path] = ours[path]
+                else:
+                    files.pop(path, None)
+            commit = self._add_commit(
+                repo, pr["base"], base.id, f"Merge pull request #{num}", pr["title"], files
+            )
+            pr.update(status="merged", merge=commit.id)
+            del repo.branches[f"refs/pr/{num}"]
+            self._save(repo)
+        return _json({"newStatus": self._event("status-change", {"status": "merged"})})
+
+    def _api_discussion_status(self, handler: _Handler, groups: tuple, query: dict, body: _Body) -> _Reply:
+        self._require_token(handler)
+        repo, num = self._pr(groups)
+        status = self._json_body(body).get("status")
+        if status not in ("open", "closed"):
+            raise HubError(400, f"invalid status {status!r}")
+        with repo.lock:
+            pr = repo.prs[num]
+            if pr["status"] == "merged":
+                raise HubError(403, f"pull request #{num} is merged")
+            ref = f"refs/pr/{num}"
+            if status == "closed":
+                pr["tip"] = repo.branches.pop(ref, pr.get("tip"))
+            elif pr["status"] == "closed":
+                repo.branches[ref] = pr.pop("tip")
+            pr["status"] = status
+            self._save(repo)
+        return _json({"newStatus": self._event("status-change", {"status": status})})
 
     @staticmethod
     def _valid_path(path: Any, folder: bool = False) -> str:

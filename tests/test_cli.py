@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +116,62 @@ def test_errors_of_ours_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr
     debug = run_cli("build", "event", str(tmp_path / "nope"), "--debug")
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "NoRecordingsError" in debug.stderr
+
+
+def _command_names() -> set[str]:
+    from owa_builders.cli import parser
+
+    return set(next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices)
+
+
+def assert_one_error_line(code: int, stderr: str, expected: str) -> None:
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert code == 2, stderr[-2000:]
+    assert len(errors) == 1 and expected in errors[0], stderr[-2000:]
+    assert "Traceback" not in stderr
+
+
+def test_every_command_turns_our_errors_into_one_line_and_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One failing run per command of the CLI (the dev commands both from the checkout and as installed from
+    a wheel, where devtools/ is absent): exit code 2, one `error:` line, no traceback."""
+    nope, out = str(tmp_path / "nope"), str(tmp_path / "out")
+    cases = {
+        "demo": (["demo", "--workdir", out, "--episodes", "0"], "--episodes must be >= 1"),
+        "build": (["build", "event", nope, "--engine", "ray"], "--engine ray needs -o/--output"),
+        "inspect": (["inspect", nope], "1 problem(s) found, listed above"),
+        "decode": (["decode", nope, "--row", "0", "-o", str(tmp_path / "x.mcap")], "does not exist"),
+        "push": (["push", nope, "org/name"], "no such folder"),
+        "preview": (["preview", nope, "-o", str(tmp_path / "p.html")], "no such folder"),
+        "generate": (["generate", out, "--duration", "0"], "--duration must be > 0 seconds"),
+        "bench-ray": (
+            ["bench-ray", "--episodes", "0"],
+            "--episodes, --repeat and every --workers must be >= 1",
+        ),
+    }
+    wheel = tmp_path / "wheel"  # the package without the checkout around it, as pip installs it
+    shutil.copytree(Path(__file__).resolve().parents[1] / "owa_builders", wheel / "owa_builders")
+    env = {**os.environ, "PYTHONPATH": str(wheel)}
+    installed = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "owa_builders.cli", name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )  # fmt: skip
+        for name in ("bench", "bench-frames", "bench-ray")
+    }
+    assert set(cases) | set(installed) == _command_names()  # every command is covered
+    for args, expected in cases.values():
+        code = main(args)
+        assert_one_error_line(code, capsys.readouterr().err, expected)
+    for proc in installed.values():
+        _, stderr = proc.communicate(timeout=120)
+        assert_one_error_line(proc.returncode, stderr, "the benchmarks run from a checkout of owa-builders")
+    assert not (tmp_path / "out").exists()  # refused before writing anything
 
 
 def test_flags_before_or_after_the_command_and_the_account_with_workers(

@@ -464,3 +464,79 @@ def test_concurrent_commits_are_serialized(hub_env: HubServer, repo_id: str) -> 
     assert all(files[f"f{i}.txt"] == f"{i}\n".encode() for i in range(10, 16))
     assert len(hub_env.history(repo_id)) == 8
     assert_clean(hub_env)
+
+
+def test_pull_requests_commit_merge_conflict_and_close(hub_env: HubServer, repo_id: str) -> None:
+    api = HfApi()
+    api.create_repo(repo_id, repo_type="dataset")
+    base = api.create_commit(repo_id, [CommitOperationAdd("a.txt", b"a1"), CommitOperationAdd("b.txt", b"b1")],
+                             commit_message="base", repo_type="dataset").oid  # fmt: skip
+    first = api.create_commit(repo_id, [CommitOperationAdd("a.txt", b"a2")], commit_message="pr", repo_type="dataset",
+                              create_pr=True, parent_commit=base)  # fmt: skip
+    assert first.pr_num == 1 and first.pr_revision == "refs/pr/1"
+    assert first.pr_url == f"{hub_env.url}/datasets/{repo_id}/discussions/1"
+    second = api.create_commit(repo_id, [CommitOperationAdd("c.txt", b"c"), CommitOperationDelete("b.txt")],
+                               commit_message="more", repo_type="dataset", revision="refs/pr/1",
+                               parent_commit=first.oid)  # fmt: skip
+    with pytest.raises(HfHubHTTPError) as stale:  # commits to a PR name their parent too
+        api.create_commit(repo_id, [CommitOperationAdd("d.txt", b"d")], commit_message="stale", repo_type="dataset",
+                          revision="refs/pr/1", parent_commit=first.oid)  # fmt: skip
+    assert stale.value.response.status_code == 412
+    assert hub_env.files(repo_id, revision="refs/pr/1") == {
+        ".gitattributes": hub_env.files(repo_id)[".gitattributes"], "a.txt": b"a2", "c.txt": b"c"
+    }  # fmt: skip
+    assert hub_env.files(repo_id)["a.txt"] == b"a1" and hub_env.head(repo_id) == base  # main untouched
+    refs = api.list_repo_refs(repo_id, repo_type="dataset", include_pull_requests=True)
+    assert [b.name for b in refs.branches] == ["main"] and [p.ref for p in refs.pull_requests] == [
+        "refs/pr/1"
+    ]
+    # main changes another path meanwhile: the PR still merges, on top of it
+    other = api.create_commit(
+        repo_id, [CommitOperationAdd("e.txt", b"e")], commit_message="meanwhile", repo_type="dataset"
+    ).oid
+    api.merge_pull_request(repo_id, 1, repo_type="dataset")
+    merged = hub_env.history(repo_id)[0]
+    assert merged.parent == other and hub_env.pull_requests(repo_id)[1]["merge"] == merged.id
+    assert {p: b for p, b in hub_env.files(repo_id).items() if p != ".gitattributes"} == {
+        "a.txt": b"a2", "c.txt": b"c", "e.txt": b"e"
+    }  # fmt: skip
+    details = api.get_discussion_details(repo_id, 1, repo_type="dataset")
+    assert details.status == "merged" and details.merge_commit_oid == merged.id and second.oid
+    with pytest.raises(HfHubHTTPError):  # a merged PR takes no more commits
+        api.create_commit(repo_id, [CommitOperationAdd("f.txt", b"f")], commit_message="late", repo_type="dataset",
+                          revision="refs/pr/1")  # fmt: skip
+
+    # a PR changing a path main changed too does not merge; closed, it takes no commits and main keeps its state
+    api.create_commit(repo_id, [CommitOperationAdd("a.txt", b"a3")], commit_message="pr 2", repo_type="dataset",
+                      create_pr=True)  # fmt: skip
+    api.create_commit(
+        repo_id, [CommitOperationAdd("a.txt", b"a4")], commit_message="main", repo_type="dataset"
+    )
+    head = hub_env.head(repo_id)
+    with pytest.raises(HfHubHTTPError) as conflict:
+        api.merge_pull_request(repo_id, 2, repo_type="dataset")
+    assert conflict.value.response.status_code == 409 and hub_env.head(repo_id) == head
+    api.change_discussion_status(repo_id, 2, "closed", repo_type="dataset")
+    assert hub_env.pull_requests(repo_id)[2]["status"] == "closed"
+    with pytest.raises(HfHubHTTPError):
+        api.create_commit(repo_id, [CommitOperationAdd("g.txt", b"g")], commit_message="closed", repo_type="dataset",
+                          revision="refs/pr/2")  # fmt: skip
+    assert hub_env.files(repo_id)["a.txt"] == b"a4" and hub_env.head(repo_id) == head
+    assert_clean(hub_env)
+
+
+def test_fail_next_after_lets_requests_through_first(hub_env: HubServer, repo_id: str) -> None:
+    api = HfApi()
+    api.create_repo(repo_id, repo_type="dataset")
+    hub_env.fail_next("commit", status=403, repo_id=repo_id, after=2)
+    for i in range(2):
+        api.create_commit(
+            repo_id, [CommitOperationAdd(f"{i}.txt", b"x")], commit_message=f"{i}", repo_type="dataset"
+        )
+    with pytest.raises(HfHubHTTPError) as failed:
+        api.create_commit(
+            repo_id, [CommitOperationAdd("2.txt", b"x")], commit_message="2", repo_type="dataset"
+        )
+    assert failed.value.response.status_code == 403 and hub_env.pending_failures() == 0
+    assert len(hub_env.history(repo_id)) == 3  # the initial commit and the two let through
+    assert_clean(hub_env)

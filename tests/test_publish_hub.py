@@ -23,7 +23,7 @@ from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi
 
 from owa_builders.build import BUILD_RECORD, BuildFolderError
 from owa_builders.cli import main
-from owa_builders.publish import PublishError, hub, push
+from owa_builders.publish import PublishError, push
 from owa_builders.publish.source import IncompleteBuildError, open_built
 from owa_builders.training.frames import FrameLoader
 
@@ -126,7 +126,7 @@ def test_pushed_configs_load_without_the_plugin(
     assert first.shards == {
         s: [f"event/{s}-0000{i}-of-00002.parquet" for i in range(2)] for s in ("train", "test")
     }
-    assert len(first.commits) == 2  # media, then data + card
+    assert len(first.commits) == 1  # media, data and card in one commit (fewer than max_commit_files)
     second = push(built_folders["fsl"], repo_id)
     assert second.media_uploaded == [] and second.media_present == videos  # uploaded once
     assert second.commits == [second.commit]
@@ -222,7 +222,11 @@ def test_pushing_again_replaces_the_config_and_keeps_the_others(
 
 
 def test_empty_and_half_built_folders_are_refused(
-    hub_env: HubServer, repo_id: str, built_folders: dict[str, Path], tmp_path: Path
+    hub_env: HubServer,
+    repo_id: str,
+    built_folders: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     half = tmp_path / "half"
     shutil.copytree(built_folders["event"], half)
@@ -237,53 +241,127 @@ def test_empty_and_half_built_folders_are_refused(
     with pytest.raises(BuildFolderError, match="no owa_build.json"):
         push(half, repo_id)
     assert not hub_env.repo_exists(repo_id)  # refused before anything was created
-    with pytest.raises(SystemExit, match="error: .*no owa_build.json"):
-        main(["push", str(half), repo_id])
+    assert main(["push", str(half), repo_id]) == 2
+    assert re.search(r"^error: .*no owa_build.json", capsys.readouterr().err, re.M)
     assert_clean(hub_env)
 
 
 def test_a_failed_push_leaves_the_previous_state(
-    hub_env: HubServer,
-    repo_id: str,
-    built_folders: dict[str, Path],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    hub_env: HubServer, repo_id: str, built_folders: dict[str, Path], corpus: Path, tmp_path: Path
 ) -> None:
-    # media committed, then the final commit fails: no config is visible, the media is reused next time
-    final = hub._commit_final
-
-    def failing_final(*args: Any, **kwargs: Any) -> str:
-        hub_env.fail_next("commit", status=500, repo_id=repo_id)
-        return final(*args, **kwargs)
-
-    monkeypatch.setattr(hub, "_commit_final", failing_final)
-    with pytest.raises(PublishError, match="the repo still shows its previous state"):
+    # a staged push (3 files per commit) whose third commit fails: main is untouched, the PR is closed
+    HfApi().create_repo(repo_id, repo_type="dataset")
+    empty = hub_env.head(repo_id)
+    hub_env.fail_next("commit", status=500, repo_id=repo_id, after=2)
+    with pytest.raises(PublishError, match=r"commit 3 of \d+ to PR #1 failed .* main still shows its previous "
+                                           r"state .*PR #1, closed"):  # fmt: skip
         push(built_folders["event"], repo_id, max_commit_files=3)
-    monkeypatch.setattr(hub, "_commit_final", final)
-    files = hub_env.files(repo_id)
-    assert sorted(files) == [".gitattributes", "test/episode_001.mkv", "test/episode_003.mkv",
-                             "train/episode_000.mkv", "train/episode_002.mkv"]  # fmt: skip
-    assert len(hub_env.history(repo_id)) == 3  # creation + 2 media commits (3 + 1 files)
+    assert sorted(hub_env.files(repo_id)) == [".gitattributes"] and hub_env.head(repo_id) == empty
+    assert hub_env.pull_requests(repo_id)[1]["status"] == "closed"
     with pytest.raises(Exception):  # noqa: B017 - a consumer finds no data at all
         datasets.load_dataset(repo_id, "event", split="train", cache_dir=str(tmp_path / "c1"))
+    stored = hub_env.lfs_objects()
+    videos = {hashlib.sha256(p.read_bytes()).hexdigest() for p in corpus.rglob("*.mkv")}
+    assert videos <= stored  # the first commits' content (the videos go first) reached LFS storage
+    hub_env.requests.clear()
     done = push(built_folders["event"], repo_id)
-    assert len(done.media_present) == 4 and done.media_uploaded == [] and len(done.commits) == 1
+    assert len(done.media_uploaded) == 4 and len(done.commits) == 1 and done.staged_pr is None
+    again = {
+        r.path.split("/")[2] for r in hub_env.requests if r.method == "PUT" and r.path.startswith("/_lfs/")
+    }
+    assert again.isdisjoint(stored)  # stored content is not uploaded again
 
     # a second config whose upload fails: the repo (card, files) is exactly as before
     before, head = hub_env.files(repo_id), hub_env.head(repo_id)
     hub_env.fail_next("lfs-upload", status=403)
-    with pytest.raises(PublishError, match="uploading the data files failed"):
+    with pytest.raises(PublishError, match="the commit .* failed .* main still shows its previous state"):
         push(built_folders["fsl"], repo_id, num_shards=5)  # shards no other test uploads
     hub_env.fail_next("commit", status=500, repo_id=repo_id)
-    with pytest.raises(PublishError, match="the final commit .* failed .* previous state"):
+    with pytest.raises(PublishError, match="the commit .* failed .* previous state"):
         push(built_folders["fsl"], repo_id, num_shards=5)
     hub_env.fail_next("commit", status=412, repo_id=repo_id)
     with pytest.raises(PublishError, match="the repo changed while publishing .* push again"):
         push(built_folders["fsl"], repo_id, num_shards=5)
+    # interrupted midway with no chance to clean up (closing the PR fails too): main is still as before
+    hub_env.fail_next("commit", status=403, repo_id=repo_id, after=1)
+    hub_env.fail_next("discussion-status", status=403, repo_id=repo_id)
+    with pytest.raises(PublishError, match=r"commit 2 of \d+ to PR #2 failed .*PR #2, left open"):
+        push(built_folders["fsl"], repo_id, num_shards=5, max_commit_files=4)
+    assert hub_env.pull_requests(repo_id)[2]["status"] == "open"
     assert hub_env.files(repo_id) == before and hub_env.head(repo_id) == head
     assert hub_env.pending_failures() == 0
     ds = datasets.load_dataset(repo_id, "event", split="test", cache_dir=str(tmp_path / "c2"))
     assert digest(ds) == digest(datasets.load_from_disk(str(built_folders["event"]))["test"])
+    assert_clean(hub_env)
+
+
+def test_a_large_push_is_staged_in_a_pull_request_and_merged_at_once(
+    hub_env: HubServer, repo_id: str, built_folders: dict[str, Path], tmp_path: Path
+) -> None:
+    """A few hundred tiny shards with 40 files per commit: main goes from its previous state to the new
+    one in one commit (the PR's merge); interrupted midway, main keeps its previous state."""
+    first = push(built_folders["fsl"], repo_id)
+    before, head = hub_env.files(repo_id), hub_env.head(repo_id)
+    shards = {"train": 200, "test": 100}
+    hub_env.fail_next("commit", status=500, repo_id=repo_id, after=4)  # the fifth of 8 commits
+    with pytest.raises(PublishError, match=r"commit 5 of 8 to PR #1 failed .*main still shows its previous"):
+        push(built_folders["event"], repo_id, num_shards=shards, max_commit_files=40)
+    assert hub_env.files(repo_id) == before and hub_env.head(repo_id) == head
+    assert hub_env.pull_requests(repo_id)[1]["status"] == "closed"
+
+    done = push(built_folders["event"], repo_id, num_shards=shards, max_commit_files=40)
+    assert done.staged_pr == 2 and len(done.commits) == 8 + 1  # 8 PR commits, then the merge
+    assert hub_env.pull_requests(repo_id)[2]["status"] == "merged"
+    history = hub_env.history(repo_id)
+    assert history[0].id == done.commit == hub_env.head(repo_id) and history[1].id == head  # one step
+    files = hub_env.files(repo_id)
+    assert len([p for p in files if p.startswith("event/") and p.endswith(".parquet")]) == 300
+    assert {p: b for p, b in files.items() if p.startswith("fsl-smolvlm/")} == {
+        p: b for p, b in before.items() if p.startswith("fsl-smolvlm/")
+    }
+    assert first.commit in {c.id for c in history}
+    ds = datasets.load_dataset(repo_id, "event", split="train", cache_dir=str(tmp_path / "c"))
+    assert digest(ds) == digest(datasets.load_from_disk(str(built_folders["event"]))["train"])
+    assert_clean(hub_env)
+
+
+def test_push_to_a_branch_and_as_a_pull_request(
+    hub_env: HubServer,
+    repo_id: str,
+    built_folders: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    push(built_folders["event"], repo_id, media=False)
+    main_files, main_head = hub_env.files(repo_id), hub_env.head(repo_id)
+    dev = push(built_folders["binned"], repo_id, revision="dev", media=False)  # a new branch, from main
+    assert dev.revision == "dev" and dev.commit == hub_env.head(repo_id, branch="dev")
+    assert hub_env.files(repo_id) == main_files and hub_env.head(repo_id) == main_head
+    on_dev = hub_env.files(repo_id, revision="dev")
+    assert "binned/train-00000-of-00001.parquet" in on_dev and "event/train-00000-of-00001.parquet" in on_dev
+    card = DatasetCard(on_dev["README.md"].decode())
+    assert [c["config_name"] for c in card.data.configs] == ["event", "binned"]
+    ds = datasets.load_dataset(
+        repo_id, "binned", split="train", revision="dev", cache_dir=str(tmp_path / "c")
+    )
+    assert digest(ds) == digest(datasets.load_from_disk(str(built_folders["binned"]))["train"])
+
+    # a pull request against dev, from the command line: dev is unchanged until it is merged
+    dev_files = hub_env.files(repo_id, revision="dev")
+    assert (
+        main(["push", str(built_folders["fsl"]), repo_id, "--revision", "dev", "--create-pr", "--no-media"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"opened a pull request against dev: {hub_env.url}/datasets/{repo_id}/discussions/1" in out
+    assert hub_env.files(repo_id, revision="dev") == dev_files
+    assert "fsl-smolvlm/owa_build.json" in hub_env.files(repo_id, revision="refs/pr/1")
+    HfApi().merge_pull_request(repo_id, 1, repo_type="dataset")
+    merged = hub_env.files(repo_id, revision="dev")
+    assert "fsl-smolvlm/owa_build.json" in merged and hub_env.files(repo_id) == main_files
+    assert [c["config_name"] for c in DatasetCard(merged["README.md"].decode()).data.configs] == [
+        "event", "binned", "fsl-smolvlm"
+    ]  # fmt: skip
     assert_clean(hub_env)
 
 

@@ -105,7 +105,9 @@ def test_missing_media_is_shown_not_hidden(built_folders: dict[str, Path], tmp_p
     assert all(t.max() == 0 for t in thumbnails(page))
 
 
-def test_bad_selections_are_errors(built_folders: dict[str, Path], tmp_path: Path) -> None:
+def test_bad_selections_are_errors(
+    built_folders: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "x.html"
     with pytest.raises(PreviewError, match="no split 'validation'"):
         write_preview(built_folders["event"], out, split="validation")
@@ -115,8 +117,8 @@ def test_bad_selections_are_errors(built_folders: dict[str, Path], tmp_path: Pat
         write_preview(built_folders["fsl"], out, row=99)
     with pytest.raises(PreviewError, match="--row selects an FSL sequence"):
         write_preview(built_folders["event"], out, row=0)
-    with pytest.raises(SystemExit, match="error: .*no row of episode 'x.mcap'"):
-        main(["preview", str(built_folders["fsl"]), "-o", str(out), "--episode", "x.mcap"])
+    assert main(["preview", str(built_folders["fsl"]), "-o", str(out), "--episode", "x.mcap"]) == 2
+    assert re.search(r"^error: .*no row of episode 'x.mcap'", capsys.readouterr().err, re.M)
     assert not out.exists()
 
 

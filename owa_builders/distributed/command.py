@@ -33,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from .ray_build import build_on_ray
 
     if not args.output:
-        raise SystemExit("error: --engine ray needs -o/--output (a folder every Ray node can write)")
+        from owa_event.errors import OwaError
+
+        raise OwaError("--engine ray needs -o/--output (a folder every Ray node can write)")
     result = build_on_ray(
         args.stage,
         args.data_dir,

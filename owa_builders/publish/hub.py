@@ -2,23 +2,31 @@
 
 What goes up (paths from :mod:`.layout`): the rows as Parquet shards in ``<config>/``, the card
 (``README.md``, :mod:`.card`) with its plots in ``<config>/plots/``, the build record
-(``<config>/owa_build.json``, without the local ``data_root``), the expanded tokenizer of an FSL
+(``<config>/owa_build.json``, as :func:`.redact.public_record` makes it), the expanded tokenizer of an FSL
 config (``<config>/tokenizer/``) and, unless ``media=False``, every video the rows reference, at the
 repo root under the same relative path as under the recordings' root (so
 ``FrameLoader("hf://datasets/<repo>")`` resolves the rows' uris unchanged).
 
-Order, so that a consumer never sees a half-published config:
+Nothing uploaded names the publisher's machine (:mod:`.redact`): the record, card and plots are made
+from :func:`.redact.public_record`, and every file but the Parquet shards (the rows are the user's
+data) is checked for the local roots, the home directory and the user name before anything is
+uploaded (a leak is a :class:`PublishError`).
 
-1. media, in commits of at most ``max_commit_files`` files / ``max_commit_bytes`` bytes (a video
-   already in the repo with the same content is skipped; LFS stores each content once). Media is
-   referenced by no config until step 3, so these commits change nothing a consumer loads;
-2. every other file's bytes are pre-uploaded to LFS storage, without a commit;
-3. one last commit adds the shards, plots, tokenizer and record, deletes this config's stale files
-   and writes the card. Until it lands the repo shows its previous state; if it fails nothing
-   of this push is visible (uploaded media stays and is skipped next time).
+The target is ``revision`` (a branch, created from ``main`` when absent; default ``main``). The push
+moves it from its previous state to the new one in one step, whatever the size:
 
-Every commit names its parent: a repo that changed meanwhile (another push) refuses the commit
-(HTTP 412) and the push stops with :class:`PublishError`; pushes to one repo must be sequential.
+- up to ``max_commit_files`` files (and ``max_commit_bytes`` bytes): one commit on the target, naming
+  its parent (a target that changed meanwhile refuses it: HTTP 412);
+- more (the Hub advises fewer than ~100 files per commit): the files go up in several commits of at
+  most that size into a pull request against the target (``refs/pr/N``, opened by the first commit
+  from the target's head), then the PR is merged, which is one commit on the target. Until the merge
+  the target shows its previous state; if a commit fails the PR is closed (the uploaded content stays
+  in LFS storage, so pushing again does not upload it again) and the target is unchanged; if the
+  process dies midway the open PR is left behind and the target is still unchanged.
+- ``create_pr=True``: the same commits go into a PR that is left open for review (``PushResult.pr_url``).
+
+The card (``README.md``) is in the last commit. Media already in the target with the same content is
+skipped. Pushes to one repo must be sequential: a target that moved during a staged push is not merged.
 Other configs of the repo keep their files, card sections and metadata.
 """
 
@@ -31,7 +39,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -39,7 +47,7 @@ import pyarrow.parquet as pq
 
 from owa_event.errors import OwaError
 
-from . import layout
+from . import layout, redact
 from .card import (
     CARD_FILE,
     card_metadata,
@@ -56,9 +64,9 @@ from .stats import Stats, measure
 
 logger = logging.getLogger(__name__)
 
-#: Files per media commit (the Hub recommends fewer than 100 per commit).
+#: Files per commit (the Hub recommends fewer than 100 per commit); more are staged in a PR.
 DEFAULT_MAX_COMMIT_FILES = 50
-#: Bytes per media commit.
+#: Bytes of uploaded content per commit.
 DEFAULT_MAX_COMMIT_BYTES = 4 * 2**30
 #: Arrow bytes per Parquet row group.
 ROW_GROUP_BYTES = 32 * 2**20
@@ -75,8 +83,11 @@ class PushResult:
     repo_id: str
     config_name: str
     url: str
-    commit: str  # the final commit (card + data)
-    commits: list[str] = field(default_factory=list)  # every commit made, in order
+    commit: str  # the target's new head (the merge commit of a staged push); the PR's head with create_pr
+    commits: list[str] = field(default_factory=list)  # every commit made (PR commits, then the merge)
+    revision: str = "main"  # the branch pushed to
+    pr_url: str | None = None  # the PR left open (create_pr=True)
+    staged_pr: int | None = None  # the PR a large push was staged in and merged from
     shards: dict[str, list[str]] = field(default_factory=dict)  # split -> shard paths in the repo
     media_uploaded: list[str] = field(default_factory=list)
     media_present: list[str] = field(default_factory=list)  # already in the repo with the same content
@@ -100,6 +111,8 @@ def push(
     max_commit_files: int = DEFAULT_MAX_COMMIT_FILES,
     max_commit_bytes: int = DEFAULT_MAX_COMMIT_BYTES,
     work_dir: str | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
 ) -> PushResult:
     """Publish the built ``folder`` as config ``config_name`` (default: the build's) of dataset ``repo_id``.
 
@@ -108,24 +121,39 @@ def push(
     uploaded as it is sharded unless ``num_shards`` is given. ``media=False`` publishes rows
     without videos (the card says so). ``replace_media=True`` allows overwriting a video already
     in the repo at the same path with different content (it would change the frames other
-    configs' rows point to). Raises :class:`PublishError` (and the errors of :func:`.open_built`,
-    :mod:`.media`) naming the problem; see the module docstring for what the repo shows then.
+    configs' rows point to). ``revision``: the branch to push to (created from ``main`` when absent);
+    ``create_pr``: open a PR against it instead of changing it. ``max_commit_files`` /
+    ``max_commit_bytes``: the largest commit; a larger push is staged in a PR and merged (module
+    docstring). Raises :class:`PublishError` (and the errors of :func:`.open_built`, :mod:`.media`)
+    naming the problem; see the module docstring for what the repo shows then.
     """
     from huggingface_hub import HfApi
 
     from .. import __version__
 
-    built = open_built(folder)
-    name = layout.check_config_name(config_name or built.config_name)
-    files = _media_files(built) if media else []
+    if max_commit_files < 1 or max_commit_bytes < 1:
+        raise PublishError(
+            f"max_commit_files and max_commit_bytes must be >= 1, got {max_commit_files}, {max_commit_bytes}"
+        )
+    source = open_built(folder)
+    name = layout.check_config_name(config_name or source.config_name)
+    files = _media_files(source) if media else []
+    record = redact.public_record(source.record, source.path, redact.tokenizer_meta(source.tokenizer_dir()))
+    built = replace(source, record=record)  # what the card, plots and record are made from
+    markers = redact.private_markers(source.path, source.data_root)
+    target = revision or "main"
     stats = measure(built)
     stats.media_files, stats.media_bytes = len(files), sum(f.size for f in files)
     api = HfApi(token=token)
     try:
         url = str(api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private))
-        info = api.dataset_info(repo_id, files_metadata=True)
+        if target != "main":
+            api.create_branch(repo_id, branch=target, repo_type="dataset", exist_ok=True)
+        info = api.dataset_info(repo_id, revision=target, files_metadata=True)
     except Exception as exc:
-        raise PublishError(f"{repo_id}: cannot create or read the dataset repo: {exc}") from exc
+        raise PublishError(
+            f"{repo_id}: cannot create or read the dataset repo (revision {target}): {exc}"
+        ) from exc
     head = info.sha
     present = {s.rfilename: s for s in (info.siblings or [])}
     readme = _read_card(api, repo_id, head) if CARD_FILE in present else None
@@ -133,7 +161,7 @@ def push(
     others = [c for c in config_names(existing) if c != name]
     _check_config_folder(name, present, others)
     to_upload, same = _plan_media(files, present, [name, *others], replace_media)
-    result = PushResult(repo_id, name, url, commit="", media_present=[f.uri for f in same])
+    result = PushResult(repo_id, name, url, commit="", media_present=[f.uri for f in same], revision=target)
     result.stats = stats
     with tempfile.TemporaryDirectory(prefix="owa-push-", dir=work_dir) as tmp:
         shards = _shard_files(built, name, num_shards, max_shard_bytes, tmp)
@@ -165,14 +193,19 @@ def push(
         )
         card = compose_card(readme, metadata, section, name, header_markdown(repo_id))
         adds.append((CARD_FILE, card.encode("utf-8")))
+        _check_no_leaks(adds, markers)
         new_paths = {p for p, _ in adds}
         stale = sorted(p for p in present if p.startswith(name + "/") and p not in new_paths)
         result.deleted = stale
-        head = _commit_media(api, repo_id, to_upload, head, max_commit_files, max_commit_bytes, result)
+        uploads = [(f.uri, f.local_path) for f in to_upload] + adds  # media first, the card last
+        rows = sum(s.num_rows for s in built.splits.values())
+        title = f"owa-builders: publish config {name} ({built.stage} stage, {rows} rows)"
+        _commit(api, repo_id, target, head, uploads, stale, title, max_commit_files, max_commit_bytes,
+                create_pr, result)  # fmt: skip
         result.media_uploaded = [f.uri for f in to_upload]
-        result.commit = _commit_final(api, repo_id, name, adds, stale, head, built, max_commit_files)
-        result.commits.append(result.commit)
-    logger.info("published %s as config %r of %s (commit %s)", built.path, name, repo_id, result.commit)
+    logger.info(
+        "published %s as config %r of %s@%s (commit %s)", source.path, name, repo_id, target, result.commit
+    )
     return result
 
 
@@ -345,17 +378,37 @@ def _artifact_files(built: BuiltFolder, name: str, tmp: str, repo_id: str | None
 # ------------------------------------------------------------------------------------------
 # Commits
 # ------------------------------------------------------------------------------------------
-def _batches(files: Sequence[MediaFile], max_files: int, max_bytes: int) -> Iterator[list[MediaFile]]:
-    batch: list[MediaFile] = []
+def _size_of(content: Any) -> int:
+    return len(content) if isinstance(content, bytes) else os.path.getsize(content)
+
+
+def _chunks(
+    uploads: Sequence[tuple[str, Any]], deletes: Sequence[str], max_files: int, max_bytes: int
+) -> list[list[tuple[str, Any]]]:
+    """``(path, content or None for a deletion)`` in order, cut into commits of at most ``max_files``
+    operations and ``max_bytes`` bytes (a larger file gets a commit of its own)."""
+    ops: list[tuple[str, Any]] = [*uploads[:-1], *((p, None) for p in deletes), *uploads[-1:]]
+    chunks: list[list[tuple[str, Any]]] = []
     size = 0
-    for f in files:
-        if batch and (len(batch) >= max_files or size + f.size > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(f)
-        size += f.size
-    if batch:
-        yield batch
+    for path, content in ops:
+        n = 0 if content is None else _size_of(content)
+        if not chunks or len(chunks[-1]) >= max_files or (chunks[-1] and size + n > max_bytes):
+            chunks.append([])
+            size = 0
+        chunks[-1].append((path, content))
+        size += n
+    return chunks
+
+
+def _operations(chunk: list[tuple[str, Any]]) -> list[Any]:
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    return [
+        CommitOperationDelete(path_in_repo=path)
+        if content is None
+        else CommitOperationAdd(path_in_repo=path, path_or_fileobj=content)
+        for path, content in chunk
+    ]
 
 
 def _hub_error(exc: Exception, repo_id: str, what: str, shows: str) -> PublishError:
@@ -369,71 +422,108 @@ def _hub_error(exc: Exception, repo_id: str, what: str, shows: str) -> PublishEr
     return PublishError(f"{repo_id}: {what} failed ({type(exc).__name__}: {detail}); {shows}")
 
 
-def _commit_media(
+def _commit(
     api: Any,
     repo_id: str,
-    files: list[MediaFile],
+    target: str,
     head: str,
+    uploads: list[tuple[str, Any]],
+    deletes: list[str],
+    title: str,
     max_files: int,
     max_bytes: int,
+    create_pr: bool,
     result: PushResult,
-) -> str:
-    from huggingface_hub import CommitOperationAdd
-
-    batches = list(_batches(files, max_files, max_bytes))
-    for i, batch in enumerate(batches, 1):
-        ops = [CommitOperationAdd(path_in_repo=f.uri, path_or_fileobj=f.local_path) for f in batch]
+) -> None:
+    """Move ``target`` from ``head`` to the new state in one step (module docstring); fills ``result``."""
+    chunks = _chunks(uploads, deletes, max_files, max_bytes)
+    shows = f"{target} still shows its previous state (nothing of this push is visible)"
+    if len(chunks) == 1 and not create_pr:
         try:
-            info = api.create_commit(
-                repo_id,
-                ops,
-                commit_message=f"owa-builders: add media for config {result.config_name} ({i}/{len(batches)})",
-                repo_type="dataset",
-                parent_commit=head,
-            )
+            info = api.create_commit(repo_id, _operations(chunks[0]), commit_message=title, repo_type="dataset",
+                                     revision=target, parent_commit=head)  # fmt: skip
         except Exception as exc:
-            raise _hub_error(
-                exc, repo_id, f"uploading media (commit {i} of {len(batches)})",
-                "no config changed (media committed before stays and is skipped next time)",
-            ) from exc  # fmt: skip
-        head = info.oid
-        result.commits.append(head)
-        logger.info("media commit %d/%d: %d file(s)", i, len(batches), len(batch))
-    return head
-
-
-def _commit_final(
-    api: Any,
-    repo_id: str,
-    name: str,
-    adds: list[tuple[str, Any]],
-    stale: list[str],
-    head: str,
-    built: BuiltFolder,
-    max_files: int,
-) -> str:
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-
-    ops = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=content) for path, content in adds]
-    shows = "the repo still shows its previous state (nothing of this config was published)"
+            raise _hub_error(exc, repo_id, "the commit (data files and card)", shows) from exc
+        result.commit = str(info.oid)
+        result.commits.append(result.commit)
+        return
+    pr: int | None = None
+    step = "opening the pull request (commit 1)"
     try:
-        for start in range(0, len(ops), max_files):
-            api.preupload_lfs_files(repo_id, ops[start : start + max_files], repo_type="dataset")
+        for i, chunk in enumerate(chunks, 1):
+            step = f"commit {i} of {len(chunks)}" + (
+                " (opening the pull request)" if i == 1 else f" to PR #{pr}"
+            )
+            message = f"{title} [{i}/{len(chunks)}]" if len(chunks) > 1 else title
+            if pr is None:
+                info = api.create_commit(repo_id, _operations(chunk), commit_message=message, repo_type="dataset",
+                                         revision=target, parent_commit=head, create_pr=True,
+                                         commit_description="Staged by owa-builders push.")  # fmt: skip
+                pr = int(info.pr_num)
+                result.pr_url = str(info.pr_url)
+            else:
+                info = api.create_commit(repo_id, _operations(chunk), commit_message=message, repo_type="dataset",
+                                         revision=f"refs/pr/{pr}", parent_commit=result.commits[-1])  # fmt: skip
+            result.commits.append(str(info.oid))
+            logger.info("%s: %d operation(s)", step, len(chunk))
+        result.commit = result.commits[-1]
+        if create_pr:
+            return
+        step = f"merging PR #{pr} into {target}"
+        now = api.dataset_info(repo_id, revision=target).sha
+        if now != head:
+            raise PublishError(
+                f"{repo_id}: {target} moved from {head[:12]} to {now[:12]} during the push (another push?); "
+                f"PR #{pr} was not merged; {shows}. Pushes to one repo must be sequential: push again"
+            )
+        api.merge_pull_request(repo_id, pr, repo_type="dataset", comment="Merged by owa-builders push.")
     except Exception as exc:
-        raise _hub_error(exc, repo_id, "uploading the data files", shows) from exc
-    deletes = [CommitOperationDelete(path_in_repo=path) for path in stale]
-    rows = sum(s.num_rows for s in built.splits.values())
-    try:
-        info = api.create_commit(
-            repo_id,
-            [*ops, *deletes],
-            commit_message=f"owa-builders: publish config {name} ({built.stage} stage, {rows} rows)",
-            repo_type="dataset",
-            parent_commit=head,
+        closed = pr is not None and _close(api, repo_id, pr)
+        where = (
+            ""
+            if pr is None
+            else f" (the partial upload is in PR #{pr}, {'closed' if closed else 'left open'})"
         )
+        if isinstance(exc, PublishError):
+            raise PublishError(f"{exc}{where}") from exc
+        raise _hub_error(exc, repo_id, step, shows + where) from exc
+    result.staged_pr, result.pr_url = pr, None
+    try:
+        result.commit = str(api.dataset_info(repo_id, revision=target).sha)
     except Exception as exc:
-        raise _hub_error(exc, repo_id, "the final commit (data files and card)", shows) from exc
-    return str(info.oid)
+        raise PublishError(
+            f"{repo_id}: PR #{pr} was merged into {target}, but reading its head failed: {exc}"
+        ) from exc
+    result.commits.append(result.commit)
+
+
+def _close(api: Any, repo_id: str, pr: int) -> bool:
+    """Close a staging PR after a failure (best effort: it may be what failed)."""
+    try:
+        api.change_discussion_status(repo_id, pr, "closed", repo_type="dataset",
+                                     comment="owa-builders push failed; this partial upload is not merged.")  # fmt: skip
+        return True
+    except Exception:
+        logger.warning("%s: could not close the staging PR #%d", repo_id, pr)
+        return False
+
+
+def _check_no_leaks(adds: list[tuple[str, Any]], markers: list[str]) -> None:
+    """Refuse to upload a file (other than a Parquet shard: rows are the user's data) naming a local root,
+    the home directory or the user name."""
+    found: dict[str, list[str]] = {}
+    for path, content in adds:
+        if layout.parse_shard_path(path) is not None:
+            continue
+        if not isinstance(content, bytes):
+            with open(content, "rb") as f:
+                content = f.read()
+        hits = redact.leaks(content, markers)
+        if hits:
+            found[path] = hits
+    if found:
+        listed = "; ".join(f"{p} ({', '.join(h)})" for p, h in sorted(found.items()))
+        raise PublishError(f"refusing to upload local paths (nothing was uploaded): {listed}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -470,30 +560,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--license", help="license id for the card (default: keep the card's, else 'unknown')"
     )
     parser.add_argument("--max-commit-files", type=int, default=DEFAULT_MAX_COMMIT_FILES,
-                        help="files per media commit (default: 50)")  # fmt: skip
+                        help="files per commit; a larger push is staged in a pull request and merged at once "
+                             "(default: 50)")  # fmt: skip
+    parser.add_argument(
+        "--revision", help="the branch to push to (created from main when absent; default: main)"
+    )
+    parser.add_argument("--create-pr", action="store_true",
+                        help="open a pull request against the branch instead of changing it")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        result = push(
-            args.folder,
-            args.repo_id,
-            config_name=args.config_name,
-            num_shards=args.num_shards,
-            max_shard_bytes=args.max_shard_size,
-            media=not args.no_media,
-            replace_media=args.replace_media,
-            private=True if args.private else None,
-            license=args.license,
-            max_commit_files=args.max_commit_files,
-        )
-    except OwaError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    """``owa-builders push``; errors propagate as :class:`OwaError` (the CLI prints them, exit 2)."""
+    result = push(
+        args.folder,
+        args.repo_id,
+        config_name=args.config_name,
+        num_shards=args.num_shards,
+        max_shard_bytes=args.max_shard_size,
+        media=not args.no_media,
+        replace_media=args.replace_media,
+        private=True if args.private else None,
+        license=args.license,
+        max_commit_files=args.max_commit_files,
+        revision=args.revision,
+        create_pr=args.create_pr,
+    )
     shards = ", ".join(f"{split}: {len(paths)}" for split, paths in result.shards.items())
     print(
         f"published {args.folder} as config {result.config_name!r} of {result.repo_id} ({result.url}); "
         f"shards {shards}; media: {len(result.media_uploaded)} uploaded, {len(result.media_present)} already there; "
-        f"{len(result.commits)} commit(s), last {result.commit[:12]}"
+        f"{len(result.commits)} commit(s)"
+        + (f" staged in PR #{result.staged_pr} and merged" if result.staged_pr else "")
+        + (
+            f", the PR at {result.commit[:12]}"
+            if result.pr_url
+            else f", {result.revision} now at {result.commit[:12]}"
+        )
     )
-    print(f'load it with: datasets.load_dataset("{result.repo_id}", "{result.config_name}")')
+    if result.pr_url:
+        print(f"opened a pull request against {result.revision}: {result.pr_url} (merge it to publish)")
+        return 0
+    rev = "" if result.revision == "main" else f', revision="{result.revision}"'
+    print(f'load it with: datasets.load_dataset("{result.repo_id}", "{result.config_name}"{rev})')
     return 0

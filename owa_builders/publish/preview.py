@@ -13,7 +13,8 @@ timeline, thumbnails as ``data:`` URIs (JPEG). It shows
   ``<image> x 64``) and the events decoded from its ids;
 - the first events as a table.
 
-The same input gives the same page, byte for byte.
+The same input gives the same page, byte for byte. The page names no local path (notes go through
+:mod:`.redact`); the returned ``notes`` (printed by the command) keep them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from owa_event.events import SCREEN, screen_ref
 from ..errors import OwaError, PreviewError
 from ..stages import spec, specs
 from ..training.transforms import event_from_mcap_message
+from . import redact
 from .plots import PALETTE
 from .source import BuiltFolder, open_built
 
@@ -105,7 +107,8 @@ def write_preview(
         facts = {"rows": len(rows)}
     title = f"{built.config_name} [{split_name}] {where}"
     thumbs, missing, notes = _thumbnails(events, root, max_thumbnails, thumb_width)
-    page = render_page(title, built, events, thumbs, missing, notes, token_text, facts)
+    shown = [redact.redactor(built.path, built.data_root).text(n) for n in notes]  # no local path on the page
+    page = render_page(title, built, events, thumbs, missing, shown, token_text, facts)
     output = os.fspath(output)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w", encoding="utf-8") as f:
@@ -412,18 +415,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        result = write_preview(
-            args.folder,
-            args.output,
-            split=args.split,
-            episode=args.episode,
-            row=args.row,
-            media_root=args.media_root,
-            max_thumbnails=args.max_thumbnails,
-        )
-    except OwaError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    """``owa-builders preview``; errors propagate as :class:`OwaError` (the CLI prints them, exit 2)."""
+    result = write_preview(
+        args.folder,
+        args.output,
+        split=args.split,
+        episode=args.episode,
+        row=args.row,
+        media_root=args.media_root,
+        max_thumbnails=args.max_thumbnails,
+    )
     print(f"wrote {result.path}: {result.title}; {result.events} events, {result.thumbnails} thumbnails")
     for note in result.notes:
         print(f"warning: {note}")
