@@ -22,6 +22,7 @@ from owa_event.errors import OwaError
 
 from .cache import PROCESS, OpenVideo, VideoCache, tune_allocator
 from .index import VideoIndex, build_index, to_ns, video_stream
+from .integrity import DECODER_OPTIONS, truncated_tail
 from .source import MediaRoot, NotAVideoError, UriError, open_container
 
 __all__ = ["FrameLoadError", "FrameLoader", "FrameLoaderStats", "FrameRef"]
@@ -188,6 +189,9 @@ class FrameLoaderStats:
     evictions: int = 0  # open videos closed to stay within max_open_videos
     indexes_built: int = 0  # demux-only index passes
     decode_errors: int = 0  # errors FFmpeg reported while demuxing/decoding (damaged videos)
+    damaged: int = (
+        0  # decoded frames refused: libav reported damage between their random-access point and them
+    )
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -438,6 +442,9 @@ class FrameLoader:
                 first, end = idx.span_ns()
                 reason = f"outside the video stream (frames span {first}..{end} ns)"
                 self._missing(out, slot, uri, pts_ns, reason, size)
+            elif (lost := truncated_tail(idx, j, pts_ns)) is not None:
+                self.stats.damaged += 1
+                self._missing(out, slot, uri, pts_ns, lost, size)
             else:
                 targets.setdefault(j, []).append((slot, pts_ns))
         for j in sorted(targets):
@@ -506,6 +513,7 @@ class FrameLoader:
         damage between its random-access point ``start`` and it: it cannot be vouched for."""
         bad = video.damage_between(start, pos)
         if bad is not None:
+            self.stats.damaged += 1
             reason = f"the video is damaged between this frame's random-access point and it ({bad})"
             raise self._error(video.uri, video.index.time_ns(j), reason)
         return frame
@@ -538,6 +546,7 @@ class FrameLoader:
             else:  # the demuxer landed after the point: start over from the first packet
                 self._reopen(video)
             video.codec_context.flush_buffers()
+            video.judge.restart(start_pts)
             video.demux = video.container.demux(video.stream)
             while (packet := self._read_packet(video)) is not None:
                 p = packet.pts if packet.pts is not None else packet.dts
@@ -574,6 +583,7 @@ class FrameLoader:
         video.codec_context = video.stream.codec_context
         if self.thread_type:
             video.codec_context.thread_type = self.thread_type
+        video.codec_context.options = dict(DECODER_OPTIONS)
 
     def _read_packet(self, video: OpenVideo) -> Any:
         """The next packet of the video stream, or None at its end -- also when the demuxer fails
@@ -604,6 +614,8 @@ class FrameLoader:
         where = position if position is not None else max(video.next_pos - (packet is None), 0)
         if position is not None:
             video.next_pos = position + 1
+        if packet is not None:
+            video.judge.packet(packet, position)
         try:
             frames = video.codec_context.decode(packet)
         except Exception as e:
@@ -611,18 +623,16 @@ class FrameLoader:
                 raise
             self.stats.decode_errors += 1
             video.damage.setdefault(where, f"{type(e).__name__}: {e}")
+            video.judge.error(e, position)
             return
         self._queue(video, frames)
 
     def _queue(self, video: OpenVideo, frames: list[Any]) -> None:
         for frame in frames:
             self.stats.decoded += 1
+            video.judge.frame(frame)  # corrupt flags, timestamps contradicting the bitstream's order
             if frame.pts is None or (video.valid_from is not None and frame.pts < video.valid_from):
                 continue  # leading pictures of the starting point (possibly broken): never returned
-            if getattr(frame, "is_corrupt", False):
-                where = video.index.position_of_pts.get(int(frame.pts))
-                if where is not None:
-                    video.damage.setdefault(where, "the decoder flagged the frame corrupt")
             video.pending.append(frame)
 
     def _next_frame(self, video: OpenVideo) -> Any:
