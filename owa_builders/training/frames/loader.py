@@ -635,11 +635,10 @@ class FrameLoader:
                 continue  # leading pictures of the starting point (possibly broken): never returned
             video.pending.append(frame)
 
-    def _next_frame(self, video: OpenVideo) -> Any:
+    def _fill(self, video: OpenVideo) -> None:
+        """Decode until a frame is pending or the stream ends."""
         idx = video.index
-        while not video.pending:
-            if video.eof:
-                return None
+        while not video.pending and not video.eof:
             packet = self._read_packet(video)
             if packet is None:
                 video.eof = True
@@ -647,6 +646,11 @@ class FrameLoader:
                 continue
             p = packet.pts if packet.pts is not None else packet.dts
             self._feed(video, packet, idx.position_of_pts.get(int(p)) if p is not None else None)
+
+    def _next_frame(self, video: OpenVideo) -> Any:
+        self._fill(video)
+        if not video.pending:
+            return None
         frame = video.pending.popleft()
         video.last_pts = frame.pts
         video.last_frame = frame
@@ -658,6 +662,8 @@ class FrameLoader:
             if frame is None:
                 return None
             if frame.pts == t:
+                # the next frame out can show this one's timestamp to be wrong (integrity: pts_order)
+                self._fill(video)
                 return frame
             if frame.pts > t:
                 return None
