@@ -179,14 +179,28 @@ def build_index(container: Any, stream: Any, max_packets: int | None = None) -> 
         end_ns=end_ns,
         rap_source=source,
         flagged_keyframes=int(sum(flag_l)),
-        declared_end_ns=_declared_end_ns(container),
+        declared_end_ns=_declared_end_ns(container, stream),
     )
 
 
-def _declared_end_ns(container: Any) -> int:
-    """The container header's duration (ns, from its start), or -1 when it does not say."""
+def _declared_end_ns(container: Any, stream: Any) -> int:
+    """How long the header says the video stream lasts (ns, from time 0), or -1 when it does not say:
+    the stream's duration, else its Matroska ``DURATION`` tag, else the container's duration when the
+    video is its only stream (with other streams, that is the longest one's)."""
+    tb = stream.time_base
+    if isinstance(stream.duration, int) and stream.duration > 0 and tb:
+        start = stream.start_time if isinstance(stream.start_time, int) else 0
+        return to_ns(stream.duration + max(start, 0), Fraction(tb))
+    tag = (getattr(stream, "metadata", None) or {}).get("DURATION")
+    if isinstance(tag, str):
+        try:
+            h, m, sec = tag.split(":")
+            whole, _, frac = sec.partition(".")
+            return ((int(h) * 60 + int(m)) * 60 + int(whole)) * NS + int((frac + "000000000")[:9])
+        except ValueError:
+            return -1
     duration = getattr(container, "duration", None)  # AV_TIME_BASE (us) units
-    if not isinstance(duration, int) or duration <= 0:
+    if len(container.streams) != 1 or not isinstance(duration, int) or duration <= 0:
         return -1
     start = getattr(container, "start_time", None)
     return (duration + (start if isinstance(start, int) and start > 0 else 0)) * 1000

@@ -56,19 +56,31 @@ class FrameJudge:
         self.position_of_pts = position_of_pts
         #: decode position -> signal names (a property of the file: kept across seeks)
         self.signals: dict[int, list[str]] = {}
+        #: decode position -> errors raised in the first GOP after a seek, which the seek itself can
+        #: cause (an open GOP's recovery point: libav misses pictures from before it, e.g. "mmco: unref
+        #: short failure"); confirmed or cleared by decoding that position from an earlier point
+        self.suspects: dict[int, list[str]] = {}
         self._last_pts: int | None = None
         self._last_where: int | None = None
         self._in_flight: dict[int, None] = {}  # positions fed whose frame has not come out (ordered)
         self._from_pts: int | None = None
+        self._suspect_from, self._suspect_until = 0, 0
+        self._leading = False  # the last packet fed is a leading picture of the starting point
 
-    def restart(self, from_pts: int | None = None) -> None:
+    def restart(self, from_pts: int | None = None, first_gop: tuple[int, int] = (0, 0)) -> None:
         """The decoder was flushed (a seek to the random-access point at ``from_pts``): nothing is in
         flight, the pts order starts over; frames before ``from_pts`` (the point's leading pictures,
-        which the caller drops) are not judged."""
+        which the caller drops) are not judged. Errors at decode positions in ``first_gop``
+        (``[start, end)``: from the point to the next one; empty when decoding from the video's first
+        point) are only suspects (:attr:`suspects`)."""
         self._last_pts = None
         self._last_where = None
         self._in_flight.clear()
         self._from_pts = from_pts
+        self._suspect_from, self._suspect_until = first_gop
+
+    def _suspect(self, where: int) -> bool:
+        return self._suspect_from <= where < self._suspect_until
 
     def position_of(self, packet: Any) -> int | None:
         p = packet.pts if packet.pts is not None else packet.dts
@@ -83,21 +95,36 @@ class FrameJudge:
 
     def packet(self, packet: Any, where: int | None) -> None:
         """A packet about to be fed at decode position ``where``."""
+        pts = packet.pts if packet.pts is not None else packet.dts
+        self._leading = self._from_pts is not None and pts is not None and int(pts) < self._from_pts
+        if self._leading:
+            return  # a leading picture of the starting point: its references were skipped
         if getattr(packet, "is_corrupt", False):
             self.mark(where, "packet_corrupt")
         if where is not None:
             self._in_flight[where] = None
+            if not self._suspect(where):
+                self.suspects.pop(where, None)  # decoded with its references: judged anew
 
-    def error(self, error: BaseException, where: int | None) -> None:
+    def error(self, error: BaseException, where: int | None) -> bool:
         """The decoder raised ``error`` while fed the packet at decode position ``where`` (None: the
-        flush). The error may belong to any packet whose frame has not come out yet (frame threads
+        flush); True if it is blamed on that position for sure. The error may belong to any packet whose frame has not come out yet (frame threads
         report an error one or more packets late; reordering holds frames back), so all of them are
-        marked -- refusing a few frames too many rather than serving one damaged frame."""
-        self.mark(where, "decode_error")
+        marked -- refusing a few frames too many rather than serving one damaged frame. An error on a
+        leading picture of the starting point (an open GOP's, decoded without its references, never
+        served) is expected and ignored (False returned)."""
+        if self._leading:
+            return False
         latest = max(self._in_flight, default=-1)
-        for pos in self._in_flight:
-            if pos >= latest - IN_FLIGHT:
+        blamed = [pos for pos in self._in_flight if pos >= latest - IN_FLIGHT]
+        for pos in blamed + ([where] if where is not None and where not in blamed else []):
+            if self._suspect(pos):
+                names = self.suspects.setdefault(pos, [])
+                if "decode_error" not in names:
+                    names.append("decode_error")
+            else:
                 self.mark(pos, "decode_error")
+        return where is not None and not self._suspect(where)
 
     def frame(self, frame: Any) -> None:
         """A frame the decoder returned, every one, in the order returned (the caller filters after)."""
@@ -127,6 +154,10 @@ class FrameJudge:
             if first <= pos <= last
         ]
         return ", ".join(found) if found else None
+
+    def suspect_between(self, first: int, last: int) -> bool:
+        """Whether an error at a decode position in ``[first, last]`` awaits confirmation."""
+        return any(first <= pos <= last for pos in self.suspects)
 
 
 def truncated_tail(index: VideoIndex, j: int, pts_ns: int) -> str | None:

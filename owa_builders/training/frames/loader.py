@@ -496,6 +496,12 @@ class FrameLoader:
                 frame = self._advance_to(video, t)
                 if frame is not None:
                     break
+        if frame is not None and video.judge.suspect_between(start, pos):
+            # an error the seek may have caused: decode the frame again from the previous point
+            k = int(np.searchsorted(idx.rap_positions, start, side="left")) - 1
+            if k >= 0:
+                self._seek(video, int(idx.rap_positions[k]))
+                frame = self._advance_to(video, t)
         if frame is None:
             video.valid_from = None
             bad = video.damage_between(start, pos)
@@ -512,6 +518,8 @@ class FrameLoader:
         """``frame`` (presentation position ``j``, decode position ``pos``), unless the decoder reported
         damage between its random-access point ``start`` and it: it cannot be vouched for."""
         bad = video.damage_between(start, pos)
+        if bad is None and video.judge.suspect_between(start, pos):
+            bad = "a decoding error no decode from an earlier random-access point cleared"
         if bad is not None:
             self.stats.damaged += 1
             reason = f"the video is damaged between this frame's random-access point and it ({bad})"
@@ -546,7 +554,7 @@ class FrameLoader:
             else:  # the demuxer landed after the point: start over from the first packet
                 self._reopen(video)
             video.codec_context.flush_buffers()
-            video.judge.restart(start_pts)
+            video.judge.restart(start_pts, self._first_gop(idx, start))
             video.demux = video.container.demux(video.stream)
             while (packet := self._read_packet(video)) is not None:
                 p = packet.pts if packet.pts is not None else packet.dts
@@ -563,6 +571,15 @@ class FrameLoader:
             to_ns(start_pts, idx.time_base),
             "cannot position the demuxer on a random-access point",
         )
+
+    @staticmethod
+    def _first_gop(idx: VideoIndex, start: int) -> tuple[int, int]:
+        """Decode positions from the random-access point ``start`` to the next one, where an error
+        may come from the seek itself (none when ``start`` is the video's first point)."""
+        k = int(np.searchsorted(idx.rap_positions, start, side="right"))
+        if k <= 1:
+            return (0, 0)
+        return (start, int(idx.rap_positions[k]) if k < len(idx.rap_positions) else idx.frames)
 
     def _reopen(self, video: OpenVideo) -> None:
         video.demux = None
@@ -622,8 +639,8 @@ class FrameLoader:
             if not isinstance(e, _media_errors()):
                 raise
             self.stats.decode_errors += 1
-            video.damage.setdefault(where, f"{type(e).__name__}: {e}")
-            video.judge.error(e, position)
+            if video.judge.error(e, position):  # False: a leading picture's (expected, never served)
+                video.damage.setdefault(where, f"{type(e).__name__}: {e}")
             return
         self._queue(video, frames)
 
