@@ -309,6 +309,7 @@ def campaign(cases: int, seed: int, thread_type: str, workdir: Path) -> dict[str
     concealed_cases_signalled: dict[str, int] = {"plain": 0, "loader": 0}
     failures: list[str] = []
     examples: list[str] = []
+    missed: list[str] = []  # served bad frames with a libav signal in their GOP (the loader should refuse)
     reasons: Counter[str] = Counter()
     for i in range(cases):
         video = originals[i % len(originals)]
@@ -338,6 +339,10 @@ def campaign(cases: int, seed: int, thread_type: str, workdir: Path) -> dict[str
                     names.update(fired(result, which, j))
                 concealed_signals[which].update(names or {"(none)"})
                 concealed_cases_signalled[which] += bool(names)
+                if names and which == "loader":
+                    missed.append(
+                        f"{case}: case {i} {video.name} {what} frames {bad} signals={sorted(names)}"
+                    )
             if len(examples) < 12:
                 examples.append(f"{case}: {video.name} {what} frames {bad} loader-signals={sorted(names)}")
     return {
@@ -351,6 +356,7 @@ def campaign(cases: int, seed: int, thread_type: str, workdir: Path) -> dict[str
         "refusal_reasons": dict(reasons),
         "failures": failures,
         "examples": examples,
+        "missed": missed,
     }
 
 
@@ -378,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     print("why references were refused:", out["refusal_reasons"])
     for line in out["examples"]:
         print("  e.g.", line)
+    for line in out["missed"]:
+        print("  SIGNALLED BUT SERVED", line)
     for line in out["failures"]:
         print("  FAILURE", line)
     if args.json:

@@ -29,7 +29,14 @@ from typing import Any
 
 from .index import SLACK_NS, VideoIndex, to_ns
 
-__all__ = ["DECODER_OPTIONS", "IN_FLIGHT", "TRUNCATION_SLACK_NS", "FrameJudge", "truncated_tail"]
+__all__ = [
+    "DECODER_OPTIONS",
+    "IN_FLIGHT",
+    "SETTLE_PACKETS",
+    "TRUNCATION_SLACK_NS",
+    "FrameJudge",
+    "truncated_tail",
+]
 
 #: A container header's duration may exceed the frames' end by this much (rounding) without the file
 #: being taken for truncated (ns).
@@ -38,6 +45,9 @@ TRUNCATION_SLACK_NS = 1_000_000
 #: An error is blamed on the packets in flight at most this many decode positions before the newest
 #: one fed (frame threads hold up to one packet per thread; B-frame reordering holds a few more).
 IN_FLIGHT = 32
+#: A frame is served once the packets decoded before it have come out of the decoder (their frames
+#: can show its timestamp wrong), waiting at most this many more packets (H.264's reorder limit).
+SETTLE_PACKETS = 16
 
 #: libav decoder options the loader opens every decoder with: check what can be checked
 #: (``crccheck``, ``bitstream``, ``buffer``) and fail loudly (``explode``) instead of concealing.
@@ -154,6 +164,11 @@ class FrameJudge:
             if first <= pos <= last
         ]
         return ", ".join(found) if found else None
+
+    def settled(self, position: int) -> bool:
+        """Whether every packet fed at a decode position <= ``position`` has come out as a frame (so
+        that whatever their frames show about it, e.g. ``pts_order``, is known)."""
+        return not any(pos <= position for pos in self._in_flight)
 
     def suspect_between(self, first: int, last: int) -> bool:
         """Whether an error at a decode position in ``[first, last]`` awaits confirmation."""

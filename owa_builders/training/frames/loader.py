@@ -22,7 +22,7 @@ from owa_event.errors import OwaError
 
 from .cache import PROCESS, OpenVideo, VideoCache, tune_allocator
 from .index import VideoIndex, build_index, to_ns, video_stream
-from .integrity import DECODER_OPTIONS, truncated_tail
+from .integrity import DECODER_OPTIONS, SETTLE_PACKETS, truncated_tail
 from .source import MediaRoot, NotAVideoError, UriError, open_container
 
 __all__ = ["FrameLoadError", "FrameLoader", "FrameLoaderStats", "FrameRef"]
@@ -654,15 +654,27 @@ class FrameLoader:
 
     def _fill(self, video: OpenVideo) -> None:
         """Decode until a frame is pending or the stream ends."""
-        idx = video.index
         while not video.pending and not video.eof:
-            packet = self._read_packet(video)
-            if packet is None:
-                video.eof = True
-                self._feed(video, None, None)
-                continue
-            p = packet.pts if packet.pts is not None else packet.dts
-            self._feed(video, packet, idx.position_of_pts.get(int(p)) if p is not None else None)
+            self._feed_next(video)
+
+    def _feed_next(self, video: OpenVideo) -> None:
+        """Feed the next packet (at the end: flush the decoder)."""
+        packet = self._read_packet(video)
+        if packet is None:
+            video.eof = True
+            self._feed(video, None, None)
+            return
+        p = packet.pts if packet.pts is not None else packet.dts
+        self._feed(video, packet, video.index.position_of_pts.get(int(p)) if p is not None else None)
+
+    def _settle(self, video: OpenVideo, position: int) -> None:
+        """Decode on (a bounded number of packets) until every packet decoded before the frame at
+        decode ``position`` has come out of the decoder: their frames can show its timestamp wrong."""
+        self._fill(video)  # the next frame out
+        for _ in range(SETTLE_PACKETS):
+            if video.eof or video.judge.settled(position):
+                return
+            self._feed_next(video)
 
     def _next_frame(self, video: OpenVideo) -> Any:
         self._fill(video)
@@ -679,8 +691,10 @@ class FrameLoader:
             if frame is None:
                 return None
             if frame.pts == t:
-                # the next frame out can show this one's timestamp to be wrong (integrity: pts_order)
-                self._fill(video)
+                # the frames out next can show this one's timestamp to be wrong (integrity: pts_order)
+                where = video.index.position_of_pts.get(int(t))
+                if where is not None:
+                    self._settle(video, where)
                 return frame
             if frame.pts > t:
                 return None
