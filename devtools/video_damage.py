@@ -209,7 +209,7 @@ def run_case(video: Original, data: bytes, thread_type: str, seed: int) -> dict[
             import av
 
             from owa_builders.training.frames import build_index
-            from owa_builders.training.frames.integrity import DECODER_OPTIONS
+            from owa_builders.training.frames.integrity import decoder_options
 
             with av.open(str(root / "v.mkv")) as c:
                 idx = build_index(c, c.streams.video[0])
@@ -220,7 +220,7 @@ def run_case(video: Original, data: bytes, thread_type: str, seed: int) -> dict[
                     start = idx.start_for(pos)
                     position[j] = (start if start is not None else 0, pos)
             signals["plain"] = probe(root / "v.mkv", {}, thread_type)
-            signals["loader"] = probe(root / "v.mkv", DECODER_OPTIONS, thread_type)
+            signals["loader"] = probe(root / "v.mkv", decoder_options(thread_type), thread_type)
         except Exception as e:  # the file cannot be indexed: nothing to attribute
             signals["unreadable"] = {-1: [type(e).__name__]}
         return {
@@ -343,8 +343,10 @@ def campaign(cases: int, seed: int, thread_type: str, workdir: Path) -> dict[str
                     missed.append(
                         f"{case}: case {i} {video.name} {what} frames {bad} signals={sorted(names)}"
                     )
-            if len(examples) < 12:
-                examples.append(f"{case}: {video.name} {what} frames {bad} loader-signals={sorted(names)}")
+            if len(examples) < 12 or case == "wrong_frame":
+                examples.append(
+                    f"{case}: case {i} {video.name} {what} frames {bad} loader-signals={sorted(names)}"
+                )
     return {
         "cases": cases,
         "thread_type": thread_type,

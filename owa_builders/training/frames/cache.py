@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .index import VideoIndex, video_stream
-from .integrity import DECODER_OPTIONS, FrameJudge
+from .integrity import FrameJudge, decoder_options
 
 __all__ = ["PROCESS", "OpenVideo", "ProcessState", "VideoCache", "tune_allocator"]
 
@@ -40,7 +40,7 @@ class OpenVideo:
         self.codec_context = self.stream.codec_context
         if thread_type:
             self.codec_context.thread_type = thread_type
-        self.codec_context.options = dict(DECODER_OPTIONS)  # before the decoder opens (first decode)
+        self.codec_context.options = decoder_options(thread_type)  # before the decoder opens (first decode)
         self.demux: Iterator[Any] | None = None
         self.pending: deque[Any] = deque()
         self.next_pos = 0  # decode position of the next packet to feed

@@ -49,9 +49,17 @@ IN_FLIGHT = 32
 #: can show its timestamp wrong), waiting at most this many more packets (H.264's reorder limit).
 SETTLE_PACKETS = 16
 
-#: libav decoder options the loader opens every decoder with: check what can be checked
-#: (``crccheck``, ``bitstream``, ``buffer``) and fail loudly (``explode``) instead of concealing.
+#: libav decoder options the loader opens decoders with (see :func:`decoder_options`): check what can
+#: be checked (``crccheck``, ``bitstream``, ``buffer``) and fail loudly (``explode``) instead of concealing.
 DECODER_OPTIONS: dict[str, str] = {"err_detect": "crccheck+bitstream+buffer+explode"}
+
+
+def decoder_options(thread_type: str) -> dict[str, str]:
+    """The decoder options for a decoder with ``thread_type``: :data:`DECODER_OPTIONS`, except with
+    frame threads (``"FRAME"``, ``"AUTO"``), where libav's H.264 decoder, once ``explode`` has failed
+    a frame, fails every later packet until flushed (no frame comes out): there only the corrupt
+    flags, plain decode errors and timestamps are signals."""
+    return {} if thread_type.upper() in ("FRAME", "AUTO") else dict(DECODER_OPTIONS)
 
 
 class FrameJudge:

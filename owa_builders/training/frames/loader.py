@@ -22,7 +22,7 @@ from owa_event.errors import OwaError
 
 from .cache import PROCESS, OpenVideo, VideoCache, tune_allocator
 from .index import VideoIndex, build_index, to_ns, video_stream
-from .integrity import DECODER_OPTIONS, SETTLE_PACKETS, truncated_tail
+from .integrity import SETTLE_PACKETS, decoder_options, truncated_tail
 from .source import MediaRoot, NotAVideoError, UriError, open_container
 
 __all__ = ["FrameLoadError", "FrameLoader", "FrameLoaderStats", "FrameRef"]
@@ -600,7 +600,7 @@ class FrameLoader:
         video.codec_context = video.stream.codec_context
         if self.thread_type:
             video.codec_context.thread_type = self.thread_type
-        video.codec_context.options = dict(DECODER_OPTIONS)
+        video.codec_context.options = decoder_options(self.thread_type)
 
     def _read_packet(self, video: OpenVideo) -> Any:
         """The next packet of the video stream, or None at its end -- also when the demuxer fails
