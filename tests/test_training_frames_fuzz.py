@@ -358,3 +358,158 @@ def test_index_pass_is_bounded(tmp_path: Path) -> None:
             build_index(c, c.streams.video[0], max_packets=5)
     with av.open(str(path)) as c:
         assert build_index(c, c.streams.video[0], max_packets=path.stat().st_size).frames == 20
+
+
+# ------------------------------------------------------------------------------------------
+# Damage libav reports (or that contradicts the container): refused and counted, never served
+# ------------------------------------------------------------------------------------------
+BFRAMES = {"preset": "veryfast", "bframes": "2", "x264-params": "keyint=12:min-keyint=12:scenecut=0"}
+OPEN_GOP = {"preset": "ultrafast", "x264-params": "open-gop=1:bframes=2:keyint=10:min-keyint=10:scenecut=0"}
+THREADS = ["SLICE", "FRAME"]
+
+
+def _write_edited(path: Path, options: dict[str, str], edit: Any, n: int = N_FRAMES) -> Path:
+    """A barcoded H.264 MKV (frame i shows i + 1, 50 ms apart) written with PyAV, each packet passed
+    through ``edit(k, packet)`` (k: decode order) before muxing: return the packet or None to drop it."""
+    from fractions import Fraction
+
+    from owa_builders.demo.recordings import frame_image
+
+    with av.open(str(path), mode="w", format="matroska") as container:
+        stream = container.add_stream("libx264", rate=20)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        stream.codec_context.time_base = stream.time_base
+        stream.options = options
+        count = 0
+
+        def mux(packets: list[Any]) -> None:
+            nonlocal count
+            for packet in packets:
+                kept = edit(count, packet)
+                count += 1
+                if kept is not None:
+                    container.mux(kept)
+
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(frame_image(i + 1, W, H), format="rgb24")
+            frame.pts, frame.time_base = i * 50, Fraction(1, 1000)
+            mux(stream.encode(frame))
+        mux(stream.encode())
+    return path
+
+
+def _served(root: Path, name: str, thread_type: str, original: dict[int, np.ndarray]) -> dict[str, Any]:
+    """Every frame time of the intact video (0, 50, ... ms) through FrameLoader: one call with
+    placeholders (forward pass) and one shuffled call per reference (seeks). Each reference is
+    ``"exact"`` (the original frame's pixels), ``"wrong"`` (another original frame's), ``"other"`` or
+    ``"refused"``; a black frame that is not counted is a failure."""
+    times = sorted(original)
+    lenient = FrameLoader(root, output="numpy", on_missing="placeholder", thread_type=thread_type)
+    got = lenient.load([(name, t * MS) for t in times])
+    assert sum(not g.any() for g in got) == lenient.stats.placeholders  # every black frame counted
+
+    def what(t: int, g: np.ndarray | None) -> str:
+        if g is None or not g.any():
+            return "refused"
+        if np.array_equal(g, original[t]):
+            return "exact"
+        return "wrong" if any(np.array_equal(g, f) for f in original.values()) else "other"
+
+    batch = {t: what(t, g) for t, g in zip(times, got)}
+    strict = FrameLoader(root, output="numpy", resume_within=0, thread_type=thread_type)
+    single, reasons = {}, {}
+    order = list(times)
+    random.Random(1).shuffle(order)
+    for t in order:
+        try:
+            single[t] = what(t, strict.load_one(name, t * MS))
+        except FrameLoadError as e:
+            single[t], reasons[t] = "refused", e.reason
+    return {"batch": batch, "single": single, "reasons": reasons, "lenient": lenient, "strict": strict}
+
+
+@pytest.mark.parametrize("thread_type", THREADS)
+def test_a_timestamp_contradicting_the_bitstream_is_refused(tmp_path: Path, thread_type: str) -> None:
+    """One packet's pts rewritten (600 -> 536 ms, as a flipped bit in a block header does): the
+    decoder returns its frame after the 550 ms frame, so the container's times contradict the
+    bitstream's order (signal ``pts_order``). The frames of that GOP are refused and counted; no
+    reference is ever served another frame's pixels (the 600 ms reference used to get the 550 ms frame)."""
+
+    def repts(k: int, packet: Any) -> Any:
+        if packet.pts == 600:
+            packet.pts = 536
+        return packet
+
+    intact = _write_edited(tmp_path / "intact.mkv", BFRAMES, lambda k, p: p)
+    _, original = sequential(intact)
+    _write_edited(tmp_path / "bad.mkv", BFRAMES, repts)
+    out = _served(tmp_path, "bad.mkv", thread_type, original)
+    for mode in ("batch", "single"):
+        assert set(out[mode].values()) <= {"exact", "refused"}, (mode, out[mode])
+        assert out[mode][600] == "refused" and out[mode][550] == "refused"
+        # both frames out of order are suspect (550 ms: decode position 9); decoded before: intact
+        assert all(out[mode][t] == "exact" for t in original if t < 450 or t >= 1200)
+    assert all("pts_order" in r for r in out["reasons"].values() if "damaged" in r)
+    assert out["lenient"].stats.damaged >= 1 and out["strict"].stats.damaged >= 1
+
+
+@pytest.mark.parametrize("thread_type", THREADS)
+def test_a_truncated_tail_serves_no_stand_in(tmp_path: Path, thread_type: str) -> None:
+    """Cut after the last GOP's I and P packets (B-frames 1250..1350 and the last P lost): the header
+    still says 1.5 s, so times between the surviving frames of that GOP are refused instead of being
+    served the 1200 ms frame, and the stream's end (1450 ms after a 1400 ms frame) is missing."""
+    path = write_mkv(
+        tmp_path / "whole.mkv", [i * 50 for i in range(N_FRAMES)], options=BFRAMES, first_index=1
+    )
+    _, original = sequential(path)
+    with av.open(str(path)) as c:
+        packets = [(int(p.pts), int(p.pos)) for p in c.demux(video=0) if p.size]
+    decode_order = [p for p, _ in packets]
+    cut = packets[decode_order.index(1400) + 1][1]  # the block after the 1400 ms P frame's
+    (tmp_path / "cut.mkv").write_bytes(path.read_bytes()[:cut])
+    out = _served(tmp_path, "cut.mkv", thread_type, original)
+    for mode in ("batch", "single"):
+        assert "wrong" not in out[mode].values(), (mode, out[mode])
+        assert [t for t in original if out[mode][t] == "refused"] == [1250, 1300, 1350, 1450], out[mode]
+    assert "truncated" in out["reasons"][1300] and "outside" in out["reasons"][1450]
+    assert out["lenient"].stats.damaged == 3 and out["lenient"].stats.placeholders == 4
+
+
+@pytest.mark.parametrize("thread_type", THREADS)
+def test_seek_errors_of_an_open_gop_are_cleared_not_served_as_damage(
+    tmp_path: Path, thread_type: str
+) -> None:
+    """Intact x264 open GOPs: seeking to a recovery point makes libav (err_detect=explode) raise
+    ("mmco: unref short failure": pictures from before the point are missing). Such an error is a
+    suspect, decoded again from the previous point, where it does not recur: every frame is served
+    exactly, nothing is counted damaged. (Frame threads decode without explode.)"""
+    path = write_mkv(tmp_path / "og.mkv", [i * 50 for i in range(N_FRAMES)], options=OPEN_GOP, first_index=1)
+    _, original = sequential(path)
+    out = _served(tmp_path, "og.mkv", thread_type, original)
+    assert set(out["batch"].values()) == {"exact"} and set(out["single"].values()) == {"exact"}
+    assert out["strict"].stats.damaged == 0
+    if thread_type == "SLICE":  # frame threads decode without explode (integrity.decoder_options)
+        assert out["strict"].stats.decode_errors >= 1
+
+
+@pytest.mark.parametrize("thread_type", THREADS)
+def test_a_decode_error_refuses_its_gop_with_frame_threads(tmp_path: Path, thread_type: str) -> None:
+    """Bytes of one P slice zeroed (libav raises): with frame threads the error surfaces packets late,
+    so it is blamed on every packet in flight; the frames from that packet to the next keyframe are
+    refused and counted, every other frame is exact, none is another frame's."""
+    path = write_mkv(tmp_path / "ok.mkv", [i * 50 for i in range(N_FRAMES)], gop=10, first_index=1)
+    _, original = sequential(path)
+    data = bytearray(path.read_bytes())
+    with av.open(str(path)) as c:
+        packets = [(int(p.pts), int(p.pos)) for p in c.demux(video=0) if p.size]
+    pos = packets[13][1] + 8
+    data[pos : pos + 8] = bytes(8)
+    (tmp_path / "bad.mkv").write_bytes(bytes(data))
+    out = _served(tmp_path, "bad.mkv", thread_type, original)
+    for mode in ("batch", "single"):
+        assert "wrong" not in out[mode].values() and "other" not in out[mode].values(), (mode, out[mode])
+        refused = [t // 50 for t in original if out[mode][t] == "refused"]
+        assert refused and refused[0] >= 10 and all(i < 20 for i in refused), (mode, refused)
+        assert 13 in refused
+        assert all(out[mode][i * 50] == "exact" for i in range(N_FRAMES) if i < 10 or i >= 20)

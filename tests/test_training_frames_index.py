@@ -149,4 +149,6 @@ def test_index_times_and_positions(videos: Path) -> None:
         pos = int(idx.order[j])
         start = idx.start_for(pos)
         assert start is not None and idx.rap[start] and start <= pos and idx.pts[start] <= idx.pts[pos]
-    assert idx.locate(-MS) is None and idx.locate(idx.end_ns + 1) is None
+    assert idx.locate(-MS) is None and idx.locate(idx.end_ns + 1) is None and idx.locate(idx.end_ns) is None
+    assert idx.locate(idx.end_ns - 1) == idx.frames - 1
+    assert idx.declared_end_ns == idx.end_ns  # the video track's DURATION tag (the audio lasts longer)

@@ -97,13 +97,15 @@ def test_pts_between_frames_and_stream_end(videos: Path) -> None:
             expected.append(i)  # the frame displayed at t: latest pts <= t
     got = loader.load(refs)
     assert [frame_index_of(a) for a in got] == expected
-    # after the last frame: still the last frame within one frame duration, missing beyond it
+    # after the last frame: still the last frame within one frame duration, missing from its end on
+    # (a truncated file's last frame must not stand in for the first lost one)
     idx = loader.index("vfr.mkv")
     last = pts[-1] * MS
     assert idx.end_ns > last
-    assert frame_index_of(loader.load_one("vfr.mkv", idx.end_ns)) == len(pts) - 1
-    with pytest.raises(FrameLoadError):
-        loader.load_one("vfr.mkv", idx.end_ns + 1)
+    assert frame_index_of(loader.load_one("vfr.mkv", idx.end_ns - 1)) == len(pts) - 1
+    for t in (idx.end_ns, idx.end_ns + 1):
+        with pytest.raises(FrameLoadError):
+            loader.load_one("vfr.mkv", t)
 
 
 def test_batched_multi_video_in_request_order(videos: Path) -> None:
@@ -137,18 +139,19 @@ def test_time_ordered_samples_resume_without_seeking(videos: Path) -> None:
     loader2 = FrameLoader(videos, output="numpy")
     got = [frame_index_of(loader2.load_one("a.mkv", i * 50 * MS)) for i in (0, 0, 4, 8, 12)]
     assert got == [0, 0, 4, 8, 12]
-    assert loader2.stats.seeks == 1 and loader2.stats.decoded == 13
+    # 13 frames, and one more: a served frame's timestamp is confirmed by the next frame out
+    assert loader2.stats.seeks == 1 and loader2.stats.decoded == 14
     # backwards: seek to the real keyframe before the target
     assert frame_index_of(loader2.load_one("a.mkv", 3 * 50 * MS)) == 3
-    assert loader2.stats.seeks == 2 and loader2.stats.decoded == 13 + 4
+    assert loader2.stats.seeks == 2 and loader2.stats.decoded == 14 + 5
     # far ahead (a seek to frame 30 skips 26 frames): seek instead of decoding 4..29
     assert frame_index_of(loader2.load_one("a.mkv", 33 * 50 * MS)) == 33
-    assert loader2.stats.seeks == 3 and loader2.stats.decoded == 13 + 4 + 4
+    assert loader2.stats.seeks == 3 and loader2.stats.decoded == 14 + 5 + 5
     # with a larger resume_within, the same jump decodes forward
     loader3 = FrameLoader(videos, output="numpy", resume_within=30)
     loader3.load_one("a.mkv", 3 * 50 * MS)
     assert frame_index_of(loader3.load_one("a.mkv", 33 * 50 * MS)) == 33
-    assert loader3.stats.seeks == 1 and loader3.stats.decoded == 34
+    assert loader3.stats.seeks == 1 and loader3.stats.decoded == 34 + 1  # + the frame after 33
 
 
 def test_fsspec_memory_root(videos: Path) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .index import VideoIndex, video_stream
+from .integrity import FrameJudge, decoder_options
 
 __all__ = ["PROCESS", "OpenVideo", "ProcessState", "VideoCache", "tune_allocator"]
 
@@ -39,6 +40,7 @@ class OpenVideo:
         self.codec_context = self.stream.codec_context
         if thread_type:
             self.codec_context.thread_type = thread_type
+        self.codec_context.options = decoder_options(thread_type)  # before the decoder opens (first decode)
         self.demux: Iterator[Any] | None = None
         self.pending: deque[Any] = deque()
         self.next_pos = 0  # decode position of the next packet to feed
@@ -51,6 +53,8 @@ class OpenVideo:
         #: decode position -> what the decoder reported there (an error, or a frame flagged corrupt);
         #: a property of the file, kept while the video is open; at most one entry per frame
         self.damage: dict[int, str] = {}
+        #: what libav signalled per decode position (errors, corrupt flags, contradicting timestamps)
+        self.judge = FrameJudge(index.position_of_pts)
 
     def unposition(self) -> None:
         """Forget the decoder position (after anything unexpected): the next target seeks."""
@@ -66,7 +70,7 @@ class OpenVideo:
         for position, what in self.damage.items():
             if first <= position <= last:
                 return what
-        return None
+        return self.judge.between(first, last)
 
     def close(self) -> None:
         self.demux = None

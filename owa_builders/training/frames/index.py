@@ -51,6 +51,7 @@ class VideoIndex:
     end_ns: int  # last frame's pts_ns + one frame duration
     rap_source: str  # "bitstream", "flags" or "none"
     flagged_keyframes: int = 0
+    declared_end_ns: int = -1  # how long the container's header says the video lasts (ns; -1: unknown)
     position_of_pts: dict[int, int] = field(default_factory=dict, repr=False)
     rap_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
@@ -77,8 +78,8 @@ class VideoIndex:
     def locate(self, pts_ns: int) -> int | None:
         """Presentation position of the frame displayed at ``pts_ns``, or None if outside the stream."""
         j = bisect.bisect_right(self._times, pts_ns + SLACK_NS) - 1
-        if j < 0 or pts_ns > self.end_ns:
-            return None
+        if j < 0 or pts_ns > self.end_ns or (pts_ns == self.end_ns and self.end_ns > self._times[-1]):
+            return None  # the last frame is displayed until end_ns, not at it
         return j
 
     def start_for(self, position: int) -> int | None:
@@ -178,4 +179,28 @@ def build_index(container: Any, stream: Any, max_packets: int | None = None) -> 
         end_ns=end_ns,
         rap_source=source,
         flagged_keyframes=int(sum(flag_l)),
+        declared_end_ns=_declared_end_ns(container, stream),
     )
+
+
+def _declared_end_ns(container: Any, stream: Any) -> int:
+    """How long the header says the video stream lasts (ns, from time 0), or -1 when it does not say:
+    the stream's duration, else its Matroska ``DURATION`` tag, else the container's duration when the
+    video is its only stream (with other streams, that is the longest one's)."""
+    tb = stream.time_base
+    if isinstance(stream.duration, int) and stream.duration > 0 and tb:
+        start = stream.start_time if isinstance(stream.start_time, int) else 0
+        return to_ns(stream.duration + max(start, 0), Fraction(tb))
+    tag = (getattr(stream, "metadata", None) or {}).get("DURATION")
+    if isinstance(tag, str):
+        try:
+            h, m, sec = tag.split(":")
+            whole, _, frac = sec.partition(".")
+            return ((int(h) * 60 + int(m)) * 60 + int(whole)) * NS + int((frac + "000000000")[:9])
+        except ValueError:
+            return -1
+    duration = getattr(container, "duration", None)  # AV_TIME_BASE (us) units
+    if len(container.streams) != 1 or not isinstance(duration, int) or duration <= 0:
+        return -1
+    start = getattr(container, "start_time", None)
+    return (duration + (start if isinstance(start, int) and start > 0 else 0)) * 1000

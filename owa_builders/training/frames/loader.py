@@ -22,6 +22,7 @@ from owa_event.errors import OwaError
 
 from .cache import PROCESS, OpenVideo, VideoCache, tune_allocator
 from .index import VideoIndex, build_index, to_ns, video_stream
+from .integrity import SETTLE_PACKETS, decoder_options, truncated_tail
 from .source import MediaRoot, NotAVideoError, UriError, open_container
 
 __all__ = ["FrameLoadError", "FrameLoader", "FrameLoaderStats", "FrameRef"]
@@ -188,6 +189,9 @@ class FrameLoaderStats:
     evictions: int = 0  # open videos closed to stay within max_open_videos
     indexes_built: int = 0  # demux-only index passes
     decode_errors: int = 0  # errors FFmpeg reported while demuxing/decoding (damaged videos)
+    damaged: int = (
+        0  # decoded frames refused: libav reported damage between their random-access point and them
+    )
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -438,6 +442,9 @@ class FrameLoader:
                 first, end = idx.span_ns()
                 reason = f"outside the video stream (frames span {first}..{end} ns)"
                 self._missing(out, slot, uri, pts_ns, reason, size)
+            elif (lost := truncated_tail(idx, j, pts_ns)) is not None:
+                self.stats.damaged += 1
+                self._missing(out, slot, uri, pts_ns, lost, size)
             else:
                 targets.setdefault(j, []).append((slot, pts_ns))
         for j in sorted(targets):
@@ -489,6 +496,12 @@ class FrameLoader:
                 frame = self._advance_to(video, t)
                 if frame is not None:
                     break
+        if frame is not None and video.judge.suspect_between(start, pos):
+            # an error the seek may have caused: decode the frame again from the previous point
+            k = int(np.searchsorted(idx.rap_positions, start, side="left")) - 1
+            if k >= 0:
+                self._seek(video, int(idx.rap_positions[k]))
+                frame = self._advance_to(video, t)
         if frame is None:
             video.valid_from = None
             bad = video.damage_between(start, pos)
@@ -505,7 +518,10 @@ class FrameLoader:
         """``frame`` (presentation position ``j``, decode position ``pos``), unless the decoder reported
         damage between its random-access point ``start`` and it: it cannot be vouched for."""
         bad = video.damage_between(start, pos)
+        if bad is None and video.judge.suspect_between(start, pos):
+            bad = "a decoding error no decode from an earlier random-access point cleared"
         if bad is not None:
+            self.stats.damaged += 1
             reason = f"the video is damaged between this frame's random-access point and it ({bad})"
             raise self._error(video.uri, video.index.time_ns(j), reason)
         return frame
@@ -538,6 +554,7 @@ class FrameLoader:
             else:  # the demuxer landed after the point: start over from the first packet
                 self._reopen(video)
             video.codec_context.flush_buffers()
+            video.judge.restart(start_pts, self._first_gop(idx, start))
             video.demux = video.container.demux(video.stream)
             while (packet := self._read_packet(video)) is not None:
                 p = packet.pts if packet.pts is not None else packet.dts
@@ -554,6 +571,15 @@ class FrameLoader:
             to_ns(start_pts, idx.time_base),
             "cannot position the demuxer on a random-access point",
         )
+
+    @staticmethod
+    def _first_gop(idx: VideoIndex, start: int) -> tuple[int, int]:
+        """Decode positions from the random-access point ``start`` to the next one, where an error
+        may come from the seek itself (none when ``start`` is the video's first point)."""
+        k = int(np.searchsorted(idx.rap_positions, start, side="right"))
+        if k <= 1:
+            return (0, 0)
+        return (start, int(idx.rap_positions[k]) if k < len(idx.rap_positions) else idx.frames)
 
     def _reopen(self, video: OpenVideo) -> None:
         video.demux = None
@@ -574,6 +600,7 @@ class FrameLoader:
         video.codec_context = video.stream.codec_context
         if self.thread_type:
             video.codec_context.thread_type = self.thread_type
+        video.codec_context.options = decoder_options(self.thread_type)
 
     def _read_packet(self, video: OpenVideo) -> Any:
         """The next packet of the video stream, or None at its end -- also when the demuxer fails
@@ -604,39 +631,55 @@ class FrameLoader:
         where = position if position is not None else max(video.next_pos - (packet is None), 0)
         if position is not None:
             video.next_pos = position + 1
+        if packet is not None:
+            video.judge.packet(packet, position)
         try:
             frames = video.codec_context.decode(packet)
         except Exception as e:
             if not isinstance(e, _media_errors()):
                 raise
             self.stats.decode_errors += 1
-            video.damage.setdefault(where, f"{type(e).__name__}: {e}")
+            if video.judge.error(e, position):  # False: a leading picture's (expected, never served)
+                video.damage.setdefault(where, f"{type(e).__name__}: {e}")
             return
         self._queue(video, frames)
 
     def _queue(self, video: OpenVideo, frames: list[Any]) -> None:
         for frame in frames:
             self.stats.decoded += 1
+            video.judge.frame(frame)  # corrupt flags, timestamps contradicting the bitstream's order
             if frame.pts is None or (video.valid_from is not None and frame.pts < video.valid_from):
                 continue  # leading pictures of the starting point (possibly broken): never returned
-            if getattr(frame, "is_corrupt", False):
-                where = video.index.position_of_pts.get(int(frame.pts))
-                if where is not None:
-                    video.damage.setdefault(where, "the decoder flagged the frame corrupt")
             video.pending.append(frame)
 
+    def _fill(self, video: OpenVideo) -> None:
+        """Decode until a frame is pending or the stream ends."""
+        while not video.pending and not video.eof:
+            self._feed_next(video)
+
+    def _feed_next(self, video: OpenVideo) -> None:
+        """Feed the next packet (at the end: flush the decoder)."""
+        packet = self._read_packet(video)
+        if packet is None:
+            video.eof = True
+            self._feed(video, None, None)
+            return
+        p = packet.pts if packet.pts is not None else packet.dts
+        self._feed(video, packet, video.index.position_of_pts.get(int(p)) if p is not None else None)
+
+    def _settle(self, video: OpenVideo, position: int) -> None:
+        """Decode on (a bounded number of packets) until every packet decoded before the frame at
+        decode ``position`` has come out of the decoder: their frames can show its timestamp wrong."""
+        self._fill(video)  # the next frame out
+        for _ in range(SETTLE_PACKETS):
+            if video.eof or video.judge.settled(position):
+                return
+            self._feed_next(video)
+
     def _next_frame(self, video: OpenVideo) -> Any:
-        idx = video.index
-        while not video.pending:
-            if video.eof:
-                return None
-            packet = self._read_packet(video)
-            if packet is None:
-                video.eof = True
-                self._feed(video, None, None)
-                continue
-            p = packet.pts if packet.pts is not None else packet.dts
-            self._feed(video, packet, idx.position_of_pts.get(int(p)) if p is not None else None)
+        self._fill(video)
+        if not video.pending:
+            return None
         frame = video.pending.popleft()
         video.last_pts = frame.pts
         video.last_frame = frame
@@ -648,6 +691,10 @@ class FrameLoader:
             if frame is None:
                 return None
             if frame.pts == t:
+                # the frames out next can show this one's timestamp to be wrong (integrity: pts_order)
+                where = video.index.position_of_pts.get(int(t))
+                if where is not None:
+                    self._settle(video, where)
                 return frame
             if frame.pts > t:
                 return None
