@@ -12,10 +12,12 @@ with ``datasets`` (the example tokenizer, trained on the spot), and measures in 
   (samples/s = rows/s, frames/s);
 - (b) frames + the model's image processor: ``FslTransform`` with SmolVLM's and InternVL's
   image processors (built locally from ``transformers`` classes: nothing is downloaded), rows in
-  order;
-- (c) full collated batches: ``make_dataloader`` + ``SmolVLMCollator`` (SmolVLM processor) with
-  0, 1 and 2 workers, in order and shuffled, with the peak resident memory of each worker (of the
-  main process with 0 workers);
+  order, the processor resizing full-size frames, and with the frames scaled to the processor's
+  size while decoding (``resize=``, swscale) instead;
+- (c) full collated batches: ``make_dataloader`` + ``SmolVLMCollator`` (SmolVLM processor,
+  frames scaled while decoding unless ``--processor-resizes``) with 0, 1 and 2 workers, in order
+  and shuffled, with the peak resident memory of each worker (of the main process with 0
+  workers); the time includes starting the workers;
 - baselines on the same video: PyAV single-thread sequential decode + RGB of the whole video,
   PyAV seek-per-frame (seek to the keyframe at or before each frame of the shuffled rows,
   decode forward to it; single thread) and, when it can be loaded, torchcodec's
@@ -24,7 +26,8 @@ with ``datasets`` (the example tokenizer, trained on the spot), and measures in 
 
 Every frame of (a) and of torchcodec is checked against its stamped index (0 wrong frames, or
 the bench fails). Each measurement runs ``--repeat`` times and the best is kept (shared machines
-are noisy). Defaults are small (10 s of video per size) so the whole run takes a few minutes.
+are noisy). Defaults are small (10 s of video per size, ``--rows 8`` rows for (b) and (c)) so the
+whole run takes a few minutes.
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def bench_frames_only(
     from owa_builders.training.frames import FrameLoader
 
     t0 = time.perf_counter()
-    loader = FrameLoader(p.root, output="numpy")
+    loader = FrameLoader(p.root, output="numpy", tune_allocator=True)  # as the training transforms do
     n = bad = 0
     for r in order:
         frames = loader.load(p.rows[r])
@@ -156,12 +159,26 @@ def processors(smolvlm_px: int, internvl_px: int) -> dict[str, Any]:
     }
 
 
-def bench_processor(p: Prepared, proc: Any, order: Sequence[int]) -> tuple[int, int, float]:
-    """(b) ``FslTransform`` (PIL frames -> the processor's pixel values), one row per call."""
+def decode_size(name: str, px: int, width: int, height: int) -> tuple[int, int]:
+    """``(width, height)`` to scale frames to while decoding so that processor ``name`` (SmolVLM: longest
+    edge ``px``; InternVL: ``px`` x ``px``) has nothing left to resize."""
+    if name == "internvl":
+        return px, px
+    scale = px / max(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def bench_processor(
+    p: Prepared, proc: Any, order: Sequence[int], resize: tuple[int, int] | None = None
+) -> tuple[int, int, float]:
+    """(b) ``FslTransform`` (PIL frames -> the processor's pixel values), one row per call; ``resize``:
+    frames scaled while decoding (swscale) before the processor sees them."""
     from owa_builders.training.transforms import FslTransform, HFImageProcessor
 
     t0 = time.perf_counter()
-    transform = FslTransform(p.root, p.tokens_dir, output="pil", image_processor=HFImageProcessor(proc))
+    transform = FslTransform(
+        p.root, p.tokens_dir, output="pil", image_processor=HFImageProcessor(proc), resize=resize
+    )
     n = 0
     for r in order:
         out = transform(p.ds[r : r + 1])
@@ -182,15 +199,25 @@ def _peak_rss_kb(pid: int) -> int:
 
 
 def bench_dataloader(
-    p: Prepared, proc: Any, workers: int, shuffle: bool, batch_size: int, seed: int
+    p: Prepared,
+    proc: Any,
+    resize: tuple[int, int] | None,
+    rows: int,
+    workers: int,
+    shuffle: bool,
+    batch_size: int,
+    seed: int,
 ) -> tuple[int, int, float, list[int]]:
-    """(c) collated SmolVLM batches through a DataLoader; returns the peak RSS (MB) of each worker
-    (or of the main process with 0 workers), sampled after every batch."""
+    """(c) collated SmolVLM batches of the first ``rows`` rows through a DataLoader; returns the peak
+    RSS (MB) of each worker (or of the main process with 0 workers), sampled after every batch."""
     from owa_builders.training.batching import SmolVLMCollator, make_dataloader
     from owa_builders.training.transforms import FslTransform, HFImageProcessor
 
-    transform = FslTransform(p.root, p.tokens_dir, output="pil", image_processor=HFImageProcessor(proc))
-    loader = make_dataloader(p.ds, transform=transform, collate_fn=SmolVLMCollator(transform.pad_id),
+    transform = FslTransform(
+        p.root, p.tokens_dir, output="pil", image_processor=HFImageProcessor(proc), resize=resize
+    )
+    ds = p.ds.select(range(min(rows, len(p.ds)))) if rows > 0 else p.ds
+    loader = make_dataloader(ds, transform=transform, collate_fn=SmolVLMCollator(transform.pad_id),
                              batch_size=batch_size, num_workers=workers, shuffle=shuffle, seed=seed,
                              rank=0, world_size=1)  # fmt: skip
     t0 = time.perf_counter()
@@ -299,6 +326,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="shuffled rows measured by seek-per-frame (0: all; it is slow)")  # fmt: skip
     p.add_argument("--repeat", type=int, default=2, help="runs of each measurement; the best is kept")
     p.add_argument("--no-torchcodec", action="store_true", help="skip torchcodec even if it loads")
+    p.add_argument("--rows", type=int, default=8,
+                   help="FSL rows measured by (b) and (c) (0: all; the processors are slow at 1080p)")  # fmt: skip
+    p.add_argument("--processor-resizes", action="store_true",
+                   help="(c): let the SmolVLM processor resize full-size frames (default: resize while decoding)")  # fmt: skip
     p.add_argument("--no-dataloader", action="store_true", help="skip (c)")
     p.add_argument("--seed", type=int, default=0, help="content and shuffle seed (default: %(default)s)")
     p.add_argument("--no-check", action="store_true", help="do not verify frame indices")
@@ -335,7 +366,8 @@ def measure_all(args: argparse.Namespace) -> dict[str, Any]:
         seek_rows = shuffled[: args.seek_rows] if args.seek_rows > 0 else shuffled
         r: dict[str, Any] = {"rows": len(p.rows), "frames": p.frames, "video_frames": len(p.pts_ms)}
         print(f"\n== {width}x{height}: {len(p.pts_ms)} video frames, {len(p.rows)} FSL rows with "
-              f"{p.frames} frames (max_sequence_length {args.max_sequence_length}), GOP {args.gop}")  # fmt: skip
+              f"{p.frames} frames (max_sequence_length {args.max_sequence_length}), GOP {args.gop}; "
+              f"(b), (c): {args.rows or len(p.rows)} rows, SmolVLM {args.smolvlm_px} px, InternVL {args.internvl_px} px")  # fmt: skip
 
         def line(label: str, samples: int, frames: int, seconds: float, extra: str = "") -> dict[str, float]:
             sps, fps = _rate(samples, seconds), _rate(frames, seconds)
@@ -367,23 +399,28 @@ def measure_all(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"  {'torchcodec, rows ' + name.replace('_', ' '):<44}: "
                       f"{r[f'torchcodec_{name}']['samples_per_s']:8.1f} samples/s {best[0]:8.1f} frames/s  "
                       f"(best mode: {best[1]})")  # fmt: skip
+        px = {"smolvlm": args.smolvlm_px, "internvl": args.internvl_px}
+        proc_rows = in_order[: args.rows] if args.rows > 0 else in_order
         for proc_name, proc in procs.items():
-            s, f, dt = _best(repeat, bench_processor, p, proc, in_order)
-            r[f"processor_{proc_name}"] = line(f"(b) + {proc_name} image processor, in order", s, f, dt)
+            s, f, dt = _best(repeat, bench_processor, p, proc, proc_rows)
+            r[f"processor_{proc_name}"] = line(f"(b) + {proc_name} processor (it resizes)", s, f, dt)
+            size = decode_size(proc_name, px[proc_name], width, height)
+            s, f, dt = _best(repeat, bench_processor, p, proc, proc_rows, size)
+            r[f"processor_{proc_name}_resize_decoding"] = line(
+                f"(b) + {proc_name} processor, resize={size[0]}x{size[1]} decoding", s, f, dt
+            )
         if not args.no_dataloader:
             r["dataloader"] = {}
+            resize = (
+                None if args.processor_resizes else decode_size("smolvlm", args.smolvlm_px, width, height)
+            )
+            r["dataloader_resize"] = resize
             for workers in args.workers:
                 for shuffle in (False, True):
                     s, f, dt, peaks = _best(
-                        repeat,
-                        bench_dataloader,
-                        p,
-                        procs["smolvlm"],
-                        workers,
-                        shuffle,
-                        args.batch_size,
-                        args.seed,
-                    )
+                        repeat, bench_dataloader, p, procs["smolvlm"], resize, args.rows, workers, shuffle,
+                        args.batch_size, args.seed,
+                    )  # fmt: skip
                     key = f"{workers}w_{'shuffled' if shuffle else 'in_order'}"
                     who = "main process" if workers == 0 else "per worker"
                     label = f"(c) DataLoader {workers} workers, {'shuffled' if shuffle else 'in order'}"

@@ -21,8 +21,9 @@ def test_train_bench_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     for size, r in result["sizes"].items():
         assert r["video_frames"] == 40 and r["rows"] > 1 and 0 < r["frames"] <= 2 * r["video_frames"], size
         for key in ("pyav_sequential", "pyav_seek_per_frame", "frames_in_order", "frames_shuffled",
-                    "processor_smolvlm", "processor_internvl"):  # fmt: skip
+                    "processor_smolvlm", "processor_internvl", "processor_smolvlm_resize_decoding"):  # fmt: skip
             assert r[key]["frames_per_s"] > 0, (size, key)
+        assert r["dataloader_resize"] == bench_train.decode_size("smolvlm", 32, *map(int, size.split("x")))
         assert set(r["dataloader"]) == {"0w_in_order", "0w_shuffled", "1w_in_order", "1w_shuffled"}
         for key, d in r["dataloader"].items():
             assert d["samples_per_s"] > 0 and all(mb > 0 for mb in d["peak_rss_mb"]), key
@@ -46,3 +47,9 @@ def test_train_bench_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_sizes_are_validated() -> None:
     with pytest.raises(SystemExit):
         bench_train.main(["--sizes", "1920by1080"])
+
+
+def test_decode_size_matches_the_processors() -> None:
+    assert bench_train.decode_size("internvl", 448, 1920, 1080) == (448, 448)
+    assert bench_train.decode_size("smolvlm", 512, 1920, 1080) == (512, 288)
+    assert bench_train.decode_size("smolvlm", 512, 1025, 1017) == (512, 508)
