@@ -267,9 +267,10 @@ TORCHCODEC_MODES = (("exact", 1), ("exact", 0), ("approximate", 1), ("approximat
 
 def bench_torchcodec(
     p: Prepared, order: Sequence[int], seek_mode: str, threads: int, check: bool
-) -> tuple[int, int, float]:
+) -> tuple[int, int, float, int]:
     """torchcodec ``VideoDecoder`` (``seek_mode``, ``num_ffmpeg_threads``; 0 = FFmpeg's choice): one
-    ``get_frames_played_at`` call per row, HWC uint8 frames."""
+    ``get_frames_played_at`` call per row, HWC uint8 frames; the last element counts wrong frames
+    (``approximate`` mode places frames by the average frame rate: wrong on jittered frame times)."""
     from torchcodec.decoders import VideoDecoder
 
     t0 = time.perf_counter()
@@ -284,9 +285,7 @@ def bench_torchcodec(
         if check:
             bad += sum(frame_number(data[k].numpy()) != p.expected(t) for k, (_, t) in enumerate(p.rows[r]))
     elapsed = time.perf_counter() - t0
-    if bad:
-        raise AssertionError(f"torchcodec ({seek_mode}, threads={threads}) returned {bad} wrong frames")
-    return len(order), n, elapsed
+    return len(order), n, elapsed, bad
 
 
 def _best(repeat: int, fn: Callable[..., tuple[Any, ...]], *args: Any) -> tuple[Any, ...]:
@@ -390,15 +389,20 @@ def measure_all(args: argparse.Namespace) -> dict[str, Any]:
             for name, order in (("in_order", in_order), ("shuffled", shuffled)):
                 best: tuple[float, str] = (0.0, "")
                 for mode, threads in TORCHCODEC_MODES:
-                    s, f, dt = _best(repeat, bench_torchcodec, p, order, mode, threads, check)
+                    s, f, dt, bad = _best(repeat, bench_torchcodec, p, order, mode, threads, check)
                     rate = _rate(f, dt)
-                    if rate > best[0]:
+                    if bad:
+                        print(f"  {'torchcodec ' + mode + ', threads=' + str(threads):<44}: {bad} of {f} "
+                              "frames wrong: not counted")  # fmt: skip
+                        r.setdefault("torchcodec_wrong_frames", {})[f"{name}/{mode}/{threads}"] = bad
+                    elif rate > best[0]:
                         best = (rate, f"{mode}, num_ffmpeg_threads={threads}")
                         r[f"torchcodec_{name}"] = {"samples_per_s": _rate(s, dt), "frames_per_s": rate,
                                                    "mode": best[1]}  # fmt: skip
-                print(f"  {'torchcodec, rows ' + name.replace('_', ' '):<44}: "
-                      f"{r[f'torchcodec_{name}']['samples_per_s']:8.1f} samples/s {best[0]:8.1f} frames/s  "
-                      f"(best mode: {best[1]})")  # fmt: skip
+                if best[0]:
+                    print(f"  {'torchcodec, rows ' + name.replace('_', ' '):<44}: "
+                          f"{r[f'torchcodec_{name}']['samples_per_s']:8.1f} samples/s {best[0]:8.1f} frames/s  "
+                          f"(best correct mode: {best[1]})")  # fmt: skip
         px = {"smolvlm": args.smolvlm_px, "internvl": args.internvl_px}
         proc_rows = in_order[: args.rows] if args.rows > 0 else in_order
         for proc_name, proc in procs.items():
