@@ -60,12 +60,18 @@ def write_bench_video(
     fps: float,
     gop: int,
     seed: int = 0,
+    pts_ms: Sequence[int] | None = None,
 ) -> list[int]:
-    """Write the benchmark video (H.264 ultrafast, no B-frames, GOP ``gop``); returns pts in ms."""
+    """Write the benchmark video (H.264 ultrafast, no B-frames, GOP ``gop``); returns pts in ms.
+
+    ``pts_ms`` (strictly increasing) replaces the regular ``1000 / fps`` grid, e.g. a recording's
+    own screen times; frame ``i`` is stamped with ``i`` either way."""
     import av
 
-    n = max(1, int(round(seconds * fps)))
-    pts_ms = [int(round(i * 1000 / fps)) for i in range(n)]
+    if pts_ms is None:
+        n = max(1, int(round(seconds * fps)))
+        pts_ms = [int(round(i * 1000 / fps)) for i in range(n)]
+    pts_ms = [int(p) for p in pts_ms]
     rng = np.random.default_rng(seed)
     w, h = width - width % 2, height - height % 2
     # a grey "page" of text lines, twice the height, scrolled a few pixels per frame

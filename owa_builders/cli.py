@@ -185,6 +185,11 @@ examples:
 DEV_COMMANDS = (
     ("bench", "bench", "throughput of the stages next to baselines, same files, same run (from a checkout)"),
     ("bench-frames", "bench_frames", "frame loading next to PyAV's sequential decode (from a checkout)"),
+    (
+        "bench-train",
+        "bench_train",
+        "the training data path: frames, image processors, DataLoader workers (from a checkout)",
+    ),
     ("bench-ray", "bench_ray", "FSL conversion throughput on Ray with 1 and 2 workers (from a checkout)"),
 )
 

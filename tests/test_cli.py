@@ -209,6 +209,7 @@ def test_every_command_and_option_has_help() -> None:
         "generate",
         "bench",
         "bench-frames",
+        "bench-train",
     }
     for name, sub in commands.choices.items():
         assert sub.prog == f"owa-builders {name}"
