@@ -164,3 +164,23 @@ def generate_cue_corpus(
         write_cue_video(mcap.with_suffix(".mkv"), pts_ms, cues, width, height)
         paths.append(mcap)
     return paths
+
+
+def build_cue_example(
+    workdir: str | os.PathLike[str], *, episodes: int = 8, duration_s: float = 40.0
+) -> Path:
+    """Cued recordings (3 of every 4 in ``train/``, the rest in ``test/``), the example tokenizer and
+    an ``fsl-smolvlm`` build of them (1024-token sequences) in ``workdir``; returns the built folder
+    (``workdir/fsl``), ready for ``owa-builders train-check``."""
+    from ..build import build
+    from .tokenizer import write_example_tokenizer
+
+    work = Path(workdir)
+    recordings = work / "recordings"
+    generate_cue_corpus(recordings, episodes=episodes, duration_s=duration_s,
+                        splits=("train", "train", "train", "test"))  # fmt: skip
+    tokenizer = write_example_tokenizer(work / "example-tokenizer")
+    options = {"tokenizer_name": str(tokenizer), "max_sequence_length": 1024}
+    build("fsl", str(recordings), work / "fsl", config="fsl-smolvlm", options=options,
+          cache_dir=str(work / "cache"))  # fmt: skip
+    return work / "fsl"

@@ -425,3 +425,54 @@ def write_outputs(result: CheckResult, png_path: str | os.PathLike[str]) -> tupl
     with open(json_path, "w") as f:
         json.dump(result.to_dict(), f, indent=1)
     return png_path, json_path
+
+
+# ------------------------------------------------------------------------------------------
+# The command: owa-builders train-check
+# ------------------------------------------------------------------------------------------
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "dataset", nargs="?", help="an FSL folder built by `owa-builders build fsl ... -o DIR`"
+    )
+    parser.add_argument("--example", metavar="WORKDIR", default=None,
+                        help="first generate cued example recordings (key presses that depend on the screen) "
+                             "and build them into WORKDIR/fsl, then check that")  # fmt: skip
+    defaults = CheckConfig()
+    parser.add_argument(
+        "--steps", type=int, default=defaults.steps, help="training steps (default: %(default)s)"
+    )
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help="sequences per step (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--eval-every", type=int, default=defaults.eval_every,
+                        help="evaluate every N steps (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (default: %(default)s)")
+    parser.add_argument("--heldout-split", default=None,
+                        help="held-out split (default: validation/test, else the last quarter of the recordings)")  # fmt: skip
+    parser.add_argument("--media-root", default=None,
+                        help="the recordings' folder, when moved since the build (default: the build record's)")  # fmt: skip
+    parser.add_argument("-o", "--output", default="train-check.png",
+                        help="the PNG plot to write; its numbers go next to it as .json (default: %(default)s)")  # fmt: skip
+
+
+def run(args: Any) -> int:
+    """Exit code 0 when the check passes, 1 when the held-out loss did not come down enough."""
+    if (args.dataset is None) == (args.example is None):
+        raise TrainCheckError("give either DATASET (a built FSL folder) or --example WORKDIR")
+    folder = args.dataset
+    if args.example is not None:
+        from ..demo.cues import build_cue_example
+
+        t0 = time.perf_counter()
+        folder = str(build_cue_example(args.example))
+        print(f"built the cued example into {folder} ({time.perf_counter() - t0:.1f} s)")
+    config = CheckConfig(steps=args.steps, batch_size=args.batch_size, eval_every=args.eval_every, seed=args.seed,
+                         num_workers=args.workers, heldout_split=args.heldout_split)  # fmt: skip
+    config.validate()
+    print(f"train-check {folder}: loss in nats per target token (control: held-out with frames shuffled)")
+    print(f"{'step':>6} {'train':>8} {'held-out':>9} {'control':>8}")
+    result = run_check(folder, config, media_root=args.media_root, log=lambda line: print(line, flush=True))
+    png, numbers = write_outputs(result, args.output)
+    print(result.summary())
+    print(f"wrote {png} and {numbers}")
+    return 0 if result.passed else 1
