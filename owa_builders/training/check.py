@@ -178,18 +178,38 @@ class CheckResult:
             **self.extra,
         }
 
-    def png(self, title: str = "train-check: loss per target token") -> bytes:
-        """The curve as a PNG line chart (Pillow, :func:`owa_builders.publish.plots.lines_png`)."""
+    def png(self) -> bytes:
+        """The curve as a PNG (Pillow, :func:`owa_builders.publish.plots.lines_png`): the losses above,
+        the control's gap (control - held-out: what the right frames are worth) below."""
+        import io
+
+        from PIL import Image
+
         from ..publish.plots import lines_png
 
-        series = {
+        step = self.config.eval_every
+        losses = {
             "train": [p.train for p in self.points],
             "held-out": [p.heldout for p in self.points],
             "control": [p.control for p in self.points],
             "unigram": [self.unigram for _ in self.points],
         }
-        return lines_png(series, self.config.eval_every, title=title, xlabel="step",
-                         ylabel="nats per target token")  # fmt: skip
+        gap = {"control - held-out": [max(0.0, p.control - p.heldout) for p in self.points]}
+        panels = [
+            lines_png(losses, step, title="train-check: loss per target token", xlabel="step",
+                      ylabel="nats per target token"),
+            lines_png(gap, step, title="what the right frames are worth (held-out, frames shuffled - matched)",
+                      xlabel="step", ylabel="nats per target token"),
+        ]  # fmt: skip
+        images = [Image.open(io.BytesIO(p)).convert("RGB") for p in panels]
+        out = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images)), "white")
+        y = 0
+        for image in images:
+            out.paste(image, (0, y))
+            y += image.height
+        buffer = io.BytesIO()
+        out.save(buffer, format="PNG", optimize=True)
+        return buffer.getvalue()
 
 
 # ------------------------------------------------------------------------------------------
