@@ -167,20 +167,24 @@ def generate_cue_corpus(
 
 
 def build_cue_example(
-    workdir: str | os.PathLike[str], *, episodes: int = 8, duration_s: float = 40.0
+    workdir: str | os.PathLike[str],
+    *,
+    episodes: int = 8,
+    duration_s: float = 40.0,
+    max_sequence_length: int = 1024,
+    splits: Sequence[str] = ("train", "train", "train", "test"),
 ) -> Path:
-    """Cued recordings (3 of every 4 in ``train/``, the rest in ``test/``), the example tokenizer and
-    an ``fsl-smolvlm`` build of them (1024-token sequences) in ``workdir``; returns the built folder
+    """Cued recordings (dealt over ``splits``: 3 of every 4 in ``train/``, the rest in ``test/``), the
+    example tokenizer and an ``fsl-smolvlm`` build of them in ``workdir``; returns the built folder
     (``workdir/fsl``), ready for ``owa-builders train-check``."""
     from ..build import build
     from .tokenizer import write_example_tokenizer
 
     work = Path(workdir)
     recordings = work / "recordings"
-    generate_cue_corpus(recordings, episodes=episodes, duration_s=duration_s,
-                        splits=("train", "train", "train", "test"))  # fmt: skip
+    generate_cue_corpus(recordings, episodes=episodes, duration_s=duration_s, splits=splits)
     tokenizer = write_example_tokenizer(work / "example-tokenizer")
-    options = {"tokenizer_name": str(tokenizer), "max_sequence_length": 1024}
+    options = {"tokenizer_name": str(tokenizer), "max_sequence_length": max_sequence_length}
     build("fsl", str(recordings), work / "fsl", config="fsl-smolvlm", options=options,
           cache_dir=str(work / "cache"))  # fmt: skip
     return work / "fsl"
