@@ -324,6 +324,19 @@ def parser() -> argparse.ArgumentParser:
     preview.add_arguments(w)
     w.set_defaults(func=preview.run)
 
+    from .training import check as train_check
+
+    tc = command(
+        "train-check",
+        "train a tiny VLA on CPU on an FSL build; the held-out loss must fall (prints the curve, writes a PNG)",
+        "Train a tiny vision-language-action model (random init, CPU) for a fixed number of steps on batches of a "
+        "built FSL folder, through the training path (make_dataloader, FslTransform with frames decoded by the "
+        "FrameLoader, the collator), and evaluate it on sequences of recordings it never trains on, also with "
+        "their frames shuffled (control). Exit code 1 when the held-out loss does not come down. Needs torch.",
+    )
+    train_check.add_arguments(tc)
+    tc.set_defaults(func=train_check.run)
+
     g = command("generate", "write synthetic example recordings (real writer, H.264 video)")
     g.add_argument("output", help="folder to write the recordings to")
     g.add_argument("--episodes", type=int, default=4, help="recordings (default: %(default)s)")
