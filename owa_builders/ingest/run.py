@@ -29,8 +29,8 @@ from typing import Any, TextIO
 from owa_event.errors import OwaError
 
 from ..distributed.cluster import cluster_cpus, connected, describe_failure, run_on_actors
-from ..distributed.layout import temp_files, temp_path
 from ..distributed.progress import Progress
+from ..output import temp_files, temp_path
 from .config import IngestionConfig, episode_name_problem
 from .messages import ValueProblem
 from .recordings import MANIFEST, IngestedRecordings

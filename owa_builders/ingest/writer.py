@@ -26,7 +26,7 @@ from owa_event.errors import OwaError
 from owa_event.events import SCREEN, TOPIC_TYPES
 from owa_event.reader import MAX_SPAN_NS
 
-from ..distributed.layout import temp_path
+from ..output import temp_path
 from .config import IngestionConfig
 from .messages import ValueProblem, message_type_of
 from .steps import FrameWrite, MessageWrite, Write

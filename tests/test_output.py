@@ -1,4 +1,4 @@
-"""The Ray build's shard layout and its worker side, without Ray: one recording -> one complete shard."""
+"""THE layout of a build (names, atomic shards, footers, the record) and the Ray worker side, without Ray."""
 
 from __future__ import annotations
 
@@ -10,24 +10,19 @@ import datasets
 import pytest
 
 from owa_builders.discovery import find_recordings
-from owa_builders.distributed.layout import (
-    LayoutError,
+from owa_builders.distributed.ray_build import ShardJob, convert_recording, make_stage
+from owa_builders.output import (
+    Destination,
     check_config_folder,
+    config_fingerprint,
+    input_fingerprint,
     is_temp_name,
     parse_shard_name,
-    read_shard_meta,
-    shard_files,
     shard_name,
     temp_files,
     temp_path,
 )
-from owa_builders.distributed.ray_build import (
-    ShardJob,
-    config_fingerprint,
-    input_fingerprint,
-    make_stage,
-    write_shard,
-)
+from owa_builders.publish.layout import LayoutError
 from owa_event.errors import ConfigError, RecordingError
 from owa_event.pipeline import RecordingRef, Stage, rows
 from owa_event.stage import EventStage
@@ -59,37 +54,43 @@ def test_temporary_names_are_hidden_and_never_shards(tmp_path: Path) -> None:
     assert parse_shard_name(name) is None and temp_path(final) != tmp
     Path(tmp).write_bytes(b"partial")
     Path(final).write_bytes(b"x")
-    assert shard_files(str(tmp_path)) == [os.path.basename(final)]
+    dest = Destination(tmp_path.parent)
+    assert dest.shard_names(tmp_path.name) == [os.path.basename(final)]
     assert temp_files(str(tmp_path)) == [name]
-    assert read_shard_meta(final) is None  # not Parquet: never trusted as a finished shard
-    assert shard_files(str(tmp_path / "absent")) == [] and temp_files(str(tmp_path / "absent")) == []
+    assert dest.shard_meta(f"{tmp_path.name}/{os.path.basename(final)}") is None  # not Parquet: never trusted
+    assert dest.shard_names("absent") == [] and temp_files(str(tmp_path / "absent")) == []
+    dest.remove_temp_files(tmp_path.name)
+    assert temp_files(str(tmp_path)) == [] and os.path.exists(final)
 
 
 def _job(ref: RecordingRef, out: Path, stage: Stage, index: int = 0, count: int = 1) -> ShardJob:
     meta = {"split": "train", "index": index, "count": count, "episode_path": ref.episode_path,
             "path": ref.path, "input": input_fingerprint(ref.path), "config": config_fingerprint(stage)}  # fmt: skip
-    return ShardJob(ref, str(out / shard_name("train", index, count)), meta, 0)
+    return ShardJob(ref, f"{out.name}/{shard_name('train', index, count)}", meta, 0)
+
+
+def write_shard(stage: Stage, job: ShardJob, root: Path) -> dict:
+    return convert_recording(stage, Destination(root), job)
 
 
 def test_write_shard_holds_the_stage_rows_and_its_record(corpus: Path, tmp_path: Path) -> None:
     stage = EventStage(batch_size=500)  # several batches per recording
     ref = find_recordings(corpus).splits["train"][0]
-    job = _job(ref, tmp_path, stage)
-    result = write_shard(stage, job)
+    job = _job(ref, tmp_path / "event", stage)
+    result = write_shard(stage, job, tmp_path)
+    target = str(tmp_path / job.target)
     assert "error" not in result
     expected = list(rows(stage, ref))
     assert result["rows"] == len(expected) > 1000
-    table = datasets.load_dataset(
-        "parquet", data_files=job.target, split="train", cache_dir=str(tmp_path / "c")
-    )
+    table = datasets.load_dataset("parquet", data_files=target, split="train", cache_dir=str(tmp_path / "c"))
     assert table.to_list() == expected
-    meta = read_shard_meta(job.target)
+    meta = Destination(tmp_path).shard_meta(job.target)
     assert meta is not None and meta["rows"] == len(expected)
     assert meta["episode_path"] == ref.episode_path and meta["config"] == config_fingerprint(stage)
     assert meta["input"] == {"size": os.path.getsize(ref.path), "mtime_ns": os.stat(ref.path).st_mtime_ns}
     assert meta["report"]["account"]["out"] == result["report"]["account"]["out"]
     assert sum(meta["report"]["account"]["out"].values()) == len(expected)
-    assert os.listdir(tmp_path / "c") and temp_files(str(tmp_path)) == []
+    assert os.listdir(tmp_path / "c") and temp_files(str(tmp_path / "event")) == []
 
 
 def test_a_bad_recording_leaves_no_file_or_an_empty_counted_shard(corpus: Path, tmp_path: Path) -> None:
@@ -101,21 +102,21 @@ def test_a_bad_recording_leaves_no_file_or_an_empty_counted_shard(corpus: Path, 
     out = tmp_path / "out"
     out.mkdir()
     stage = EventStage()
-    result = write_shard(stage, _job(ref, out, stage))
+    result = write_shard(stage, _job(ref, out, stage), tmp_path)
     assert isinstance(result["error"], RecordingError) and str(bad) in str(result["error"])
     assert os.listdir(out) == []  # nothing under a final name, no temporary file left
     skip = EventStage(EventStage.make_config(on_bad_file="skip"))
     job = _job(ref, out, skip)
-    result = write_shard(skip, job)
+    result = write_shard(skip, job, tmp_path)
     assert result["rows"] == 0 and result["report"]["skipped"]
-    assert read_shard_meta(job.target)["report"]["skipped"] == result["report"]["skipped"]
+    assert Destination(tmp_path).shard_meta(job.target)["report"]["skipped"] == result["report"]["skipped"]
 
 
 def test_a_folder_of_shards_loads_by_data_dir_ignoring_temporary_files(corpus: Path, tmp_path: Path) -> None:
     stage = EventStage()
     refs = find_recordings(corpus).splits["train"]
     for i, ref in enumerate(refs):
-        write_shard(stage, _job(ref, tmp_path / "event", stage, i, len(refs)))
+        write_shard(stage, _job(ref, tmp_path / "event", stage, i, len(refs)), tmp_path)
     first = tmp_path / "event" / shard_name("train", 0, len(refs))
     shutil.copy(first, temp_path(str(first)))  # what a worker killed mid-write leaves
     ds = datasets.load_dataset("parquet", data_dir=str(tmp_path / "event"), cache_dir=str(tmp_path / "c"))
