@@ -585,3 +585,28 @@ def finish_build(
     )
     dest.write_record(record)
     return record
+
+
+def parse_storage_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``--storage-option KEY=VALUE`` pairs as fsspec storage options (VALUE is JSON when it parses:
+    ``client_kwargs={"endpoint_url": "http://..."}``). Errors name the pair by position, never its value
+    (it may be a secret)."""
+    options: dict[str, Any] = {}
+    for i, pair in enumerate(pairs or [], 1):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BuildFolderError(f"--storage-option #{i} is not KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except ValueError:
+            options[key.strip()] = value
+    return options
+
+
+def add_storage_option_argument(parser: Any) -> None:
+    """``--storage-option KEY=VALUE`` (repeatable), for commands reading or writing a build or recordings."""
+    parser.add_argument(
+        "--storage-option", action="append", default=[], metavar="KEY=VALUE", dest="storage_option",
+        help="an fsspec storage option for remote recordings / output (e.g. key=..., secret=..., "
+        "client_kwargs='{\"endpoint_url\": \"http://host:9000\"}'); repeatable; never written or shown",
+    )  # fmt: skip

@@ -23,6 +23,7 @@ from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi
 
 from owa_builders.build import BUILD_RECORD, BuildFolderError
 from owa_builders.cli import main
+from owa_builders.output import load_build
 from owa_builders.publish import PublishError, hub, push
 from owa_builders.publish.source import IncompleteBuildError, open_built
 from owa_builders.training.frames import FrameLoader
@@ -105,7 +106,7 @@ def consume(server: HubServer, repo: str, configs: list[str], tmp_path: Path) ->
 
 
 def local(folder: Path) -> dict[str, Any]:
-    saved = datasets.load_from_disk(str(folder))
+    saved = load_build(str(folder))
     return {
         split: {
             "rows": ds.num_rows,
@@ -187,7 +188,7 @@ def test_frames_decode_from_the_hub_copy(
     push(built_folders["fsl"], repo_id)
     rows = datasets.load_dataset(repo_id, "fsl-smolvlm", split="test", streaming=True)
     row = next(iter(rows))
-    assert row == datasets.load_from_disk(str(built_folders["fsl"]))["test"][0]
+    assert row == load_build(str(built_folders["fsl"]))["test"][0]
     refs = row["images"]
     remote = FrameLoader(f"hf://datasets/{repo_id}", output="numpy").load(refs)
     here = FrameLoader(str(corpus), output="numpy").load(refs)
@@ -217,7 +218,7 @@ def test_pushing_again_replaces_the_config_and_keeps_the_others(
     assert [c["config_name"] for c in card.data.configs] == ["fsl-smolvlm", "event"]
     assert card.text.count("<!-- owa-builders config: event -->") == 1
     ds = datasets.load_dataset(repo_id, "event", split="train")
-    assert digest(ds) == digest(datasets.load_from_disk(str(built_folders["event"]))["train"])
+    assert digest(ds) == digest(load_build(str(built_folders["event"]))["train"])
     assert_clean(hub_env)
 
 
@@ -283,7 +284,7 @@ def test_a_failed_push_leaves_the_previous_state(
     assert hub_env.files(repo_id) == before and hub_env.head(repo_id) == head
     assert hub_env.pending_failures() == 0
     ds = datasets.load_dataset(repo_id, "event", split="test", cache_dir=str(tmp_path / "c2"))
-    assert digest(ds) == digest(datasets.load_from_disk(str(built_folders["event"]))["test"])
+    assert digest(ds) == digest(load_build(str(built_folders["event"]))["test"])
     assert_clean(hub_env)
 
 
@@ -353,8 +354,8 @@ def test_readme_publishing_blocks_run(
     assert len([p for p in files if p.startswith("event/train-")]) == 4
     consumer: dict[str, Any] = {}
     exec(compile(readme_block("consumer"), "README.md:consumer", "exec"), consumer)
-    expected = datasets.load_from_disk(str(built_folders["fsl"]))["train"]
+    expected = load_build(str(built_folders["fsl"]))["train"]
     assert digest(consumer["ds"]) == digest(expected)
-    assert consumer["first"] == datasets.load_from_disk(str(built_folders["event"]))["train"][0]
+    assert consumer["first"] == load_build(str(built_folders["event"]))["train"][0]
     assert len(consumer["frames"]) == len(expected[0]["images"]) > 0
     assert_clean(hub_env)

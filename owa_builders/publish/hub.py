@@ -100,6 +100,7 @@ def push(
     max_commit_files: int = DEFAULT_MAX_COMMIT_FILES,
     max_commit_bytes: int = DEFAULT_MAX_COMMIT_BYTES,
     work_dir: str | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> PushResult:
     """Publish the built ``folder`` as config ``config_name`` (default: the build's) of dataset ``repo_id``.
 
@@ -115,7 +116,9 @@ def push(
 
     from .. import __version__
 
-    built = open_built(folder)
+    built = open_built(
+        folder, storage_options
+    )  # a local folder or a remote build (s3://..., storage_options)
     name = layout.check_config_name(config_name or built.config_name)
     files = _media_files(built) if media else []
     stats = measure(built)
@@ -277,13 +280,15 @@ def _shard_files(
     """``{split: [(repo path, local Parquet file), ...]}``; writes the shards into ``tmp`` when needed."""
     out: dict[str, list[tuple[str, str]]] = {}
     for split_name, split in built.splits.items():
-        if num_shards is None and split.files:  # Parquet layout: as it is
+        if num_shards is None and split.files and built.local:  # Parquet layout: as it is
             count = len(split.files)
             out[split_name] = [
                 (layout.shard_path(name, split_name, i, count), path) for i, path in enumerate(split.files)
             ]
             continue
-        if isinstance(num_shards, dict):
+        if num_shards is None and split.files:  # a remote build: streamed shard by shard, same sharding
+            count = max(1, min(len(split.files), split.num_rows))
+        elif isinstance(num_shards, dict):
             count = num_shards.get(split_name) or layout.default_num_shards(
                 split.num_bytes, split.num_rows, max_shard_bytes=max_shard_bytes
             )
@@ -471,9 +476,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-commit-files", type=int, default=DEFAULT_MAX_COMMIT_FILES,
                         help="files per media commit (default: 50)")  # fmt: skip
+    from ..output import add_storage_option_argument
+
+    add_storage_option_argument(parser)  # the build may be remote: s3://bucket/prefix
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..output import parse_storage_options
+
     try:
         result = push(
             args.folder,
@@ -486,6 +496,7 @@ def run(args: argparse.Namespace) -> int:
             private=True if args.private else None,
             license=args.license,
             max_commit_files=args.max_commit_files,
+            storage_options=parse_storage_options(args.storage_option),
         )
     except OwaError as exc:
         raise SystemExit(f"error: {exc}") from None
