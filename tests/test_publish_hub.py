@@ -30,10 +30,8 @@ from owa_builders.training.frames import FrameLoader
 
 try:
     from hubserver import HubServer
-    from test_publish_source import parquet_copy
 except ImportError:  # tests/ imported as a package
     from tests.hubserver import HubServer
-    from tests.test_publish_source import parquet_copy
 
 
 pytestmark = pytest.mark.usefixtures("loopback_only")  # fixtures in conftest.py
@@ -132,11 +130,8 @@ def test_pushed_configs_load_without_the_plugin(
     assert second.media_uploaded == [] and second.media_present == videos  # uploaded once
     assert second.commits == [second.commit]
     push(built_folders["binned"], repo_id, num_shards={"train": 3})
-    pq = parquet_copy(
-        built_folders["event"], tmp_path / "event-parquet", count=4
-    )  # a distributed build's layout
-    fourth = push(pq, repo_id, config_name="event-parquet")
-    assert fourth.shards["train"] == [f"event-parquet/train-0000{i}-of-00004.parquet" for i in range(4)]
+    fourth = push(built_folders["event"], repo_id, config_name="event-parquet")  # as built: a shard per recording
+    assert fourth.shards["train"] == [f"event-parquet/train-0000{i}-of-00002.parquet" for i in range(2)]
 
     files = hub_env.files(repo_id)
     assert [p for p in files if p.endswith(".mkv")] == videos
@@ -227,7 +222,7 @@ def test_empty_and_half_built_folders_are_refused(
 ) -> None:
     half = tmp_path / "half"
     shutil.copytree(built_folders["event"], half)
-    next((half / "train").glob("*.arrow")).unlink()
+    next((half / "event").glob("train-*.parquet")).unlink()
     with pytest.raises(IncompleteBuildError, match="the build did not finish"):
         push(half, repo_id)
     record = json.loads((half / BUILD_RECORD).read_text())
