@@ -94,7 +94,7 @@ def build(
             data_dir=data_dir,
             data_files=data_files,
             cache_dir=cache_dir,
-            **({"storage_options": storage_options} if storage_options else {}),
+            **({"storage_options": dict(storage_options)} if storage_options else {}),  # datasets adds to it
             **(options or {}),
         )
         builder.download_and_prepare(num_proc=num_proc)

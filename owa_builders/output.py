@@ -113,7 +113,10 @@ class BuildRecord:
         d.setdefault("describe", {})
         d.setdefault("version", "?")
         d.setdefault("data_root", None)
-        d["splits"] = {s: d["splits"][s] for s in sorted(d["splits"], key=split_order)}
+        d["splits"] = {
+            s: d["splits"][s] for s in sorted(d["splits"], key=split_order)
+        }  # JSON keys are sorted
+        d["shards"] = {s: list(d["shards"][s]) for s in sorted(d["shards"], key=split_order)}
         return cls(**d)
 
     def recording_reports(self) -> list[RecordingReport]:
@@ -497,14 +500,28 @@ def load_build(
     cache_dir: str | None = None,
 ) -> Any:
     """A build (local folder or URL, any driver) as a ``datasets.DatasetDict``: splits in order, rows
-    in the build's order, through ``datasets.load_dataset("parquet", data_files=...)``."""
+    in the build's order. A local build goes through ``datasets.load_dataset("parquet", ...)``
+    (memory-mapped, cached in ``cache_dir``); a remote one is read through fsspec into memory (for a
+    large remote build, stream it: ``load_dataset("parquet", data_files=<its shard URLs>,
+    streaming=True, storage_options=...)``)."""
     import datasets
 
     dest = Destination(output, storage_options)
     record = dest.read_record()
     files = shard_urls(dest, record)
-    kwargs: dict[str, Any] = {"storage_options": dest.storage_options} if not dest.local else {}
-    return datasets.load_dataset("parquet", data_files=files, cache_dir=cache_dir, **kwargs)
+    if dest.local:
+        return datasets.load_dataset("parquet", data_files=files, cache_dir=cache_dir)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = {}
+    for split, rels in record.shards.items():
+        tables = []
+        for rel in rels:
+            with dest.open(rel) as f:
+                tables.append(pq.read_table(f))
+        out[split] = datasets.Dataset(pa.concat_tables(tables).replace_schema_metadata(None), split=split)
+    return datasets.DatasetDict(out)
 
 
 def episode_ranges(episode_paths: Any, order: list[str]) -> Iterator[tuple[int, int]]:

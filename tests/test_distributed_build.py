@@ -138,9 +138,7 @@ def _shard_state(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def read_shard_meta(path: str) -> dict[str, Any] | None:
-    return Destination(os.path.dirname(os.path.dirname(path))).shard_meta(
-        "/".join(Path(path).parts[-2:])
-    )
+    return Destination(os.path.dirname(os.path.dirname(path))).shard_meta("/".join(Path(path).parts[-2:]))
 
 
 def test_a_rerun_converts_only_what_is_missing_or_changed(corpus: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import datasets
 import pytest
@@ -140,3 +141,84 @@ def test_config_fingerprint_follows_the_config() -> None:
     a = config_fingerprint(EventStage())
     assert a == config_fingerprint(EventStage())
     assert a != config_fingerprint(EventStage(EventStage.make_config(keep_topics=["screen"])))
+
+
+# ------------------------------------------------------------------------------------------
+# The local build at any fsspec destination (no Ray): memory:// and the S3 stand-in
+# ------------------------------------------------------------------------------------------
+def _rows(ds: Any) -> dict[str, list[dict[str, Any]]]:
+    return {split: ds[split].to_list() for split in ds}
+
+
+def test_the_local_build_writes_the_same_layout_to_a_url(
+    corpus: Path, tmp_path: Path, s3_bucket: tuple[str, dict[str, Any]]
+) -> None:
+    import fsspec
+
+    from owa_builders.build import build
+    from owa_builders.output import RECORD_NAME, load_build, read_record
+
+    bucket, options = s3_bucket
+    folder = build(
+        "binned", str(corpus), tmp_path / "binned", options={"fps": 4}, cache_dir=str(tmp_path / "c")
+    )
+    record = read_record(tmp_path / "binned")
+    assert record.engine == "local" and record.layout == "owa-parquet/1"
+    assert list(record.shards) == ["train", "test"] and all(len(v) == 2 for v in record.shards.values())
+    assert [r["episode_path"] for r in record.reports] == [
+        "train/episode_000.mcap", "train/episode_002.mcap", "test/episode_001.mcap", "test/episode_003.mcap"
+    ]  # fmt: skip
+    expected = _rows(folder.dataset)
+    assert _rows(load_build(tmp_path / "binned", cache_dir=str(tmp_path / "c1"))) == expected
+    for url, so in (("memory://owa-out/binned", None), (f"{bucket}/binned", options)):
+        build(
+            "binned", str(corpus), url, options={"fps": 4}, cache_dir=str(tmp_path / "c"), storage_options=so
+        )
+        assert read_record(url, so).to_dict() == record.to_dict()  # one record, wherever it is written
+        assert _rows(load_build(url, storage_options=so, cache_dir=str(tmp_path / "c2"))) == expected
+        fs, root = fsspec.core.url_to_fs(url, **(so or {}))
+        written = sorted(fs.find(root))
+        assert sorted(p.rsplit("/", 1)[1] for p in written) == [
+            RECORD_NAME, "test-00000-of-00002.parquet", "test-00001-of-00002.parquet",
+            "train-00000-of-00002.parquet", "train-00001-of-00002.parquet",
+        ]  # fmt: skip
+        for path in written:
+            data = fs.cat_file(path)
+            assert options["key"].encode() not in data and options["secret"].encode() not in data
+
+
+def test_a_shard_is_never_half_visible(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from owa_builders.output import write_shard
+
+    schema = pa.schema([("x", pa.int64())])
+
+    def batches(fail: bool) -> Any:
+        yield pa.RecordBatch.from_pydict({"x": [1, 2]}, schema=schema)
+        if fail:
+            raise OSError("the source went away")
+        yield pa.RecordBatch.from_pydict({"x": [3]}, schema=schema)
+
+    for url in (str(tmp_path / "out"), "memory://owa-atomic/out"):
+        dest = Destination(url)
+        with pytest.raises(OSError, match="went away"):
+            write_shard(dest, "c/train-00000-of-00001.parquet", schema, batches(True), lambda: {"a": 1})
+        assert dest.shard_names("c") == [] and (not dest.local or temp_files(dest.path("c")) == [])
+        rows = write_shard(dest, "c/train-00000-of-00001.parquet", schema, batches(False), lambda: {"a": 1})
+        assert rows == 3 and dest.shard_meta("c/train-00000-of-00001.parquet") == {"a": 1, "rows": 3}
+
+
+def test_credentials_are_never_shown_or_parsed_into_errors() -> None:
+    from owa_builders.output import BuildFolderError, parse_storage_options, redact
+
+    assert redact("s3://AKIA:topsecret@bucket/prefix") == "s3://bucket/prefix"
+    assert redact("/local/path") == "/local/path"
+    dest = Destination("s3://bucket/x", {"secret": "topsecret"})
+    assert "topsecret" not in repr(dest) and "topsecret" not in dest.shown
+    assert parse_storage_options(['client_kwargs={"endpoint_url": "http://h:1"}', "anon=true", "key=k"]) == {
+        "client_kwargs": {"endpoint_url": "http://h:1"}, "anon": True, "key": "k"
+    }  # fmt: skip
+    with pytest.raises(BuildFolderError, match="#2 is not KEY=VALUE") as err:
+        parse_storage_options(["key=k", "topsecret"])
+    assert "topsecret" not in str(err.value)

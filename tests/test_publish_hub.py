@@ -130,7 +130,9 @@ def test_pushed_configs_load_without_the_plugin(
     assert second.media_uploaded == [] and second.media_present == videos  # uploaded once
     assert second.commits == [second.commit]
     push(built_folders["binned"], repo_id, num_shards={"train": 3})
-    fourth = push(built_folders["event"], repo_id, config_name="event-parquet")  # as built: a shard per recording
+    fourth = push(
+        built_folders["event"], repo_id, config_name="event-parquet"
+    )  # as built: a shard per recording
     assert fourth.shards["train"] == [f"event-parquet/train-0000{i}-of-00002.parquet" for i in range(2)]
 
     files = hub_env.files(repo_id)
