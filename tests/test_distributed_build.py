@@ -75,7 +75,8 @@ def test_every_stage_on_ray_equals_the_local_build(
         "binned", corpus, tmp_path / "binned", options={"fps": 4}, num_workers=1, progress=stream
     )
     _same(result.load(cache_dir=str(tmp_path / "c3")), _local("binned", corpus, tmp_path / "c", fps=4))
-    assert stream.getvalue().splitlines()[-1].startswith("ray build: 4/4 recordings")
+    lines = stream.getvalue().splitlines()
+    assert lines[-2].startswith("ray build: 4/4 recordings") and lines[-1] == result.summary()
     assert result.rows == read_record(result.output).splits
 
     # fsl, with a local tokenizer: built once per worker, saved with the shards
