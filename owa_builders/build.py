@@ -1,35 +1,53 @@
-"""Build a stage into a folder, and read such a folder back: the Python side of ``owa-builders build``.
+"""Build a stage on this machine, through `datasets`: the Python side of ``owa-builders build``.
 
-A built folder (``build(..., output=DIR)``) holds:
-
-- the dataset, as `datasets` saves it (``DatasetDict.save_to_disk``; ``datasets.load_from_disk(DIR)``);
-- the stage's artifacts (FSL: the expanded tokenizer in ``DIR/tokenizer``);
-- :data:`BUILD_RECORD` (``owa_build.json``): stage, config name and fields, package version, data
-  root, and every recording's report -- what ``inspect``, ``decode`` and publishing read.
+With ``output`` (a local folder or any fsspec URL), the build is written in THE layout of a build
+(:mod:`owa_builders.output`, the same as the Ray build's: one Parquet shard per recording with its
+footer, the stage's artifacts, :data:`~owa_builders.output.RECORD_NAME` last); read it back with
+:func:`owa_builders.output.load_build`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from owa_event.account import RecordingReport
-from owa_event.errors import OwaError, OwaWarning
-from owa_event.pipeline import config_dict
+from owa_event.errors import OwaWarning
 
+from .output import (
+    RECORD_NAME,
+    BuildFolderError,
+    BuildRecord,
+    Destination,
+    config_fingerprint,
+    episode_ranges,
+    finish_build,
+    input_fingerprint,
+    read_record,
+    shard_name,
+    start_build,
+    write_shard,
+)
 from .registry import BUILDERS, PREFIX
 
-#: The record of a build, written into the output folder.
-BUILD_RECORD = "owa_build.json"
+#: The record of a build, written at the output's root (:mod:`owa_builders.output`).
+BUILD_RECORD = RECORD_NAME
 #: Stage name -> registered builder name.
 STAGES: dict[str, str] = {name[len(PREFIX) :]: name for name in BUILDERS}
 
 
-class BuildFolderError(OwaError):
-    """A folder that is not a complete build of ``owa-builders build``."""
+__all__ = [
+    "BUILD_RECORD",
+    "STAGES",
+    "BuildFolderError",
+    "BuildRecord",
+    "BuildResult",
+    "build",
+    "read_record",
+    "save",
+]
 
 
 @dataclass
@@ -52,8 +70,10 @@ def build(
     data_files: Any = None,
     num_proc: int | None = None,
     cache_dir: str | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> BuildResult:
-    """Build ``stage`` (``event``, ``binned``, ``fsl``) through `datasets`; save it to ``output`` when given.
+    """Build ``stage`` (``event``, ``binned``, ``fsl``) through `datasets`; write it to ``output`` (a
+    folder or URL) when given. ``storage_options`` go to fsspec for the recordings and the output.
 
     Our warnings are not printed while building: each is kept in its recording's report (see
     :func:`owa_builders.cli`), which also works with ``num_proc`` and on a cache hit.
@@ -74,56 +94,43 @@ def build(
             data_dir=data_dir,
             data_files=data_files,
             cache_dir=cache_dir,
+            **({"storage_options": dict(storage_options)} if storage_options else {}),  # datasets adds to it
             **(options or {}),
         )
         builder.download_and_prepare(num_proc=num_proc)
         dataset = builder.as_dataset()
     result = BuildResult(dataset, builder, builder.reports)
     if output is not None:
-        result.output = save(result, os.fspath(output))
+        result.output = save(result, os.fspath(output), storage_options)
     return result
 
 
-def save(result: BuildResult, output: str) -> str:
-    """Save a build into ``output``: the dataset, the stage's artifacts and :data:`BUILD_RECORD`."""
-    from . import __version__
-
+def save(result: BuildResult, output: str, storage_options: dict[str, Any] | None = None) -> str:
+    """Write a build to ``output`` (local folder or URL) in THE layout (:mod:`owa_builders.output`):
+    one shard per recording (its footer: fingerprints and report), the artifacts, the record last."""
     builder = result.builder
-    result.dataset.save_to_disk(output)
-    builder.stage.save_artifacts(output)
-    record = {
-        "stage": builder.STAGE.name,
-        "builder": builder.DATASET_NAME,
-        "config_name": builder.config.name,
-        "config": config_dict(builder.stage.config, builder.STAGE.config_class),
-        "describe": builder.stage.describe(),
-        "version": __version__,
-        "data_root": builder.config.data_dir,
-        "splits": {split: ds.num_rows for split, ds in result.dataset.items()},
-        "reports": [r.to_dict() for r in result.reports],
-    }
-    with open(os.path.join(output, BUILD_RECORD), "w") as f:
-        json.dump(record, f, indent=1, sort_keys=True, default=list)
-    return output
-
-
-def read_record(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The :data:`BUILD_RECORD` of a built folder; :class:`BuildFolderError` when it is not one."""
-    folder = os.fspath(folder)
-    path = os.path.join(folder, BUILD_RECORD)
-    if not os.path.isdir(folder):
-        raise BuildFolderError(
-            f"{folder}: no such folder (expected the output of `owa-builders build ... -o DIR`)"
-        )
-    try:
-        with open(path) as f:
-            record = json.load(f)
-    except FileNotFoundError:
-        raise BuildFolderError(
-            f"{folder}: no {BUILD_RECORD}: not a folder written by `owa-builders build ... -o DIR`"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise BuildFolderError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
-    if not isinstance(record, dict) or "stage" not in record:
-        raise BuildFolderError(f"{path}: not a build record")
-    return record
+    stage = builder.stage
+    dest = Destination(output, storage_options)
+    config_name = builder.config.name
+    start_build(dest, stage, config_name)
+    fingerprint = config_fingerprint(stage)
+    schema = stage.schema()
+    reports = builder.split_reports
+    metas: dict[str, list[dict[str, Any]]] = {}
+    for split, refs in builder.recordings().splits.items():
+        table = result.dataset[split].data.table
+        by_episode = {r.episode_path: r for r in reports.get(split, [])}
+        metas[split] = []
+        order = [ref.episode_path for ref in refs]
+        for index, (ref, (a, b)) in enumerate(zip(refs, episode_ranges(table.column("episode_path"), order))):
+            report = by_episode.get(ref.episode_path) or RecordingReport(ref.episode_path)
+            meta = {"split": split, "index": index, "count": len(refs), "episode_path": ref.episode_path,
+                    "path": ref.path, "input": input_fingerprint(ref.path, storage_options),
+                    "config": fingerprint, "report": report.to_dict()}  # fmt: skip
+            part = table.slice(a, b - a).replace_schema_metadata(None).cast(schema)
+            rel = f"{config_name}/{shard_name(split, index, len(refs))}"
+            rows = write_shard(dest, rel, schema, part.to_batches(), lambda meta=meta: meta)
+            metas[split].append({**meta, "rows": rows})
+        dest.remove_temp_files(config_name)
+    finish_build(dest, stage, config_name, builder.config.data_dir, fingerprint, metas, "local")
+    return dest.url

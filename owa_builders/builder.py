@@ -81,6 +81,7 @@ class StageBuilder(datasets.ArrowBasedBuilder):
         self._streaming = False
         super().__init__(*args, **kwargs)
         self._reports: list[RecordingReport] | None = None
+        self._split_reports: dict[str, list[RecordingReport]] = {}
 
     # -- config: validated once, after overrides ---------------------------------------------------
     def _create_builder_config(
@@ -190,7 +191,13 @@ class StageBuilder(datasets.ArrowBasedBuilder):
         super().download_and_prepare(*args, **kwargs)
         if not datasets.utils.file_utils.is_remote_url(self._output_dir):
             by_split = read_reports(self._output_dir)
+            self._split_reports = by_split
             self._reports = [r for reports in by_split.values() for r in reports]
+
+    @property
+    def split_reports(self) -> dict[str, list[RecordingReport]]:
+        """The reports by split (after ``download_and_prepare``), recordings in order."""
+        return dict(self._split_reports)
 
     @property
     def reports(self) -> list[RecordingReport]:

@@ -31,12 +31,13 @@ def build(
     num_proc: int | None = None,
     cache_dir: str | None = None,
     verbose: bool = False,
+    storage_options: dict[str, Any] | None = None,
 ) -> Any:
     """Build ``stage`` from ``data_dir``; print the per-recording account and warnings; return the dataset."""
     from .build import build as build_stage
 
     result = build_stage(stage, data_dir, output, config=config_name, options=options, num_proc=num_proc,
-                         cache_dir=cache_dir)  # fmt: skip
+                         cache_dir=cache_dir, storage_options=storage_options)  # fmt: skip
     print_account(stage, result.reports, everything=verbose)
     if output is None:
         print(
@@ -111,6 +112,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from .output import parse_storage_options
+
     if args.engine == "ray":
         from .distributed import command
 
@@ -126,6 +129,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         cache_dir=args.cache_dir,
         verbose=args.verbose,
+        storage_options=parse_storage_options(args.storage_option),
     )
     print(
         f"built {args.stage} in {time.perf_counter() - t0:.1f} s"
@@ -282,7 +286,10 @@ def parser() -> argparse.ArgumentParser:
         help="folder (or fsspec URL) of .mcap recordings; train/ test/ ... subfolders become splits",
     )
     b.add_argument(
-        "-o", "--output", help="save the dataset, its build record (and FSL tokenizer) in this folder"
+        "-o",
+        "--output",
+        help="write the build (Parquet shards, build record, FSL tokenizer) to this folder "
+        "or fsspec URL (s3://bucket/prefix, ...)",
     )
     presets = "; ".join(f"{s.name}: {', '.join(s.presets)}" for s in specs())
     b.add_argument("--config", help=f"named config ({presets})")

@@ -1,7 +1,8 @@
 """``owa-builders decode``: rows of a built FSL (fixed sequence length) folder -> events -> an OWAMcap file.
 
-A built folder is what ``owa-builders build fsl DATA -o DIR`` writes (the dataset saved with
-``save_to_disk`` plus ``DIR/tokenizer``); the decoding itself is :mod:`owa_fsl.decode`.
+A built folder is what ``owa-builders build fsl DATA -o DIR`` writes (THE layout of a build,
+:mod:`owa_builders.output`: Parquet shards, the record, ``DIR/tokenizer``); the decoding itself is
+:mod:`owa_fsl.decode`.
 """
 
 from __future__ import annotations
@@ -12,24 +13,31 @@ from typing import Any
 from owa_fsl.decode import ROW_KEYS, URI_NOTE, FslDecodeError, decode_row, describe_row, write_mcap
 from owa_fsl.tokenizer import FSL_META, TOKENIZER_DIR, FslTokens, TokenizerError
 
-_SAVED = "a dataset saved by `owa-builders build fsl DATA -o DIR`"
+_SAVED = "a build written by `owa-builders build fsl DATA -o DIR`"
 
 
 def _load_split(dataset_dir: str, split: str) -> Any:
+    """One split of a build, as an in-memory ``datasets.Dataset`` (rows in the build's order)."""
     import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .output import BuildFolderError, Destination
 
     if not os.path.isdir(dataset_dir):
         raise FslDecodeError(f"{dataset_dir!r} is not a folder (expected {_SAVED})")
+    dest = Destination(dataset_dir)
     try:
-        loaded = datasets.load_from_disk(dataset_dir)
-    except FileNotFoundError as exc:
-        raise FslDecodeError(f"{dataset_dir!r} is not a saved dataset ({exc}); expected {_SAVED}") from None
-    if isinstance(loaded, datasets.DatasetDict):
-        if split not in loaded:
-            raise FslDecodeError(f"{dataset_dir!r} has no split {split!r}; its splits: {sorted(loaded)}")
-        ds = loaded[split]
-    else:  # a single saved Dataset: it is the only split there is
-        ds = loaded
+        record = dest.read_record()
+    except BuildFolderError as exc:
+        raise FslDecodeError(f"{dataset_dir!r} is not a build ({exc}); expected {_SAVED}") from None
+    if split not in record.shards:
+        raise FslDecodeError(f"{dataset_dir!r} has no split {split!r}; its splits: {sorted(record.shards)}")
+    try:
+        tables = [pq.read_table(dest.path(rel)) for rel in record.shards[split]]
+    except OSError as exc:
+        raise FslDecodeError(f"{dataset_dir!r} [{split}]: a shard cannot be read ({exc})") from None
+    ds = datasets.Dataset(pa.concat_tables(tables))
     absent = [key for key in (*ROW_KEYS, "episode_path") if key not in ds.column_names]
     if absent:
         raise FslDecodeError(f"{dataset_dir!r} [{split}] is not an FSL dataset: no column(s) {absent}")
@@ -82,8 +90,8 @@ def decode_command(
     """Decode one row, or every row of one episode (in dataset order), of a saved FSL dataset into
     the OWAMcap file ``output``; returns a one-line summary.
 
-    ``dataset_dir`` is what ``owa-builders build fsl DATA -o DIR`` writes: a ``datasets``
-    DatasetDict saved with ``save_to_disk`` plus ``DIR/tokenizer`` (the expanded tokenizer and
+    ``dataset_dir`` is what ``owa-builders build fsl DATA -o DIR`` writes: THE layout of a build
+    (:mod:`owa_builders.output`) with ``DIR/tokenizer`` (the expanded tokenizer and
     ``owa_fsl.json``); ``tokenizer_dir`` overrides the latter. Exactly one of ``row`` (an index
     into ``split``) and ``episode`` (an ``episode_path``, or a unique suffix of one after a
     ``/``) is given. Screen media URIs are kept relative to the original dataset root.

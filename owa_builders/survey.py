@@ -19,9 +19,10 @@ from typing import Any
 from owa_event.account import RecordingReport, total
 from owa_event.pipeline import RecordingRef, convert, default_media_exists, kept_events, open_recording
 
-from .build import BUILD_RECORD, read_record
 from .discovery import find_recordings, relative_path
 from .errors import OwaError, OwaWarning
+from .output import RECORD_NAME as BUILD_RECORD
+from .output import Destination
 from .stages import STAGES, spec
 
 #: The stages inspected (every stage), with their default configs. A stage whose default config
@@ -107,19 +108,22 @@ def _stage_account(name: str, ref: RecordingRef) -> dict[str, Any]:
     return result
 
 
-def inspect_built(folder: str) -> dict[str, Any]:
-    """Facts about a built dataset folder, from its build record and rows."""
-    record = read_record(folder)
-    reports = [RecordingReport.from_dict(r) for r in record.get("reports", [])]
+def inspect_built(folder: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Facts about a build (local folder or URL), from its build record and rows."""
+    import pyarrow.parquet as pq
+
+    dest = Destination(folder, storage_options)
+    record = dest.read_record()
+    reports = record.recording_reports()
     acc = total(reports)
     out: dict[str, Any] = {
-        "path": folder,
+        "path": folder if dest.local else dest.shown,
         "kind": "built dataset",
-        "stage": record["stage"],
-        "config_name": record.get("config_name"),
-        "config": record.get("config"),
-        "version": record.get("version"),
-        "data_root": record.get("data_root"),
+        "stage": record.stage,
+        "config_name": record.config_name,
+        "config": record.config,
+        "version": record.version,
+        "data_root": record.data_root,
         "splits": {},
         "recordings": len(reports),
         "messages_in": sum(acc.messages_in.values()),
@@ -128,13 +132,18 @@ def inspect_built(folder: str) -> dict[str, Any]:
         "warnings": sum(len(r.warnings) for r in reports),
         "skipped": [r.episode_path for r in reports if r.skipped],
     }
-    import datasets
-
-    dataset = datasets.load_from_disk(folder)
-    for split, ds in dataset.items():
-        episodes = set(zip(ds["episode_path"], ds["interval_idx"]))
+    for split, rels in record.shards.items():
+        episodes: set[tuple[str, int]] = set()
+        rows = 0
+        for rel in rels:
+            with dest.open(rel) as f:
+                table = pq.read_table(f, columns=["episode_path", "interval_idx"])
+            rows += table.num_rows
+            episodes.update(
+                zip(table.column("episode_path").to_pylist(), table.column("interval_idx").to_pylist())
+            )
         out["splits"][split] = {
-            "rows": ds.num_rows,
+            "rows": rows,
             "episodes": len(episodes),
             "recordings": len({p for p, _ in episodes}),
         }

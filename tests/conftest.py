@@ -11,6 +11,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,7 +163,6 @@ def ray_cluster() -> Iterator[object]:
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any socket connection of this process to a host other than 127.0.0.1 fails the test (Hub tests)."""
     import socket
-    from typing import Any
 
     connect = socket.socket.connect
 
@@ -180,3 +180,49 @@ def repo_id(request: pytest.FixtureRequest) -> str:
     import re
 
     return "org/" + re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:90]
+
+
+# ------------------------------------------------------------------------------------------
+# An S3 API on 127.0.0.1 (moto's standalone server), reached through the real client (s3fs)
+# ------------------------------------------------------------------------------------------
+#: Credentials of the S3 stand-in: tests check that they never appear in a written file or log line.
+S3_KEY = "AKIAOWATESTKEY4711"
+S3_SECRET = "owa-test-secret-never-written-0815"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict[str, Any]]:
+    """moto's S3 server on a free port of 127.0.0.1 for the session; yields fsspec ``storage_options``
+    (``key``, ``secret``, ``client_kwargs.endpoint_url``). Skipped when moto[server] / s3fs are missing."""
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    yield {
+        "key": S3_KEY,
+        "secret": S3_SECRET,
+        "client_kwargs": {"endpoint_url": url, "region_name": "us-east-1"},
+    }
+    server.stop()
+
+
+@pytest.fixture()
+def s3_bucket(s3_server: dict[str, Any], request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """A new empty bucket for the test: ``(s3://<bucket>, storage_options)``."""
+    import re
+
+    import s3fs
+
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") or "bucket"
+    fs = s3fs.S3FileSystem(**s3_server)
+    if fs.exists(name):
+        fs.rm(name, recursive=True)
+    fs.call_s3("create_bucket", Bucket=name)  # us-east-1: no location constraint
+    fs.invalidate_cache()
+    return f"s3://{name}", s3_server

@@ -22,6 +22,7 @@ from owa_builders.demo.recordings import (
     session_events,
     write_recording,
 )
+from owa_builders.output import load_build
 from owa_event.account import RecordingReport
 from owa_event.errors import ConfigError, RecordingError
 from owa_event.pipeline import RecordingRef, kept_events
@@ -207,7 +208,7 @@ def test_cli_build_knows_the_stage(current_corpus: Path, tmp_path: Path) -> None
     dataset = build(
         "binned", str(current_corpus), str(out), options={"fps": 4}, cache_dir=str(tmp_path / "cache")
     )
-    assert dataset["train"].num_rows == datasets.load_from_disk(str(out))["train"].num_rows > 0
+    assert dataset["train"].num_rows == load_build(str(out))["train"].num_rows > 0
 
 
 def test_the_real_shared_recording_builds(shared_recording: Path, tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import datasets
 import pytest
 
 from owa_builders.cli import _parse_options, main
+from owa_builders.output import load_build
 from owa_event.errors import ConfigError
 from owa_event.reader import Recording
 
@@ -28,7 +28,7 @@ def test_demo_generates_builds_and_summarises(tmp_path: Path, capsys: pytest.Cap
     assert main(["demo", "--workdir", str(tmp_path), "--episodes", "2", "--duration", "3"]) == 0
     out = capsys.readouterr().out
     assert "generated 2 recordings" in out and "events per topic:" in out
-    saved = datasets.load_from_disk(str(tmp_path / "event"))
+    saved = load_build(str(tmp_path / "event"))
     assert sum(d.num_rows for d in saved.values()) == _messages(tmp_path / "recordings")
     for split, ds in saved.items():
         assert f"[{split}] event dataset: {ds.num_rows} rows" in out
@@ -54,7 +54,7 @@ def test_build_with_options(current_corpus: Path, tmp_path: Path, capsys: pytest
         ]
     )
     assert code == 0
-    ds = datasets.load_from_disk(str(out_dir))["train"]
+    ds = load_build(str(out_dir))["train"]
     assert set(ds["topic"]) == {"keyboard"}
     assert "built event" in capsys.readouterr().out
 

@@ -16,7 +16,7 @@ import pytest
 from owa_builders.build import BUILD_RECORD, build, read_record
 from owa_builders.cli import main
 from owa_builders.distributed import build_on_ray, load_build
-from owa_builders.distributed.layout import read_shard_meta, shard_files, temp_path
+from owa_builders.output import Destination, temp_path
 from owa_event.account import RecordingReport
 from owa_event.errors import RecordingError
 from owa_event.pipeline import RecordingRef
@@ -59,11 +59,9 @@ def test_every_stage_on_ray_equals_the_local_build(
     by_folder = datasets.load_dataset("parquet", data_dir=str(out / "event"), cache_dir=str(tmp_path / "c2"))
     _same(by_folder, local)
     record = read_record(out)
-    assert (
-        record["stage"] == "event" and record["builder"] == "owa_builders/event" and record["engine"] == "ray"
-    )
-    assert record["splits"] == {s: d.num_rows for s, d in local.items()}
-    assert [r["episode_path"] for r in record["reports"]] == [
+    assert record.stage == "event" and record.builder == "owa_builders/event" and record.engine == "ray"
+    assert record.splits == {s: d.num_rows for s, d in local.items()}
+    assert [r["episode_path"] for r in record.reports] == [
         "train/episode_000.mcap", "train/episode_002.mcap", "test/episode_001.mcap", "test/episode_003.mcap"
     ]  # fmt: skip
     assert sorted(os.listdir(out / "event")) == [
@@ -77,8 +75,9 @@ def test_every_stage_on_ray_equals_the_local_build(
         "binned", corpus, tmp_path / "binned", options={"fps": 4}, num_workers=1, progress=stream
     )
     _same(result.load(cache_dir=str(tmp_path / "c3")), _local("binned", corpus, tmp_path / "c", fps=4))
-    assert stream.getvalue().splitlines()[-1].startswith("ray build: 4/4 recordings")
-    assert result.rows == read_record(result.output)["splits"]
+    lines = stream.getvalue().splitlines()
+    assert lines[-2].startswith("ray build: 4/4 recordings") and lines[-1] == result.summary()
+    assert result.rows == read_record(result.output).splits
 
     # fsl, with a local tokenizer: built once per worker, saved with the shards
     tok = str(write_example_tokenizer(tmp_path / "tok"))
@@ -128,16 +127,19 @@ def test_a_task_that_fails_once_is_retried_and_the_result_is_complete(corpus: Pa
         "test_episode_001.mcap",
         "train_episode_002.mcap",
     ]  # both failed once
-    assert sorted(result.converted) == sorted(r["episode_path"] for r in read_record(out)["reports"])
+    assert sorted(result.converted) == sorted(r["episode_path"] for r in read_record(out).reports)
     _same(result.load(cache_dir=str(tmp_path / "c1")), _local("event", corpus, tmp_path / "c"))
     assert [n for n in os.listdir(out / "event") if not n.endswith(".parquet")] == []  # no partial file left
     assert not any(r.skipped for r in result.reports)
 
 
 def _shard_state(folder: Path) -> dict[str, tuple[int, int]]:
-    return {
-        n: (os.stat(folder / n).st_ino, os.stat(folder / n).st_mtime_ns) for n in shard_files(str(folder))
-    }
+    names = Destination(folder.parent).shard_names(folder.name)
+    return {n: (os.stat(folder / n).st_ino, os.stat(folder / n).st_mtime_ns) for n in names}
+
+
+def read_shard_meta(path: str) -> dict[str, Any] | None:
+    return Destination(os.path.dirname(os.path.dirname(path))).shard_meta("/".join(Path(path).parts[-2:]))
 
 
 def test_a_rerun_converts_only_what_is_missing_or_changed(corpus: Path, tmp_path: Path) -> None:

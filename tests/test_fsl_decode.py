@@ -21,12 +21,15 @@ from typing import Any
 
 import datasets
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import owa_builders  # noqa: F401  (registers the builders)
 from owa_builders.cli import main
 from owa_builders.decode import decode_command
 from owa_builders.demo.tokenizer import write_example_tokenizer
+from owa_builders.output import load_build, read_record
 from owa_event.account import RecordingReport
 from owa_event.events import INPUT_TOPICS, SCREEN, Event
 from owa_event.pipeline import RecordingRef, kept_events
@@ -237,9 +240,7 @@ def test_decode_command_episode_end_to_end(
     assert "\n" not in line and str(out) in line and "episode_000.mcap" in line and "screen: " in line
 
     config = FslConfig(tokenizer_name=tokenizer_dir, image_preset="smolvlm", max_sequence_length=1024)
-    rows = [
-        r for r in datasets.load_from_disk(str(built))["train"] if r["episode_path"] == "episode_000.mcap"
-    ]
+    rows = [r for r in load_build(str(built))["train"] if r["episode_path"] == "episode_000.mcap"]
     reference = resampled_input(current_corpus, "episode_000.mcap", config)
     expected = sorted(k for ks in expected_per_row(rows, reference, config) for k in ks)
 
@@ -264,7 +265,7 @@ def test_decode_command_episode_end_to_end(
 
 
 def test_decode_command_one_row(built: Path, tmp_path: Path) -> None:
-    ds = datasets.load_from_disk(str(built))["train"]
+    ds = load_build(str(built))["train"]
     out = tmp_path / "row.mcap"
     assert main(["decode", str(built), "-o", str(out), "--row", "0"]) == 0
     tokens = FslTokens.load(str(built / "tokenizer"))
@@ -275,7 +276,7 @@ def test_decode_command_one_row(built: Path, tmp_path: Path) -> None:
 
 
 def test_decode_command_errors(built: Path, tmp_path: Path) -> None:
-    ds = datasets.load_from_disk(str(built))["train"]
+    ds = load_build(str(built))["train"]
     out = tmp_path / "e.mcap"
     with pytest.raises(
         FslDecodeError, match=rf"row {ds.num_rows} is out of range: .* has {ds.num_rows} rows"
@@ -308,7 +309,19 @@ def test_decode_command_errors(built: Path, tmp_path: Path) -> None:
 
     # a tampered row on disk: the error names the row, and no half-written file is left
     tampered = tmp_path / "tampered"
-    ds.map(lambda r, i: {"n_events": r["n_events"] + (i == 1)}, with_indices=True).save_to_disk(str(tampered))
+    shutil.copytree(built, tampered)
+    shard = tampered / read_record(tampered).shards["train"][0]
+    table = pq.read_table(shard)
+    assert table.num_rows > 1
+    n_events = table.column("n_events").to_pylist()
+    n_events[1] += 1
+    column = table.schema.get_field_index("n_events")
+    pq.write_table(
+        table.set_column(
+            column, table.schema.field(column), pa.array(n_events, table.schema.field(column).type)
+        ),
+        shard,
+    )
     with pytest.raises(
         FslDecodeError, match=r"row 1 of .*decoded \d+ event\(s\) but the row says n_events = \d+"
     ):
@@ -320,7 +333,7 @@ def test_decode_command_errors(built: Path, tmp_path: Path) -> None:
 
 
 def test_decode_row_checks(built: Path) -> None:
-    ds = datasets.load_from_disk(str(built))["train"]
+    ds = load_build(str(built))["train"]
     tokens = FslTokens.load(str(built / "tokenizer"))
     row = ds[0]
     assert row["images"] and 0 in row["attention_mask"]  # has frames and padding

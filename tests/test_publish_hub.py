@@ -23,16 +23,15 @@ from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi
 
 from owa_builders.build import BUILD_RECORD, BuildFolderError
 from owa_builders.cli import main
+from owa_builders.output import load_build
 from owa_builders.publish import PublishError, push
 from owa_builders.publish.source import IncompleteBuildError, open_built
 from owa_builders.training.frames import FrameLoader
 
 try:
     from hubserver import HubServer
-    from test_publish_source import parquet_copy
 except ImportError:  # tests/ imported as a package
     from tests.hubserver import HubServer
-    from tests.test_publish_source import parquet_copy
 
 
 pytestmark = pytest.mark.usefixtures("loopback_only")  # fixtures in conftest.py
@@ -105,7 +104,7 @@ def consume(server: HubServer, repo: str, configs: list[str], tmp_path: Path) ->
 
 
 def local(folder: Path) -> dict[str, Any]:
-    saved = datasets.load_from_disk(str(folder))
+    saved = load_build(str(folder))
     return {
         split: {
             "rows": ds.num_rows,
@@ -131,11 +130,10 @@ def test_pushed_configs_load_without_the_plugin(
     assert second.media_uploaded == [] and second.media_present == videos  # uploaded once
     assert second.commits == [second.commit]
     push(built_folders["binned"], repo_id, num_shards={"train": 3})
-    pq = parquet_copy(
-        built_folders["event"], tmp_path / "event-parquet", count=4
-    )  # a distributed build's layout
-    fourth = push(pq, repo_id, config_name="event-parquet")
-    assert fourth.shards["train"] == [f"event-parquet/train-0000{i}-of-00004.parquet" for i in range(4)]
+    fourth = push(
+        built_folders["event"], repo_id, config_name="event-parquet"
+    )  # as built: a shard per recording
+    assert fourth.shards["train"] == [f"event-parquet/train-0000{i}-of-00002.parquet" for i in range(2)]
 
     files = hub_env.files(repo_id)
     assert [p for p in files if p.endswith(".mkv")] == videos
@@ -187,7 +185,7 @@ def test_frames_decode_from_the_hub_copy(
     push(built_folders["fsl"], repo_id)
     rows = datasets.load_dataset(repo_id, "fsl-smolvlm", split="test", streaming=True)
     row = next(iter(rows))
-    assert row == datasets.load_from_disk(str(built_folders["fsl"]))["test"][0]
+    assert row == load_build(str(built_folders["fsl"]))["test"][0]
     refs = row["images"]
     remote = FrameLoader(f"hf://datasets/{repo_id}", output="numpy").load(refs)
     here = FrameLoader(str(corpus), output="numpy").load(refs)
@@ -217,7 +215,7 @@ def test_pushing_again_replaces_the_config_and_keeps_the_others(
     assert [c["config_name"] for c in card.data.configs] == ["fsl-smolvlm", "event"]
     assert card.text.count("<!-- owa-builders config: event -->") == 1
     ds = datasets.load_dataset(repo_id, "event", split="train")
-    assert digest(ds) == digest(datasets.load_from_disk(str(built_folders["event"]))["train"])
+    assert digest(ds) == digest(load_build(str(built_folders["event"]))["train"])
     assert_clean(hub_env)
 
 
@@ -230,7 +228,7 @@ def test_empty_and_half_built_folders_are_refused(
 ) -> None:
     half = tmp_path / "half"
     shutil.copytree(built_folders["event"], half)
-    next((half / "train").glob("*.arrow")).unlink()
+    next((half / "event").glob("train-*.parquet")).unlink()
     with pytest.raises(IncompleteBuildError, match="the build did not finish"):
         push(half, repo_id)
     record = json.loads((half / BUILD_RECORD).read_text())
@@ -291,7 +289,7 @@ def test_a_failed_push_leaves_the_previous_state(
     assert hub_env.files(repo_id) == before and hub_env.head(repo_id) == head
     assert hub_env.pending_failures() == 0
     ds = datasets.load_dataset(repo_id, "event", split="test", cache_dir=str(tmp_path / "c2"))
-    assert digest(ds) == digest(datasets.load_from_disk(str(built_folders["event"]))["test"])
+    assert digest(ds) == digest(load_build(str(built_folders["event"]))["test"])
     assert_clean(hub_env)
 
 
@@ -431,8 +429,8 @@ def test_readme_publishing_blocks_run(
     assert len([p for p in files if p.startswith("event/train-")]) == 4
     consumer: dict[str, Any] = {}
     exec(compile(readme_block("consumer"), "README.md:consumer", "exec"), consumer)
-    expected = datasets.load_from_disk(str(built_folders["fsl"]))["train"]
+    expected = load_build(str(built_folders["fsl"]))["train"]
     assert digest(consumer["ds"]) == digest(expected)
-    assert consumer["first"] == datasets.load_from_disk(str(built_folders["event"]))["train"][0]
+    assert consumer["first"] == load_build(str(built_folders["event"]))["train"][0]
     assert len(consumer["frames"]) == len(expected[0]["images"]) > 0
     assert_clean(hub_env)

@@ -11,13 +11,13 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pytest
 from PIL import Image
 
 from owa_builders.cli import main
 from owa_builders.demo.recordings import frame_index_of
+from owa_builders.output import load_build
 from owa_builders.publish import write_preview
 from owa_builders.publish.preview import PreviewError, token_text
 from owa_builders.training.frames import FrameLoader
@@ -46,7 +46,7 @@ def test_fsl_row_preview_shows_its_frames_tokens_and_events(
     result = write_preview(folder, tmp_path / "row.html", split="test", row=2)
     page = (tmp_path / "row.html").read_text()
     assert_self_contained(page)
-    row = datasets.load_from_disk(str(folder))["test"][2]
+    row = load_build(str(folder))["test"][2]
     tokens = FslTokens.load(folder / "tokenizer")
     real = [t for t, m in zip(row["input_ids"], row["attention_mask"]) if m]
     assert result.token_text == token_text(real, tokens)
@@ -67,9 +67,7 @@ def test_event_episode_preview(built_folders: dict[str, Path], corpus: Path, tmp
     result = write_preview(folder, tmp_path / "ep.html", episode="train/episode_002.mcap", max_thumbnails=10)
     page = (tmp_path / "ep.html").read_text()
     assert_self_contained(page)
-    ds = datasets.load_from_disk(str(folder))["train"].filter(
-        lambda r: r["episode_path"] == "train/episode_002.mcap"
-    )
+    ds = load_build(str(folder))["train"].filter(lambda r: r["episode_path"] == "train/episode_002.mcap")
     topics = Counter(ds["topic"])
     assert result.events == ds.num_rows and result.token_text is None
     for topic, n in topics.items():
@@ -86,7 +84,7 @@ def test_binned_episode_preview_and_determinism(built_folders: dict[str, Path], 
     first = write_preview(folder, tmp_path / "a.html")
     write_preview(folder, tmp_path / "b.html")
     assert (tmp_path / "a.html").read_bytes() == (tmp_path / "b.html").read_bytes()
-    ds = datasets.load_from_disk(str(folder))["train"]
+    ds = load_build(str(folder))["train"]
     episode = ds.filter(lambda r: r["episode_path"] == ds[0]["episode_path"])
     actions = sum(len(a) for a in episode["actions"])
     screens = {s for state in episode["state"] for s in state}

@@ -1,5 +1,5 @@
-"""Opening built folders for publishing: both layouts read the same rows; empty, half-written and
-inconsistent folders are refused with an error naming the folder and the problem."""
+"""Opening builds for publishing: THE layout (local or remote) read in order; empty, half-written and
+inconsistent builds are refused with an error naming the build and the problem."""
 
 from __future__ import annotations
 
@@ -7,50 +7,49 @@ import json
 import shutil
 from pathlib import Path
 
-import datasets
+import pyarrow.parquet as pq
 import pytest
 
 from owa_builders.build import BUILD_RECORD, BuildFolderError
+from owa_builders.output import load_build, read_record
 from owa_builders.publish import layout
-from owa_builders.publish.hub import write_shards
 from owa_builders.publish.source import IncompleteBuildError, open_built
 
 
-def parquet_copy(built: Path, dest: Path, count: int = 2) -> Path:
-    """The Parquet layout of a built folder (what a distributed build writes), made with the layout's helpers."""
-    source = open_built(built)
-    dest.mkdir()
-    for split in source.splits:
-        list(write_shards(source, split, source.config_name, count, str(dest)))
-    shutil.copy(built / BUILD_RECORD, dest / BUILD_RECORD)
-    if (built / "tokenizer").is_dir():
-        shutil.copytree(built / "tokenizer", dest / "tokenizer")
-    return dest
-
-
-def rows_of(folder: Path | str) -> dict[str, list[dict]]:
-    built = open_built(folder)
+def rows_of(folder: Path | str, **kwargs: object) -> dict[str, list[dict]]:
+    built = open_built(folder, **kwargs)
     return {name: [r for b in split.batches() for r in b.to_pylist()] for name, split in built.splits.items()}
 
 
 @pytest.mark.parametrize("stage", ["event", "binned", "fsl"])
-def test_both_layouts_give_the_build_rows_in_order(
-    built_folders: dict[str, Path], stage: str, tmp_path: Path
-) -> None:
-    saved = datasets.load_from_disk(str(built_folders[stage]))
+def test_a_build_gives_its_rows_in_order(built_folders: dict[str, Path], stage: str, tmp_path: Path) -> None:
+    loaded = load_build(str(built_folders[stage]), cache_dir=str(tmp_path / "c"))
     built = open_built(built_folders[stage])
-    assert built.layout == "saved" and list(built.splits) == ["train", "test"]
-    assert built.features == saved["train"].features
-    expected = {split: saved[split].to_list() for split in saved}
+    assert built.layout == "parquet" and list(built.splits) == ["train", "test"]
+    assert built.features == loaded["train"].features
+    expected = {split: loaded[split].to_list() for split in loaded}
     assert rows_of(built_folders[stage]) == expected
-    copy = parquet_copy(built_folders[stage], tmp_path / "pq", count=3)
-    again = open_built(copy)
-    assert again.layout == "parquet" and again.features == built.features
-    assert [Path(f).name for f in again.splits["train"].files] == [
-        Path(p).name for p in layout.shard_paths(built.config_name, "train", 3)
+    record = read_record(built_folders[stage])
+    assert [Path(f).name for f in built.splits["train"].files] == [
+        Path(p).name for p in layout.shard_paths(built.config_name, "train", len(record.shards["train"]))
     ]
-    assert rows_of(copy) == expected
-    assert again.splits["test"].read(1, 4).to_pylist() == expected["test"][1:4]
+    assert built.splits["test"].read(1, 4).to_pylist() == expected["test"][1:4]
+
+
+def test_a_remote_build_is_read_where_it_is(built_folders: dict[str, Path]) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    local = built_folders["fsl"]
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            fs.pipe_file(f"/src-fsl/{path.relative_to(local).as_posix()}", path.read_bytes())
+    remote = open_built("memory://src-fsl")
+    assert not remote.local and remote.splits["train"].fs is not None
+    assert rows_of("memory://src-fsl") == rows_of(local)
+    assert (
+        remote.tokenizer_dir() and Path(remote.tokenizer_dir(), "owa_fsl.json").is_file()
+    )  # fetched locally
 
 
 def test_folders_that_are_not_builds_are_refused(tmp_path: Path) -> None:
@@ -94,13 +93,12 @@ def test_half_written_and_inconsistent_folders_are_refused(
         open_built(folder)
     edit_record(folder, splits={"train": 4185, "test": 2700})
     assert open_built(folder).num_rows == 6885
-    arrow = next((folder / "test").glob("*.arrow"))
-    arrow.write_bytes(arrow.read_bytes()[:1000])  # a save that did not finish
-    with pytest.raises(IncompleteBuildError, match="the saved split cannot be read"):
+    shard = folder / read_record(folder).shards["test"][0]
+    shard.write_bytes(shard.read_bytes()[:1000])  # a file that did not finish
+    with pytest.raises(IncompleteBuildError, match="not a readable Parquet file"):
         open_built(folder)
-    shutil.rmtree(folder / "test")
-    (folder / "dataset_dict.json").unlink()
-    with pytest.raises(IncompleteBuildError, match="no dataset"):
+    shard.unlink()
+    with pytest.raises(IncompleteBuildError, match="missing .*the build did not finish"):
         open_built(folder)
 
 
@@ -108,13 +106,13 @@ def test_empty_splits_wrong_columns_and_missing_tokenizer_are_refused(
     built_folders: dict[str, Path], tmp_path: Path
 ) -> None:
     folder = copy_of(built_folders["binned"], tmp_path)
-    empty = datasets.load_from_disk(str(folder))
-    empty["test"] = empty["test"].select([])
-    empty.save_to_disk(str(tmp_path / "empty"))
-    shutil.copy(folder / BUILD_RECORD, tmp_path / "empty" / BUILD_RECORD)
-    edit_record(tmp_path / "empty", splits={"train": 120, "test": 0})
+    empty = copy_of(built_folders["binned"], tmp_path / "e")
+    for rel in read_record(empty).shards["test"]:
+        table = pq.read_table(empty / rel)
+        pq.write_table(table.slice(0, 0), empty / rel)
+    edit_record(empty, splits={"train": 120, "test": 0})
     with pytest.raises(IncompleteBuildError, match="split 'test' is empty"):
-        open_built(tmp_path / "empty")
+        open_built(empty)
 
     edit_record(folder, stage="event", config={})  # binned rows under an event record
     with pytest.raises(IncompleteBuildError, match="do not match the event stage's schema"):
@@ -124,12 +122,3 @@ def test_empty_splits_wrong_columns_and_missing_tokenizer_are_refused(
     shutil.rmtree(fsl / "tokenizer")
     with pytest.raises(IncompleteBuildError, match="the expanded tokenizer is missing"):
         open_built(fsl)
-
-
-def test_parquet_layout_with_a_missing_shard_is_refused(
-    built_folders: dict[str, Path], tmp_path: Path
-) -> None:
-    copy = parquet_copy(built_folders["event"], tmp_path / "pq", count=3)
-    (copy / layout.shard_path("event", "train", 2, 3)).unlink()
-    with pytest.raises(IncompleteBuildError, match=r"misses shard\(s\) \[2\] of 3: the build did not finish"):
-        open_built(copy)

@@ -10,12 +10,13 @@ from pathlib import Path
 import datasets
 import pytest
 
+from owa_builders.output import load_build
 from owa_builders.publish.source import open_built
 from owa_builders.publish.stats import FILL_BINS, measure
 
 
 def saved(folder: Path) -> datasets.DatasetDict:
-    return datasets.load_from_disk(str(folder))
+    return load_build(str(folder))
 
 
 def reports(folder: Path) -> list[dict]:

@@ -10,11 +10,15 @@
   task (Ray's own retries: the actor is restarted when its process dies, and the task is retried;
   Python exceptions are retried only when transient, :data:`TRANSIENT`). Results come back as they
   complete (``ray.wait``); :meth:`JobRun.stop` stops handing out jobs while those running finish.
+- **timeouts**: with ``task_timeout_s``, a job running longer is stopped by killing its actor (the
+  only way to stop a hung actor task; a new actor takes its place) and given again, up to
+  ``max_retries`` times; then its outcome is a :class:`TaskTimeoutError` naming the job.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +30,19 @@ TRANSIENT: tuple[type[BaseException], ...] = (OSError,)
 #: Ray's ``ray.init`` defaults here (overridable): no dashboard, worker output not mirrored to the driver
 #: (every warning of ours is kept in the reports).
 DEFAULT_INIT_KWARGS: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+
+
+class TaskTimeoutError(OwaError):
+    """A job that ran longer than the task timeout on every attempt."""
+
+    def __init__(self, job: str, timeout_s: float, attempts: int) -> None:
+        super().__init__(f"{job}: timed out after {timeout_s:g} s on each of {attempts} attempt(s)")
+        self.job = job
+        self.timeout_s = timeout_s
+        self.attempts = attempts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.job, self.timeout_s, self.attempts))
 
 
 class RayMissingError(OwaError):
@@ -92,6 +109,8 @@ class JobRun:
         num_workers: int,
         max_retries: int = 3,
         tick_s: float | None = None,
+        task_timeout_s: float | None = None,
+        name_of: Any = str,
     ) -> None:
         self._ray = ray
         self._jobs = iter(jobs)
@@ -99,13 +118,19 @@ class JobRun:
         self._max_retries = max_retries
         self._stopped = False
         self._tick_s = tick_s
-        remote = ray.remote(actor_class).options(
+        self._timeout = task_timeout_s
+        self._name_of = name_of
+        self._remote = ray.remote(actor_class).options(
             num_cpus=1, max_restarts=max_retries, max_task_retries=max_retries
         )
+        self._actor_args = actor_args
         # Passed by value: Ray keeps large arguments in its object store itself, and a restarted actor
         # (max_restarts) needs its arguments again.
-        self._actors = [remote.remote(*actor_args) for _ in range(max(1, num_workers))]
+        self._actors = [self._remote.remote(*actor_args) for _ in range(max(1, num_workers))]
         self._in_flight: dict[Any, tuple[Any, Any]] = {}  # object ref -> (job, actor)
+        self._started: dict[Any, float] = {}  # object ref of a job -> when it was handed out
+        self._timeouts: dict[int, int] = {}  # id(job) -> attempts timed out
+        self._again: list[Any] = []  # jobs to give again (timed out)
 
     def stop(self) -> None:
         """Hand out no further job; the jobs in flight still finish and are yielded."""
@@ -114,13 +139,44 @@ class JobRun:
     def _submit(self, actor: Any) -> None:
         if self._stopped:
             return
-        job = next(self._jobs, _DONE)
+        job = self._again.pop(0) if self._again else next(self._jobs, _DONE)
         if job is _DONE:
             return
         call = getattr(actor, self._method).options(
             max_task_retries=self._max_retries, retry_exceptions=list(TRANSIENT)
         )
-        self._in_flight[call.remote(job)] = (job, actor)
+        ref = call.remote(job)
+        self._in_flight[ref] = (job, actor)
+        self._started[ref] = time.monotonic()
+
+    def _wait_s(self) -> float | None:
+        """How long to wait for a completion: until the tick, or the first job's deadline."""
+        waits = [self._tick_s] if self._tick_s is not None else []
+        if self._timeout is not None and self._started:
+            waits.append(max(0.0, min(self._started.values()) + self._timeout - time.monotonic()))
+        return min(waits) if waits else None
+
+    def _expired(self) -> Iterator[Outcome]:
+        """Stop every job past its deadline (its actor killed and replaced); give it again, or, after
+        ``max_retries`` timeouts, its :class:`TaskTimeoutError` outcome."""
+        if self._timeout is None:
+            return
+        now = time.monotonic()
+        for ref, started in list(self._started.items()):
+            if now - started < self._timeout:
+                continue
+            job, actor = self._in_flight.pop(ref)
+            del self._started[ref]
+            self._ray.kill(actor, no_restart=True)
+            fresh = self._remote.remote(*self._actor_args)
+            self._actors[self._actors.index(actor)] = fresh
+            self._in_flight[fresh.ready.remote()] = (_READY, fresh)
+            attempts = self._timeouts.get(id(job), 0) + 1
+            self._timeouts[id(job)] = attempts
+            if attempts <= self._max_retries:
+                self._again.append(job)
+            else:
+                yield Outcome(job, error=TaskTimeoutError(self._name_of(job), self._timeout, attempts))
 
     def __iter__(self) -> Iterator[Outcome | None]:
         """Outcomes as jobs complete; ``None`` every ``tick_s`` seconds without a completion (when set)."""
@@ -129,12 +185,16 @@ class JobRun:
             for actor in self._actors:  # a job goes to an actor once it is up (a slow one takes fewer)
                 self._in_flight[actor.ready.remote()] = (_READY, actor)
             while self._in_flight:
-                ready, _ = ray.wait(list(self._in_flight), num_returns=1, timeout=self._tick_s)
+                ready, _ = ray.wait(list(self._in_flight), num_returns=1, timeout=self._wait_s())
                 if not ready:
-                    yield None
+                    expired = list(self._expired())
+                    yield from expired
+                    if not expired:
+                        yield None
                     continue
                 ref = ready[0]
                 job, actor = self._in_flight.pop(ref)
+                self._started.pop(ref, None)
                 if job is _READY:
                     try:
                         ray.get(ref)
@@ -172,15 +232,18 @@ def run_on_actors(
     num_workers: int,
     max_retries: int = 3,
     tick_s: float | None = None,
+    task_timeout_s: float | None = None,
+    name_of: Any = str,
 ) -> JobRun:
     """``num_workers`` actors of ``actor_class(*actor_args)`` each calling ``method(job)`` job after job.
 
     Jobs are taken from ``jobs`` lazily (one per idle actor), so a generator of jobs is never
-    materialised. See :class:`JobRun`.
+    materialised. ``task_timeout_s``: see the module docstring; ``name_of(job)`` names a job in a
+    :class:`TaskTimeoutError`. See :class:`JobRun`.
     """
     return JobRun(
         ray, actor_class, actor_args, method, jobs, num_workers=num_workers, max_retries=max_retries,
-        tick_s=tick_s,
+        tick_s=tick_s, task_timeout_s=task_timeout_s, name_of=name_of,
     )  # fmt: skip
 
 

@@ -25,17 +25,28 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Ray cluster to use with --engine ray (e.g. auto, ray://host:10001); default: a new local Ray",
     )
+    parser.add_argument(
+        "--task-timeout", type=float, default=None, metavar="SECONDS",
+        help="with --engine ray: the longest one recording may take; a task past it is retried, then "
+        "reported by name (default: no limit)",
+    )  # fmt: skip
+    from ..output import add_storage_option_argument
+
+    add_storage_option_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build on Ray with the ``build`` command's arguments; print the account and where the shards are."""
+    from owa_event.errors import OwaError
+
     from ..command_line import parse_options, print_account
+    from ..output import parse_storage_options, redact
     from .ray_build import build_on_ray
 
     if not args.output:
-        from owa_event.errors import OwaError
-
-        raise OwaError("--engine ray needs -o/--output (a folder every Ray node can write)")
+        raise OwaError(
+            "--engine ray needs -o/--output (a folder or URL every Ray node can write: s3://bucket/prefix)"
+        )
     result = build_on_ray(
         args.stage,
         args.data_dir,
@@ -44,12 +55,14 @@ def run(args: argparse.Namespace) -> int:
         options=parse_options(args.option),
         address=args.address,
         num_workers=args.num_proc,
+        task_timeout_s=args.task_timeout,
+        storage_options=parse_storage_options(args.storage_option),
     )
     print_account(args.stage, result.reports)
     print(
         f"built {args.stage} ({result.config_name}) on Ray in {result.seconds:.1f} s: "
         f"{len(result.converted)} recording(s) converted, {len(result.reused)} already done; "
-        f"saved to {result.output}"
+        f"saved to {redact(result.output)}"
     )
     for split, paths in result.shards.items():
         print(f"[{split}] {result.rows[split]} rows in {len(paths)} shard(s) under {result.config_name}/")

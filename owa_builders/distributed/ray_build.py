@@ -1,7 +1,9 @@
 """Conversion on a Ray cluster: ``owa-builders build STAGE DATA -o OUT --engine ray`` / :func:`build_on_ray`.
 
 One Ray actor task per recording: ``owa_event.pipeline.convert(stage, recording)`` written as one
-Parquet shard of the publish layout (:mod:`owa_builders.distributed.layout`). Guarantees:
+Parquet shard of THE layout of a build (:mod:`owa_builders.output`, the local build's too), at any
+destination: a local or shared folder, or an fsspec URL (``s3://``, ``gs://``, ``hf://datasets/...``,
+``memory://``): every worker writes its shards there itself. Guarantees:
 
 - **same rows, same order** as the single-machine build (``owa_builders.build.build``): shards are
   numbered in discovery order (splits in order, recordings sorted by ``episode_path``), rows in
@@ -13,20 +15,28 @@ Parquet shard of the publish layout (:mod:`owa_builders.distributed.layout`). Gu
   ``on_bad_file="skip"`` skips the recording (a counted skip, an empty shard recording why);
   ``"error"`` stops handing out recordings, lets the ones in flight finish (their shards are
   kept), then raises the error naming the file;
-- **resumable**: a shard is written under a temporary name and renamed when complete; its footer
+- **timeouts** (``task_timeout_s``): a task running longer is stopped (its worker replaced) and
+  given again, up to ``max_retries`` times, then reported by name; the other recordings go on, and
+  the build ends with :class:`ShardFailedError` naming every recording that did not finish, why,
+  and what was converted / already done (nothing half-written: the record is not written);
+- **resumable**: a shard is written to a temporary file and renamed or uploaded when complete; its footer
   records the input's fingerprint (size + mtime, or the remote file's identity) and the config's
   (config fields, stage extras such as the tokenizer's contents, the package's code). A rerun keeps
   every shard whose fingerprints still match and converts only the rest; shards of another config
-  or of recordings no longer there are removed;
+  or of recordings no longer there are removed. What is read is what is at the destination, so a
+  build into ``s3://...`` resumes from any machine;
 - **the driver writes no rows**: only the stage's artifacts first (which checks the tokenizer
   before any work is sent out) and the build record (``owa_build.json``) last, atomically, once
   every shard is in place. A folder without the record is an unfinished build.
+
+``storage_options`` (credentials, ``endpoint_url``, ...) go to fsspec for the recordings and the
+output (``output_storage_options`` for the output when they differ); on the workers they are set as
+fsspec's defaults for the recordings' protocol (``fsspec.config.conf``) in the worker's process. They
+are never written (record, footers) nor shown (progress, errors).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import pickle
 import sys
@@ -38,26 +48,27 @@ from typing import Any, TextIO
 
 from owa_event.account import RecordingReport
 from owa_event.errors import ConfigError, OwaError, OwaWarning, did_you_mean
-from owa_event.pipeline import RecordingRef, Stage, config_dict, config_problems, convert
+from owa_event.pipeline import RecordingRef, Stage, config_problems, convert
 
-from ..build import BUILD_RECORD, STAGES, BuildFolderError, read_record
-from ..builder import EmptyDatasetError, empty_message
-from ..discovery import find_recordings, is_url, split_order
-from .cluster import cluster_cpus, connected, describe_failure, run_on_actors
-from .layout import (
-    SHARD_META_KEY,
-    check_config_folder,
-    read_shard_meta,
-    shard_files,
+from ..build import STAGES
+from ..discovery import find_recordings, is_url
+from ..output import (
+    BuildFolderError,
+    Destination,
+    config_fingerprint,
+    finish_build,
+    input_fingerprint,
+    load_build,
+    redact,
     shard_name,
-    temp_files,
+    start_build,
     temp_path,
+    write_shard,
 )
+from .cluster import TaskTimeoutError, cluster_cpus, connected, describe_failure, run_on_actors
 from .progress import Progress
 
-#: Rows gathered before a Parquet row group is written (fewer, larger row groups read faster).
-ROW_GROUP_ROWS = 8192
-ROW_GROUP_BYTES = 64 * 2**20
+__all__ = ["RayBuildResult", "ShardFailedError", "build_on_ray", "load_build"]
 
 
 class ShardFailedError(OwaError):
@@ -75,13 +86,16 @@ class ShardFailedError(OwaError):
 
 @dataclass(frozen=True)
 class ShardJob:
-    """One recording to convert into the shard at ``target`` (``meta``: the shard's footer record
-    without its report; ``nbytes``: the input's size, for progress)."""
+    """One recording to convert into the shard ``target`` (relative to the destination's root;
+    ``meta``: the shard's footer record without its report; ``nbytes``: the input's size, for progress)."""
 
     ref: RecordingRef
     target: str
     meta: dict[str, Any]
     nbytes: int
+
+    def __str__(self) -> str:
+        return redact(self.ref.path) or self.ref.path
 
 
 @dataclass
@@ -91,7 +105,8 @@ class RayBuildResult:
     ``seconds``: the whole build; ``convert_seconds``: the Ray part (workers started, recordings converted);
     ``tasks_seconds``: from the first conversion task's start to the last one's end (wall clock);
     ``tasks_cpu_seconds``: the CPU time the conversion tasks used, all workers together;
-    ``messages``: messages read by the recordings converted in this run."""
+    ``messages``: messages read by the recordings converted in this run; ``storage_options``: those
+    of the output, to read it back (never written anywhere)."""
 
     output: str
     stage: str
@@ -106,10 +121,19 @@ class RayBuildResult:
     tasks_seconds: float = 0.0
     tasks_cpu_seconds: float = 0.0
     messages: int = 0
+    storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def load(self, cache_dir: str | None = None) -> Any:
-        """The built dataset as a ``datasets.DatasetDict`` (:func:`load_build`)."""
-        return load_build(self.output, cache_dir=cache_dir)
+        """The built dataset as a ``datasets.DatasetDict`` (:func:`owa_builders.output.load_build`)."""
+        return load_build(self.output, storage_options=self.storage_options, cache_dir=cache_dir)
+
+    def summary(self) -> str:
+        """One line: recordings converted / already done, rows per split, where."""
+        rows = ", ".join(f"{split}: {n} rows" for split, n in self.rows.items())
+        return (
+            f"ray build {self.stage} ({self.config_name}): {len(self.converted)} converted, "
+            f"{len(self.reused)} already done, 0 failed; {rows}; in {redact(self.output)}"
+        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -141,79 +165,26 @@ def make_stage(
     return cls(cls.make_config(name, **(options or {}))), name
 
 
-def config_fingerprint(stage: Stage) -> str:
-    """Changes when anything that decides a shard's rows changes: the stage, its config fields, its
-    extra inputs (:meth:`Stage.fingerprint`, e.g. a local tokenizer's contents) and the package's code."""
-    from ..registry import code_hash
-
-    payload = {
-        "stage": stage.name,
-        "class": f"{type(stage).__module__}.{type(stage).__qualname__}",
-        "config": config_dict(stage.config, stage.config_class),
-        "extra": stage.fingerprint(),
-        "schema": stage.schema().to_string(),
-        "code": code_hash(),
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()
-
-
-def input_fingerprint(path: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What identifies the current content of a recording: size and mtime (ns) of a local file; size
-    and the filesystem's unique key (ETag, commit, mtime, ... as fsspec reports them) of a URL."""
-    if not is_url(path):
-        st = os.stat(path)
-        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    import fsspec
-
-    fs, fpath = fsspec.core.url_to_fs(path, **(storage_options or {}))
-    info = fs.info(fpath)
-    return {"size": int(info.get("size") or 0), "ukey": str(fs.ukey(fpath))}
-
-
 # ------------------------------------------------------------------------------------------
 # The worker side: one recording -> one shard
 # ------------------------------------------------------------------------------------------
-def write_shard(stage: Stage, job: ShardJob) -> dict[str, Any]:
-    """Convert ``job.ref`` into ``job.target`` (via a temporary file, renamed when complete).
+def convert_recording(stage: Stage, dest: Destination, job: ShardJob) -> dict[str, Any]:
+    """Convert ``job.ref`` into the shard ``job.target`` of ``dest`` (written atomically, the footer last).
 
-    Returns ``{"report", "rows", "seconds"}``, or ``{"error": exc}`` for an error of ours (not
+    Returns ``{"report", "rows", "seconds", ...}``, or ``{"error": exc}`` for an error of ours (not
     retried). Any other exception propagates (Ray retries the transient ones), leaving no file.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     t0, started, cpu0 = time.perf_counter(), time.time(), time.process_time()
-    os.makedirs(os.path.dirname(job.target), exist_ok=True)
-    tmp = temp_path(job.target)
     report = RecordingReport(job.ref.episode_path)
-    rows = 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OwaWarning)  # each is kept in the report
-            schema = stage.schema()
-            with pq.ParquetWriter(tmp, schema) as writer:
-                pending: list[pa.RecordBatch] = []
-                pending_rows = pending_bytes = 0
-                for batch in convert(stage, job.ref, report):
-                    pending.append(batch)
-                    pending_rows += batch.num_rows
-                    pending_bytes += batch.nbytes
-                    if pending_rows >= ROW_GROUP_ROWS or pending_bytes >= ROW_GROUP_BYTES:
-                        writer.write_table(pa.Table.from_batches(pending, schema=schema))
-                        rows += pending_rows
-                        pending, pending_rows, pending_bytes = [], 0, 0
-                if pending:
-                    writer.write_table(pa.Table.from_batches(pending, schema=schema))
-                    rows += pending_rows
-                record = {**job.meta, "report": report.to_dict()}
-                writer.add_key_value_metadata({SHARD_META_KEY: json.dumps(record, sort_keys=True)})
-        os.replace(tmp, job.target)
+            rows = write_shard(
+                dest, job.target, stage.schema(), convert(stage, job.ref, report),
+                lambda: {**job.meta, "report": report.to_dict()},
+            )  # fmt: skip
     except OwaError as exc:
-        _remove(tmp)
         return {"error": _picklable(exc)}
-    except BaseException:
-        _remove(tmp)
-        raise
     return {
         "report": report.to_dict(),
         "rows": rows,
@@ -224,11 +195,17 @@ def write_shard(stage: Stage, job: ShardJob) -> dict[str, Any]:
 
 
 class ShardWriter:
-    """The Ray actor: holds one stage for the worker's lifetime. Per-process state (the FSL stage's
-    tokenizer) is built once, when the worker starts, not inside its first recording's task."""
+    """The Ray actor: holds one stage and the destination for the worker's lifetime. Per-process
+    state (the FSL stage's tokenizer) is built once, when the worker starts, not inside its first
+    recording's task; the recordings' storage options become fsspec's defaults in this process."""
 
-    def __init__(self, stage: Stage) -> None:
+    def __init__(self, stage: Stage, dest: Destination, inputs: dict[str, dict[str, Any]]) -> None:
+        import fsspec.config
+
+        for protocol, options in inputs.items():
+            fsspec.config.conf[protocol] = {**fsspec.config.conf.get(protocol, {}), **options}
         self.stage = stage
+        self.dest = dest
         getattr(
             stage, "tokens", None
         )  # FslStage.tokens builds the expanded tokenizer; other stages have none
@@ -238,14 +215,7 @@ class ShardWriter:
         return True
 
     def convert(self, job: ShardJob) -> dict[str, Any]:
-        return write_shard(self.stage, job)
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
+        return convert_recording(self.stage, self.dest, job)
 
 
 def _picklable(exc: OwaError) -> OwaError:
@@ -268,42 +238,40 @@ def build_on_ray(
     options: dict[str, Any] | None = None,
     data_files: Any = None,
     storage_options: dict[str, Any] | None = None,
+    output_storage_options: dict[str, Any] | None = None,
     address: str | None = None,
     num_workers: int | None = None,
     ray_init_kwargs: dict[str, Any] | None = None,
     max_retries: int = 3,
+    task_timeout_s: float | None = None,
     progress: bool | TextIO = True,
 ) -> RayBuildResult:
     """Build ``stage`` from ``data_dir`` / ``data_files`` into ``output`` on Ray (see the module docstring).
 
-    ``output`` is a local folder every Ray node can write (a shared file system on a cluster).
-    ``address``: the cluster (default: the Ray running in this process, else a new local one with
-    ``ray_init_kwargs``). ``num_workers``: actors converting in parallel (default: the cluster's
-    CPUs). ``progress``: ``True`` prints progress lines to stderr; a stream prints them there.
-    Returns a :class:`RayBuildResult`; ``result.load()`` gives the ``DatasetDict``.
+    ``output``: a folder every Ray node can write (a shared file system), or an fsspec URL every
+    node can reach (``s3://bucket/prefix``, ...). ``storage_options``: fsspec options of the
+    recordings and (unless ``output_storage_options``) of the output. ``address``: the cluster
+    (default: the Ray running in this process, else a new local one with ``ray_init_kwargs``).
+    ``num_workers``: actors converting in parallel (default: the cluster's CPUs). ``task_timeout_s``:
+    the longest one recording may take (default: no limit). ``progress``: ``True`` prints progress
+    lines and the summary to stderr; a stream prints them there. Returns a :class:`RayBuildResult`;
+    ``result.load()`` gives the ``DatasetDict``.
     """
     t0 = time.perf_counter()
     if output is None:
-        raise BuildFolderError("the Ray build needs an output folder (output=..., -o DIR)")
-    output = os.fspath(output)
-    if is_url(output):
-        raise BuildFolderError(
-            f"output {output!r}: the Ray build writes to a folder on a (shared) file system, not a URL; "
-            "build into a folder, then publish it"
-        )
+        raise BuildFolderError("the Ray build needs an output (output=..., -o DEST: a folder or a URL)")
     if num_workers is not None and num_workers < 1:
         raise BuildFolderError(f"num_workers must be >= 1, got {num_workers}")
+    if task_timeout_s is not None and task_timeout_s <= 0:
+        raise BuildFolderError(f"task_timeout_s must be > 0, got {task_timeout_s}")
+    out_options = storage_options if output_storage_options is None else output_storage_options
+    dest = Destination(output, out_options)
     the_stage, config_name = make_stage(stage, config, options)
-    check_config_folder(config_name)
     recordings = find_recordings(data_dir, data_files, storage_options=storage_options)
     problems = config_problems(the_stage.config, recordings.all)  # topics named by the config vs the inputs'
     if problems:
         raise ConfigError(problems, where=f"{stage} config {config_name!r}")
-    output = os.path.abspath(output)
-    config_dir = os.path.join(output, config_name)
-    os.makedirs(config_dir, exist_ok=True)
-    _remove(os.path.join(output, BUILD_RECORD))  # the folder is an unfinished build until the end
-    the_stage.save_artifacts(output)
+    start_build(dest, the_stage, config_name)
 
     fingerprint = config_fingerprint(the_stage)
     jobs: list[ShardJob] = []
@@ -311,10 +279,10 @@ def build_on_ray(
         for index, ref in enumerate(refs):
             key = input_fingerprint(ref.path, storage_options)
             meta = {"split": split, "index": index, "count": len(refs), "episode_path": ref.episode_path,
-                    "path": ref.path, "input": key, "config": fingerprint}  # fmt: skip
-            target = os.path.join(config_dir, shard_name(split, index, len(refs)))
+                    "path": redact(ref.path), "input": key, "config": fingerprint}  # fmt: skip
+            target = f"{config_name}/{shard_name(split, index, len(refs))}"
             jobs.append(ShardJob(ref, target, meta, int(key.get("size", 0))))
-    done = _reuse(config_dir, jobs, fingerprint)
+    done = _reuse(dest, config_name, jobs, fingerprint)
     todo = [job for job in jobs if job.target not in done]
 
     stream = (sys.stderr if progress else None) if isinstance(progress, bool) else progress
@@ -325,97 +293,113 @@ def build_on_ray(
     if todo:
         bar.print(
             f"ray build: {len(todo)} of {len(jobs)} recordings to convert ({len(done)} already done) "
-            f"into {config_dir}"
+            f"into {redact(dest.url_of(config_name))}"
         )
     spans: list[tuple[float, float, float]] = []
+    failures: list[tuple[ShardJob, BaseException]] = []
     t_run = time.perf_counter()
     if todo:
-        done.update(_run(todo, the_stage, bar, address, num_workers, ray_init_kwargs, max_retries, spans))
+        inputs = _input_options(recordings.all(), storage_options)
+        actor_args = (the_stage, dest, inputs)
+        run = _run(todo, actor_args, bar, address, num_workers, ray_init_kwargs, max_retries, task_timeout_s,
+                   spans, failures)  # fmt: skip
+        done.update(run)
     convert_seconds = time.perf_counter() - t_run if todo else 0.0
-    for name in temp_files(config_dir):  # left by workers that died mid-write
-        _remove(os.path.join(config_dir, name))
+    dest.remove_temp_files(config_name)  # left by workers that died mid-write
+    converted = [j.ref.episode_path for j in todo if j.target in done]
+    reused = [j.ref.episode_path for j in jobs if j not in todo]
+    if failures:
+        bar.print(_failure_summary(failures, converted, reused, max_retries))
+        _raise(failures, converted, reused, max_retries, {j.target: i for i, j in enumerate(jobs)})
 
-    reports = [RecordingReport.from_dict(done[job.target]["report"]) for job in jobs]
-    rows: dict[str, int] = {}
-    for job in jobs:
-        split = job.meta["split"]
-        rows[split] = rows.get(split, 0) + int(done[job.target]["rows"])
-    for split, n in rows.items():
-        if n == 0:
-            split_reports = [r for r, j in zip(reports, jobs) if j.meta["split"] == split]
-            raise EmptyDatasetError(empty_message(the_stage.name, split, split_reports))
-    shards = {split: [j.target for j in jobs if j.meta["split"] == split] for split in recordings.splits}
-    _write_record(output, the_stage, config_name, data_dir, fingerprint, shards, rows, reports)
-    converted = [j.ref.episode_path for j in todo]
-    converted_targets = {j.target for j in todo}
-    return RayBuildResult(
-        output=output,
+    metas = {split: [done[j.target] for j in jobs if j.meta["split"] == split] for split in recordings.splits}
+    record = finish_build(dest, the_stage, config_name, data_dir, fingerprint, metas, "ray")
+    result = RayBuildResult(
+        output=dest.url,
         stage=the_stage.name,
         config_name=config_name,
-        shards=shards,
-        rows=rows,
-        reports=reports,
+        shards={split: [dest.url_of(rel) for rel in rels] for split, rels in record.shards.items()},
+        rows=record.splits,
+        reports=record.recording_reports(),
         converted=converted,
-        reused=[j.ref.episode_path for j in jobs if j.target not in converted_targets],
+        reused=reused,
         seconds=time.perf_counter() - t0,
         convert_seconds=convert_seconds,
         tasks_seconds=max(e for _, e, _ in spans) - min(s for s, _, _ in spans) if spans else 0.0,
         tasks_cpu_seconds=sum(c for _, _, c in spans),
         messages=bar.events,
+        storage_options=dict(out_options or {}),
     )
+    bar.print(result.summary())
+    return result
 
 
-def _reuse(config_dir: str, jobs: list[ShardJob], fingerprint: str) -> dict[str, dict[str, Any]]:
-    """Keep the shards of an earlier run that are still valid (moved to their new name when the
-    numbering changed); remove every other shard and temporary file. ``{target: shard record}``."""
-    for name in temp_files(config_dir):
-        _remove(os.path.join(config_dir, name))
+def _input_options(
+    refs: list[RecordingRef], storage_options: dict[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """``{protocol: storage_options}`` for the recordings' URL protocols (none for local files)."""
+    if not storage_options:
+        return {}
+    protocols = {ref.path.split("://", 1)[0] for ref in refs if is_url(ref.path)}
+    return {p: dict(storage_options) for p in sorted(protocols)}
+
+
+def _reuse(
+    dest: Destination, config: str, jobs: list[ShardJob], fingerprint: str
+) -> dict[str, dict[str, Any]]:
+    """Keep the shards already at the destination that are still valid (moved to their new name when
+    the numbering changed); remove every other shard and temporary file. ``{target: shard record}``."""
+    dest.remove_temp_files(config)
     found: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-    for name in shard_files(config_dir):
-        path = os.path.join(config_dir, name)
-        meta = read_shard_meta(path)
+    names = dest.shard_names(config)
+    for name in names:
+        rel = f"{config}/{name}"
+        meta = dest.shard_meta(rel)
         if meta is not None and meta.get("config") == fingerprint and isinstance(meta.get("report"), dict):
-            found[(str(meta.get("split")), str(meta.get("episode_path")))] = (path, meta)
+            found[(str(meta.get("split")), str(meta.get("episode_path")))] = (rel, meta)
     keep: dict[str, tuple[str, dict[str, Any]]] = {}
     for job in jobs:
         hit = found.get((job.meta["split"], job.meta["episode_path"]))
         if hit is not None and hit[1].get("input") == job.meta["input"]:
             keep[job.target] = hit
-    kept_paths = {path for path, _ in keep.values()}
-    for name in shard_files(config_dir):
-        path = os.path.join(config_dir, name)
-        if path not in kept_paths:
-            _remove(path)
+    kept = {rel for rel, _ in keep.values()}
+    for name in names:
+        if f"{config}/{name}" not in kept:
+            dest.remove(f"{config}/{name}")
     # Two phases, so a shard moving to a name another kept shard still holds never overwrites it.
-    moving = {target: (path, meta) for target, (path, meta) in keep.items() if path != target}
-    parked = {}
-    for target, (path, _) in moving.items():
-        parked[target] = temp_path(target)
-        os.replace(path, parked[target])
+    moving = {target: rel for target, (rel, _) in keep.items() if rel != target}
+    parked = {target: temp_path(target).replace(os.sep, "/") for target in moving}
+    for target, rel in moving.items():
+        dest.move(rel, parked[target])
     for target, tmp in parked.items():
-        os.replace(tmp, target)
-    return {target: meta for target, (_, meta) in keep.items()}
+        dest.move(tmp, target)
+    by_target = {job.target: job for job in jobs}
+    return {
+        target: {**by_target[target].meta, "report": meta["report"], "rows": meta["rows"]}
+        for target, (_, meta) in keep.items()
+    }
 
 
 def _run(
     todo: list[ShardJob],
-    stage: Stage,
+    actor_args: tuple[Any, ...],
     bar: Progress,
     address: str | None,
     num_workers: int | None,
     ray_init_kwargs: dict[str, Any] | None,
     max_retries: int,
+    task_timeout_s: float | None,
     spans: list[tuple[float, float, float]],
+    failures: list[tuple[ShardJob, BaseException]],
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Convert ``todo`` on Ray: ``(target, shard record)`` per shard written (each task's wall-clock
-    ``(start, end)`` and CPU seconds appended to ``spans``); raises after the jobs in flight finish when one fails
-    (the error of the first failed recording in row order)."""
-    order = {job.target: i for i, job in enumerate(todo)}
-    failures: list[tuple[ShardJob, BaseException]] = []
+    ``(start, end)`` and CPU seconds appended to ``spans``). A failed recording goes to ``failures``;
+    an error of ours (a bad recording, ``on_bad_file="error"``) stops handing out recordings (those in
+    flight finish), any other failure (timeouts, workers lost) lets the others go on."""
     with connected(address, ray_init_kwargs) as ray:
         workers = min(num_workers or cluster_cpus(ray), len(todo))
-        run = run_on_actors(ray, ShardWriter, (stage,), "convert", todo, num_workers=workers,
-                            max_retries=max_retries)  # fmt: skip
+        run = run_on_actors(ray, ShardWriter, actor_args, "convert", todo, num_workers=workers,
+                            max_retries=max_retries, task_timeout_s=task_timeout_s)  # fmt: skip
         for outcome in run:
             if outcome is None:
                 continue
@@ -424,76 +408,49 @@ def _run(
             error = outcome.error if outcome.error is not None else (value or {}).get("error")
             if error is not None:
                 failures.append((job, error))
-                run.stop()
+                if isinstance(error, OwaError) and not isinstance(error, TaskTimeoutError):
+                    run.stop()
                 continue
             report = value["report"]
             bar.update(sum(report["account"]["messages_in"].values()), job.nbytes)
             spans.append((*value["span"], value["cpu_seconds"]))
             yield job.target, {**job.meta, "report": report, "rows": value["rows"]}
-    if failures:
-        job, error = min(failures, key=lambda f: order[f[0].target])
-        if isinstance(error, OwaError):
-            raise error
-        raise ShardFailedError(
-            job.ref.path,
-            f"conversion failed on Ray ({describe_failure(error)}), retried up to {max_retries} times",
-        ) from error
 
 
-def _write_record(
-    output: str,
-    stage: Stage,
-    config_name: str,
-    data_dir: Any,
-    fingerprint: str,
-    shards: dict[str, list[str]],
-    rows: dict[str, int],
-    reports: list[RecordingReport],
+def _why(error: BaseException, max_retries: int) -> str:
+    if isinstance(error, OwaError):
+        return str(error)
+    return f"conversion failed on Ray ({describe_failure(error)}), retried up to {max_retries} times"
+
+
+def _failure_summary(
+    failures: list[tuple[ShardJob, BaseException]], converted: list[str], reused: list[str], max_retries: int
+) -> str:
+    lines = [
+        f"ray build: {len(converted)} converted, {len(reused)} already done, {len(failures)} failed "
+        "(no build record written; run again to convert only what is missing):"
+    ]
+    lines += [f"  - {job}: {_why(error, max_retries)}" for job, error in failures]
+    return "\n".join(lines)
+
+
+def _raise(
+    failures: list[tuple[ShardJob, BaseException]],
+    converted: list[str],
+    reused: list[str],
+    max_retries: int,
+    order: dict[str, int],
 ) -> None:
-    from .. import __version__
-
-    record = {
-        "stage": stage.name,
-        "builder": STAGES.get(stage.name),
-        "config_name": config_name,
-        "config": config_dict(stage.config, stage.config_class),
-        "describe": stage.describe(),
-        "version": __version__,
-        "data_root": os.fspath(data_dir) if data_dir is not None else None,
-        "splits": rows,
-        "reports": [r.to_dict() for r in reports],
-        "engine": "ray",
-        "format": "parquet",
-        "config_fingerprint": fingerprint,
-        "shards": {
-            split: [os.path.relpath(p, output).replace(os.sep, "/") for p in paths]
-            for split, paths in shards.items()
-        },  # fmt: skip
-    }
-    path = os.path.join(output, BUILD_RECORD)
-    tmp = temp_path(path)
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=1, sort_keys=True, default=list)
-    os.replace(tmp, path)
-
-
-def load_build(output: str | os.PathLike[str], *, cache_dir: str | None = None) -> Any:
-    """A Ray build's folder as a ``datasets.DatasetDict`` (splits in order, rows in the local build's
-    order), through ``datasets.load_dataset("parquet", data_files=...)``."""
-    import datasets
-
-    output = os.fspath(output)
-    record = read_record(output)
-    if record.get("format") != "parquet" or "shards" not in record:
-        raise BuildFolderError(
-            f"{output}: not a Ray build (use datasets.load_from_disk for `owa-builders build`)"
-        )
-    data_files: dict[str, list[str]] = {}
-    for split in sorted(record["shards"], key=split_order):  # the record's keys are sorted by name
-        names = record["shards"][split]
-        paths = [os.path.join(output, *name.split("/")) for name in names]
-        missing = [p for p in paths if not os.path.isfile(p)]
-        if missing:
-            raise BuildFolderError(f"{output}: shard(s) missing: {', '.join(missing[:3])}")
-        data_files[split] = paths
-    return datasets.load_dataset("parquet", data_files=data_files, cache_dir=cache_dir)
+    """Raise for the failed recordings: the error of ours of the first in row order when there is one
+    (a bad recording), else :class:`ShardFailedError` naming every recording that did not finish."""
+    failures = sorted(failures, key=lambda f: order[f[0].target])
+    ours = [(j, e) for j, e in failures if isinstance(e, OwaError) and not isinstance(e, TaskTimeoutError)]
+    if ours:
+        raise ours[0][1]
+    job, error = failures[0]
+    problem = _why(error, max_retries)
+    if len(failures) > 1:
+        others = "; ".join(f"{j}: {_why(e, max_retries)}" for j, e in failures[1:])
+        problem += f"; also did not finish: {others}"
+    problem += f" ({len(converted)} converted, {len(reused)} already done, {len(failures)} failed)"
+    raise ShardFailedError(str(job), problem) from error

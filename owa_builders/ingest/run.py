@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ..distributed.cluster import cluster_cpus, connected, describe_failure, run_on_actors
-from ..distributed.layout import temp_files, temp_path
 from ..distributed.progress import Progress
 from ..errors import EpisodeNameError, ItemError, OwaError
+from ..output import temp_files, temp_path
 from .config import IngestionConfig, episode_name_problem
 from .messages import ValueProblem
 from .recordings import MANIFEST, IngestedRecordings

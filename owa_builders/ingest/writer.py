@@ -25,8 +25,8 @@ from typing import Any
 from owa_event.events import SCREEN, TOPIC_TYPES
 from owa_event.reader import MAX_SPAN_NS
 
-from ..distributed.layout import temp_path
 from ..errors import EpisodeExistsError
+from ..output import temp_path
 from .config import IngestionConfig
 from .messages import ValueProblem, message_type_of
 from .steps import FrameWrite, MessageWrite, Write

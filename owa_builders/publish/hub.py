@@ -113,6 +113,7 @@ def push(
     work_dir: str | None = None,
     revision: str | None = None,
     create_pr: bool = False,
+    storage_options: dict[str, Any] | None = None,
 ) -> PushResult:
     """Publish the built ``folder`` as config ``config_name`` (default: the build's) of dataset ``repo_id``.
 
@@ -135,7 +136,7 @@ def push(
         raise PublishError(
             f"max_commit_files and max_commit_bytes must be >= 1, got {max_commit_files}, {max_commit_bytes}"
         )
-    source = open_built(folder)
+    source = open_built(folder, storage_options)  # a local folder or a remote build (s3://...)
     name = layout.check_config_name(config_name or source.config_name)
     files = _media_files(source) if media else []
     record = redact.public_record(source.record, source.path, redact.tokenizer_meta(source.tokenizer_dir()))
@@ -310,13 +311,15 @@ def _shard_files(
     """``{split: [(repo path, local Parquet file), ...]}``; writes the shards into ``tmp`` when needed."""
     out: dict[str, list[tuple[str, str]]] = {}
     for split_name, split in built.splits.items():
-        if num_shards is None and split.files:  # Parquet layout: as it is
+        if num_shards is None and split.files and built.local:  # Parquet layout: as it is
             count = len(split.files)
             out[split_name] = [
                 (layout.shard_path(name, split_name, i, count), path) for i, path in enumerate(split.files)
             ]
             continue
-        if isinstance(num_shards, dict):
+        if num_shards is None and split.files:  # a remote build: streamed shard by shard, same sharding
+            count = max(1, min(len(split.files), split.num_rows))
+        elif isinstance(num_shards, dict):
             count = num_shards.get(split_name) or layout.default_num_shards(
                 split.num_bytes, split.num_rows, max_shard_bytes=max_shard_bytes
             )
@@ -562,6 +565,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-commit-files", type=int, default=DEFAULT_MAX_COMMIT_FILES,
                         help="files per commit; a larger push is staged in a pull request and merged at once "
                              "(default: 50)")  # fmt: skip
+    from ..output import add_storage_option_argument
+
+    add_storage_option_argument(parser)  # the build may be remote: s3://bucket/prefix
     parser.add_argument(
         "--revision", help="the branch to push to (created from main when absent; default: main)"
     )
@@ -571,6 +577,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``owa-builders push``; errors propagate as :class:`OwaError` (the CLI prints them, exit 2)."""
+    from ..output import parse_storage_options
+
     result = push(
         args.folder,
         args.repo_id,
@@ -584,6 +592,7 @@ def run(args: argparse.Namespace) -> int:
         max_commit_files=args.max_commit_files,
         revision=args.revision,
         create_pr=args.create_pr,
+        storage_options=parse_storage_options(args.storage_option),
     )
     shards = ", ".join(f"{split}: {len(paths)}" for split, paths in result.shards.items())
     print(

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from owa_event.events import SCREEN, screen_ref
 
-from ..errors import OwaError, PreviewError
+from ..errors import PreviewError
 from ..stages import spec, specs
 from ..training.transforms import event_from_mcap_message
 from . import redact

@@ -1,22 +1,22 @@
-"""A built folder, opened for publishing and previews, with every check that it is complete.
+"""A build, opened for publishing and previews, with every check that it is complete.
 
-Two layouts are read (both carry :data:`owa_builders.build.BUILD_RECORD`):
+A build is THE layout of :mod:`owa_builders.output` (what every driver writes: the local build,
+``num_proc``, the Ray build), at a local folder or any fsspec URL (``s3://...``): its record, one
+Parquet shard per recording under ``<config>/``, the stage's artifacts. A remote build is read
+where it is (shards streamed through fsspec, batch by batch); only its small artifacts (the FSL
+tokenizer) are fetched into a local temporary folder.
 
-- ``owa-builders build STAGE DATA -o DIR``: ``DatasetDict.save_to_disk`` + artifacts + record;
-- the Parquet layout of :mod:`owa_builders.publish.layout` (``DIR/<config>/<split>-i-of-n.parquet``),
-  as a distributed build writes it.
-
-A folder is refused (:class:`IncompleteBuildError`, naming the folder and what is wrong) when its
-record is missing, when a split of the record is absent or holds a different number of rows,
-when a split is empty, when its columns are not the stage's schema for the recorded config, or
-when a stage artifact (the FSL tokenizer) is missing. Rows are never loaded whole: splits are
-read as memory-mapped Arrow tables or Parquet files, batch by batch.
+A build is refused (:class:`IncompleteBuildError`, naming it and what is wrong) when its record is
+missing, when a split of the record is absent or holds a different number of rows, when a split is
+empty, when its columns are not the stage's schema for the recorded config, or when a stage
+artifact (the FSL tokenizer) is missing. Rows are never loaded whole.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,9 +26,11 @@ import pyarrow.parquet as pq
 
 from owa_event.errors import OwaError
 
-from ..build import BUILD_RECORD, STAGES, read_record
+from ..build import STAGES
 from ..discovery import split_order
-from .layout import LayoutError, check_config_name, check_split_name, find_shards
+from ..output import RECORD_NAME as BUILD_RECORD
+from ..output import BuildRecord, Destination
+from .layout import LayoutError, check_config_name, check_split_name, parse_shard_path
 
 #: Rows per batch when reading a split.
 BATCH_ROWS = 1024
@@ -46,8 +48,12 @@ class BuiltSplit:
     num_rows: int
     num_bytes: int  # Arrow bytes of the rows
     schema: pa.Schema
-    table: pa.Table | None = None  # saved-dataset layout
-    files: list[str] = field(default_factory=list)  # Parquet layout: absolute paths, in row order
+    table: pa.Table | None = None  # rows in memory (tests, previews of a table)
+    files: list[str] = field(default_factory=list)  # the shards: local paths or fsspec paths, in row order
+    fs: Any = None  # the fsspec filesystem of ``files`` when they are remote (None: local paths)
+
+    def _open(self, path: str) -> pq.ParquetFile:
+        return pq.ParquetFile(path if self.fs is None else self.fs.open(path, "rb"))
 
     def batches(
         self, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS
@@ -58,7 +64,7 @@ class BuiltSplit:
             yield from table.to_batches(max_chunksize=batch_rows)
             return
         for path in self.files:
-            yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns)
+            yield from self._open(path).iter_batches(batch_size=batch_rows, columns=columns)
 
     def read(self, start: int, stop: int) -> pa.Table:
         """Rows ``[start, stop)`` as one table (memory-mapped slices where possible)."""
@@ -67,7 +73,7 @@ class BuiltSplit:
         parts: list[pa.Table] = []
         offset = 0
         for path in self.files:
-            f = pq.ParquetFile(path)
+            f = self._open(path)
             n = f.metadata.num_rows
             if offset < stop and offset + n > start:
                 table = f.read()
@@ -82,11 +88,13 @@ class BuiltSplit:
 class BuiltFolder:
     """A complete built folder: its record, splits (in split order) and artifacts."""
 
-    path: str
-    record: dict[str, Any]
+    path: str  # as shown (credentials removed)
+    record: dict[str, Any]  # the BuildRecord as a dict (BuildRecord.to_dict())
     splits: dict[str, BuiltSplit]
-    layout: str  # "saved" or "parquet"
+    layout: str  # "parquet": THE layout of owa_builders.output
     features: Any  # datasets.Features of every split
+    artifacts: str | None = None  # local folder holding the artifacts (a remote build's are fetched)
+    local: bool = True  # whether the shards are local files (else read through fsspec)
 
     @property
     def stage(self) -> str:
@@ -108,45 +116,36 @@ class BuiltFolder:
     def tokenizer_dir(self) -> str | None:
         """The folder of the expanded tokenizer (FSL), None for stages without one."""
         name = (self.record.get("describe") or {}).get("tokenizer_dir")
-        return os.path.join(self.path, name) if name else None
+        return os.path.join(self.artifacts or self.path, name) if name else None
 
     def reports(self) -> list[dict[str, Any]]:
         """The per-recording reports of the build (plain dicts, see ``RecordingReport.to_dict``)."""
         return list(self.record.get("reports") or [])
 
 
-def open_built(folder: str | os.PathLike[str]) -> BuiltFolder:
-    """Open a built folder and check that it is complete (see the module docstring)."""
-    folder = os.fspath(folder)
-    record = read_record(folder)
+def open_built(folder: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> BuiltFolder:
+    """Open a build (local folder or URL; ``storage_options`` for fsspec) and check that it is complete."""
+    dest = Destination(folder, storage_options)
+    shown = dest.url if dest.local else dest.shown
+    rec = dest.read_record()
+    record = rec.to_dict()
     problems: list[str] = []
-    stage = record.get("stage")
-    config_name = record.get("config_name")
-    if stage not in STAGES:
-        raise IncompleteBuildError(f"{folder}: {BUILD_RECORD} names an unknown stage {stage!r}")
+    if rec.stage not in STAGES:
+        raise IncompleteBuildError(f"{shown}: {BUILD_RECORD} names an unknown stage {rec.stage!r}")
     try:
-        check_config_name(str(config_name))
+        check_config_name(str(rec.config_name))
     except LayoutError as exc:
-        raise IncompleteBuildError(f"{folder}: {BUILD_RECORD}: {exc}") from None
-    expected = record.get("splits")
-    if not isinstance(expected, dict) or not expected:
-        raise IncompleteBuildError(f"{folder}: {BUILD_RECORD} lists no splits: nothing was built")
-    if os.path.isfile(os.path.join(folder, "dataset_dict.json")):
-        splits, layout = _saved_splits(folder), "saved"
-    elif os.path.isdir(os.path.join(folder, str(config_name))):
-        splits, layout = _parquet_splits(folder, str(config_name)), "parquet"
-    else:
-        raise IncompleteBuildError(
-            f"{folder}: has {BUILD_RECORD} but no dataset (neither dataset_dict.json nor {config_name}/*.parquet): "
-            "the build did not finish"
-        )
-    for split, rows in expected.items():
+        raise IncompleteBuildError(f"{shown}: {BUILD_RECORD}: {exc}") from None
+    if not isinstance(rec.splits, dict) or not rec.splits:
+        raise IncompleteBuildError(f"{shown}: {BUILD_RECORD} lists no splits: nothing was built")
+    splits = _parquet_splits(dest, rec)
+    for split, rows in rec.splits.items():
         if split not in splits:
             problems.append(f"split {split!r} ({rows} rows in {BUILD_RECORD}) is missing")
         elif splits[split].num_rows != rows:
             problems.append(f"split {split!r} has {splits[split].num_rows} rows, {BUILD_RECORD} says {rows}")
     for split, built in splits.items():
-        if split not in expected:
+        if split not in rec.splits:
             problems.append(f"split {split!r} is not in {BUILD_RECORD}")
         elif built.num_rows == 0:
             problems.append(f"split {split!r} is empty")
@@ -155,13 +154,24 @@ def open_built(folder: str | os.PathLike[str]) -> BuiltFolder:
         except LayoutError as exc:
             problems.append(str(exc))
     problems += _schema_problems(record, splits)
-    problems += _artifact_problems(folder, record)
+    artifacts = dest.url if dest.local else _fetch_artifacts(dest, record)
+    problems += _artifact_problems(artifacts, record)
     if problems:
         raise IncompleteBuildError(
-            f"{folder}: not a complete build, refusing to use it:\n" + "\n".join(f"  - {p}" for p in problems)
+            f"{shown}: not a complete build, refusing to use it:\n" + "\n".join(f"  - {p}" for p in problems)
         )
     ordered = {s: splits[s] for s in sorted(splits, key=split_order)}
-    return BuiltFolder(folder, record, ordered, layout, _features(next(iter(ordered.values())).schema))
+    features = _features(next(iter(ordered.values())).schema)
+    return BuiltFolder(shown, record, ordered, "parquet", features, artifacts=artifacts, local=dest.local)
+
+
+def _fetch_artifacts(dest: Destination, record: dict[str, Any]) -> str:
+    """A local temporary folder holding a remote build's artifacts (the FSL tokenizer; small)."""
+    tmp = tempfile.mkdtemp(prefix="owa-build-artifacts-")
+    name = (record.get("describe") or {}).get("tokenizer_dir")
+    if name and dest.isdir(name):
+        dest.get_folder(name, os.path.join(tmp, name))
+    return tmp
 
 
 def stage_class(stage: str) -> type:
@@ -171,64 +181,27 @@ def stage_class(stage: str) -> type:
     return stages.stage_class(stage)
 
 
-def _saved_splits(folder: str) -> dict[str, BuiltSplit]:
-    import datasets
-
-    try:
-        with open(os.path.join(folder, "dataset_dict.json")) as f:
-            names = json.load(f)["splits"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise IncompleteBuildError(
-            f"{folder}/dataset_dict.json: unreadable ({type(exc).__name__}: {exc})"
-        ) from None
+def _parquet_splits(dest: Destination, record: BuildRecord) -> dict[str, BuiltSplit]:
+    """The splits of the record's shards, each checked readable and of one schema."""
     out: dict[str, BuiltSplit] = {}
-    for name in names:
-        empty = _saved_empty_split(os.path.join(folder, name))
-        if empty is not None:  # `datasets` saves an empty split without data files (and cannot load it)
-            out[name] = BuiltSplit(name, 0, 0, empty, table=empty.empty_table())
-            continue
-        try:
-            ds = datasets.load_from_disk(os.path.join(folder, name))
-        except Exception as exc:  # a missing or truncated Arrow file: the save did not finish
+    fs = None if dest.local else dest.fs
+    for split, rels in record.shards.items():
+        bad = [r for r in rels if parse_shard_path(r) is None or parse_shard_path(r).split != split]
+        if bad or not rels:
             raise IncompleteBuildError(
-                f"{folder}/{name}: the saved split cannot be read ({type(exc).__name__}: {exc}): "
-                "the build did not finish; build again"
-            ) from None
-        table = ds.data.table
-        out[name] = BuiltSplit(name, ds.num_rows, int(ds.data.nbytes), table.schema, table=table)
-    return out
-
-
-def _saved_empty_split(path: str) -> pa.Schema | None:
-    """The schema of a saved split that has no data files (an empty split), else None."""
-    import datasets
-
-    try:
-        with open(os.path.join(path, "state.json")) as f:
-            state = json.load(f)
-        if state.get("_data_files"):
-            return None
-        with open(os.path.join(path, "dataset_info.json")) as f:
-            features = datasets.Features.from_dict(json.load(f)["features"])
-        return features.arrow_schema
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # load_from_disk reports what is wrong
-
-
-def _parquet_splits(folder: str, config: str) -> dict[str, BuiltSplit]:
-    try:
-        found = find_shards(folder, config)
-    except LayoutError as exc:
-        raise IncompleteBuildError(str(exc)) from None
-    out: dict[str, BuiltSplit] = {}
-    for split, paths in found.items():
-        files = [os.path.join(folder, p) for p in paths]
+                f"{dest.shown}: {BUILD_RECORD}: split {split!r} lists bad shard paths {bad[:3]}"
+            )
+        files = [dest.path(r) for r in rels]
         rows = nbytes = 0
         schema = None
         for path in files:
             try:
-                meta = pq.ParquetFile(path).metadata
-                file_schema = pq.read_schema(path)
+                f = pq.ParquetFile(path if fs is None else fs.open(path, "rb"))
+                meta, file_schema = f.metadata, f.schema_arrow
+            except FileNotFoundError:
+                raise IncompleteBuildError(
+                    f"{path}: missing ({BUILD_RECORD} lists it): the build did not finish; build again"
+                ) from None
             except Exception as exc:
                 raise IncompleteBuildError(
                     f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})"
@@ -239,7 +212,7 @@ def _parquet_splits(folder: str, config: str) -> dict[str, BuiltSplit]:
             rows += meta.num_rows
             nbytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         assert schema is not None
-        out[split] = BuiltSplit(split, rows, nbytes, schema, files=files)
+        out[split] = BuiltSplit(split, rows, nbytes, schema, files=files, fs=fs)
     return out
 
 
