@@ -29,6 +29,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import IO, Any, Literal, NamedTuple
 
 import orjson
@@ -39,6 +40,7 @@ from .legacy import SCREEN_TYPE, is_legacy_screen, upgrade_screen, upgrade_type
 from .mcap_chunks import McapScan, McapScanError
 
 MCAP_MAGIC = b"\x89MCAP0\r\n"
+_first, _second, _third = itemgetter(0), itemgetter(1), itemgetter(2)
 #: Log times before 2000-01-01 are not real recording times (e.g. a zeroed clock).
 MIN_LOG_TIME_NS = 946_684_800 * 10**9
 #: Log times from 2100-01-01 on are not real recording times either (and stay far below int64's end).
@@ -105,7 +107,7 @@ class MessageBatch(NamedTuple):
     makes."""
 
     times: Any
-    channel_ids: tuple[int, ...]
+    channel_ids: list[int]
     channel_index: Any
     payloads: Sequence[bytes]
     channels: list[tuple[int, str, str]]  # Recording.channel_list (the same list for every batch of a read)
@@ -147,6 +149,7 @@ class Recording:
         self.on_truncated = on_truncated
         self.stats = ReadStats()
         self._census: Census | None = None
+        self._uris: dict[str, tuple[str, set[str] | None]] = {}  # screen URI as written -> _rebase(uri)
         self._owns_stream = stream is None
         try:
             self._file: IO[bytes] = stream if stream is not None else open(self.path, "rb")
@@ -439,30 +442,28 @@ class Recording:
             for batch in stream.batches():
                 if not batch:
                     continue
-                times, cids, payloads = zip(*batch)
+                times = list(map(_first, batch))
+                cids = list(map(_second, batch))
+                payloads = list(map(_third, batch))
                 time_array = pa.array(times, pa.int64())
                 first, last = times[0], times[-1]
                 ok = lo <= first and last < hi and first - prev <= gap and set(cids) <= order.keys()
                 if ok and len(times) > 1:
                     ok = pc.max(pc.pairwise_diff(time_array)).as_py() <= gap
-                parsed: list[Any] = []
                 if ok:
-                    try:
-                        parsed = list(map(loads, payloads))
+                    try:  # parsed and dropped at once: no objects kept, nothing for the garbage collector
+                        ok = set(map(type, map(loads, payloads))) == {dict}
                     except JSONDecodeError:
                         ok = False
-                if ok and set(map(type, parsed)) != {dict}:
-                    ok = False
                 if not ok:
                     payloads = self._checked_batch(batch, index, prev)
-                elif screens and not screens.isdisjoint(cids):
-                    payloads = list(payloads)
-                    for i, cid in enumerate(cids):
-                        if cid in screens:
-                            payloads[i] = self._screen(
-                                payloads[i], parsed[i], infos[cid], index + i, times[i]
-                            )[0]
-                del parsed
+                else:
+                    for cid in screens.intersection(cids):
+                        i = -1
+                        for _ in range(cids.count(cid)):  # list.index finds each in C
+                            i = cids.index(cid, i + 1)
+                            data = payloads[i]
+                            payloads[i] = self._screen(data, loads(data), infos[cid], index + i, times[i])[0]
                 channel_index = pc.index_in(pa.array(cids, pa.uint16()), value_set=value_set)
                 yield MessageBatch(time_array, cids, channel_index, payloads, channel_list)
                 index += len(times)
@@ -528,24 +529,34 @@ class Recording:
                 )
             if isinstance(ref.get("uri"), str):
                 uri = ref["uri"]
-                if _is_relative_path(uri):
-                    rebased = posixpath.normpath(posixpath.join(self._episode_dir, uri.replace("\\", "/")))
-                    if rebased != uri:
-                        fields = {**fields, "media_ref": {**ref, "uri": rebased}}
-                        changed = True
-                    uri = rebased
-                if uri.startswith("data:"):
-                    pass
-                elif not _is_relative_path(uri) or uri == ".." or uri.startswith("../"):
-                    self.stats.outside_media.add(uri)
-                else:
-                    self.stats.media_uris.add(uri)
+                known = self._uris.get(uri)
+                if known is None:
+                    known = self._rebase(uri)
+                    if len(self._uris) < 4096:  # bounded: every screen message may name another file
+                        self._uris[uri] = known
+                rebased, where_to = known
+                if rebased != uri:
+                    fields = {**fields, "media_ref": {**ref, "uri": rebased}}
+                    changed = True
+                if where_to is not None:
+                    where_to.add(rebased)
         if not changed:
             return data, fields
         try:
             return dump_payload(fields), fields
         except PayloadError as exc:
             raise RecordingError(self.path, f"{where}: {exc}") from None
+
+    def _rebase(self, uri: str) -> tuple[str, set[str] | None]:
+        """A screen URI relative to the dataset root, and the set of :attr:`stats` it is counted in
+        (``media_uris``, ``outside_media``, or None for a data URI)."""
+        if _is_relative_path(uri):
+            uri = posixpath.normpath(posixpath.join(self._episode_dir, uri.replace("\\", "/")))
+        if uri.startswith("data:"):
+            return uri, None
+        if not _is_relative_path(uri) or uri == ".." or uri.startswith("../"):
+            return uri, self.stats.outside_media
+        return uri, self.stats.media_uris
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
