@@ -308,10 +308,10 @@ def format_line(name: str, result: dict[str, Any], results: dict[str, dict[str, 
         busy = steady_seconds(result)
         extra += f"  ({result['events'] / busy:,.0f} events/s, {result['tokens'] / busy:,.0f} tokens/s)"
     rounds = result.get("round_ratios", [])
-    spread = f" [{min(rounds):.2f}-{max(rounds):.2f}]" if len(rounds) > 1 else ""
+    spread = f"[{min(rounds):.2f}-{max(rounds):.2f}]" if len(rounds) > 1 else ""
     return (
         f"  {name:<40} {result['messages']:>9} msgs {rate(result):>10,.0f} msgs/s {rate(result) / limit:>6.3f}"
-        f"{spread:<12} of the limit  peak {result['peak_rss_mib']:,.0f} MiB (+{result['peak_mib']:,.0f}){extra}"
+        f" of the limit {spread:<11}  peak {result['peak_rss_mib']:,.0f} MiB (+{result['peak_mib']:,.0f}){extra}"
     )
 
 
