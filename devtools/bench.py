@@ -140,7 +140,7 @@ def _builder(stage: str, files: list[str], tokenizer: str, num_proc: int, **opti
     """A builder end to end (MCAP -> Arrow cache through ``download_and_prepare``): messages read, rows,
     and when rows were being made (``spans``: one ``(start, end)`` wall time per call of the table generator,
     written by each process, workers included, see :func:`_record_spans`)."""
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     import datasets
 
     import owa_builders  # noqa: F401
@@ -160,13 +160,17 @@ def _builder(stage: str, files: list[str], tokenizer: str, num_proc: int, **opti
         reports = builder.reports
         with open(spans_file) as f:
             spans = [tuple(map(float, line.split())) for line in f if line.strip()]
+        main = [sp for sp in spans if int(sp[4]) == os.getpid()]
         out: dict[str, Any] = {
             "messages": sum(sum(r.account.messages_in.values()) for r in reports),
             "rows": builder.info.splits["train"].num_examples,
             "t0": t0,
-            "spans": spans,
+            "spans": [sp[:2] for sp in spans],
             "done": done,
+            "steady_cpu_seconds": sum(sp[3] - sp[2] for sp in spans),
         }
+        if main:  # one process: its CPU before the first row (imports, builder, tokenizer)
+            out["startup_cpu_seconds"] = min(sp[2] for sp in main) - cpu0
         if stage == "fsl":
             out["events"] = sum(sum(r.account.out.values()) for r in reports)
             out["tokens"] = sum(r.stats.get("tokens", 0) for r in reports)
@@ -174,17 +178,17 @@ def _builder(stage: str, files: list[str], tokenizer: str, num_proc: int, **opti
 
 
 def _record_spans(path: str) -> None:
-    """Make every call of the builders' table generator append ``start end`` (wall time, s) to ``path``
-    (in this process and in the worker processes it forks)."""
+    """Make every call of the builders' table generator append ``start end cpu_start cpu_end pid`` (wall
+    time and this process's CPU time, s) to ``path`` (in this process and in the worker processes it forks)."""
     from owa_builders.builder import StageBuilder
 
     original = getattr(StageBuilder._generate_tables, "__wrapped__", StageBuilder._generate_tables)
 
     def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        start = time.time()
+        start, cpu = time.time(), time.process_time()
         yield from original(self, *args, **kwargs)
         with open(path, "a") as f:
-            f.write(f"{start} {time.time()}\n")
+            f.write(f"{start} {time.time()} {cpu} {time.process_time()} {os.getpid()}\n")
 
     timed.__wrapped__ = original  # type: ignore[attr-defined]
     StageBuilder._generate_tables = timed  # type: ignore[method-assign]
@@ -231,18 +235,26 @@ def _child(name: str, files: list[str], root: str, tokenizer: str, queue: Any) -
     workload, num_proc = WORKLOADS[name]
     if workload in (limit_probe, mcap_ordered, event_stage_rows):  # the read loops alone, imports done before
         import mcap.reader  # noqa: F401
+        import numpy  # noqa: F401
         import orjson  # noqa: F401
         import pyarrow.compute  # noqa: F401
 
+        import owa_builders.discovery  # noqa: F401
         import owa_event.stage  # noqa: F401
 
         base = _rss_mib()
     with _PeakSampler() as sampler:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         counts = workload(files, root, tokenizer, num_proc)
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     queue.put(
-        {**counts, "seconds": dt, "peak_rss_mib": sampler.peak_any, "peak_mib": sampler.peak_any - base}
+        {
+            **counts,
+            "seconds": dt,
+            "cpu_seconds": cpu,
+            "peak_rss_mib": sampler.peak_any,
+            "peak_mib": sampler.peak_any - base,
+        }
     )
 
 
@@ -292,6 +304,12 @@ def finish_seconds(result: dict[str, Any]) -> float:
     return result["done"] - max(end for _, end in spans) if spans else 0.0
 
 
+def cpu_rate(result: dict[str, Any]) -> float:
+    """Steady messages per CPU second of the processes making rows (less sensitive to a shared machine's
+    load than :func:`rate`, though not immune: caches and memory bandwidth are shared too)."""
+    return result["messages"] / result.get("steady_cpu_seconds", result["cpu_seconds"])
+
+
 def rate(result: dict[str, Any]) -> float:
     """Steady messages per second (start-up and finish excluded, see :func:`steady_seconds`)."""
     return result["messages"] / steady_seconds(result)
@@ -301,9 +319,14 @@ def format_line(name: str, result: dict[str, Any], results: dict[str, dict[str, 
     """One workload: messages, steady msgs/s, ratio to the limit probe (measured in the same rounds), the
     spread of the per-round ratios, start-up and finish, peak RSS."""
     limit = rate(next(iter(results.values())))
+    cpu_limit = cpu_rate(next(iter(results.values())))
     extra = ""
     if "spans" in result:
-        extra += f"  start-up {startup_seconds(result):.2f} s, finish {finish_seconds(result):.2f} s"
+        cpu = result.get("startup_cpu_seconds")
+        extra += f"  start-up {startup_seconds(result):.2f} s" + (
+            f" ({cpu:.2f} s CPU)" if cpu is not None else ""
+        )
+        extra += f", finish {finish_seconds(result):.2f} s"
     if "tokens" in result:
         busy = steady_seconds(result)
         extra += f"  ({result['events'] / busy:,.0f} events/s, {result['tokens'] / busy:,.0f} tokens/s)"
@@ -311,25 +334,31 @@ def format_line(name: str, result: dict[str, Any], results: dict[str, dict[str, 
     spread = f"[{min(rounds):.2f}-{max(rounds):.2f}]" if len(rounds) > 1 else ""
     return (
         f"  {name:<40} {result['messages']:>9} msgs {rate(result):>10,.0f} msgs/s {rate(result) / limit:>6.3f}"
-        f" of the limit {spread:<11}  peak {result['peak_rss_mib']:,.0f} MiB (+{result['peak_mib']:,.0f}){extra}"
+        f" of the limit {spread:<11} (CPU: {cpu_rate(result) / cpu_limit:.3f})"
+        f"  peak {result['peak_rss_mib']:,.0f} MiB (+{result['peak_mib']:,.0f}){extra}"
     )
 
 
 def format_verdict(results: dict[str, dict[str, Any]]) -> str:
     """The targets, the num_proc=2 speed-up, FSL start-up and memory, and the projected time for 300 h."""
     limit = rate(next(iter(results.values())))
-    lines = ["  targets (steady rate as a ratio to the limit probe, one process):"]
+    cpu_limit = cpu_rate(next(iter(results.values())))
+    lines = [
+        "  targets (steady rate as a ratio to the limit probe, one process; per CPU second in brackets):"
+    ]
     for name, target in TARGETS.items():
         if name in results:
             got = rate(results[name]) / limit
             lines.append(
-                f"    {name:<38} {got:.3f} (target >= {target}) {'ok' if got >= target else 'BELOW'}"
+                f"    {name:<38} {got:.3f} [{cpu_rate(results[name]) / cpu_limit:.3f}] (target >= {target}) "
+                f"{'ok' if got >= target else 'BELOW'}"
             )
     one, two = results.get("fsl builder: MCAP -> Arrow"), results.get("fsl builder, num_proc=2")
     if one:
         start = startup_seconds(one)
+        cpu = one.get("startup_cpu_seconds", float("nan"))
         lines.append(
-            f"    fsl start-up (imports, builder, tokenizer): {start:.2f} s (target < 1.5) "
+            f"    fsl start-up (imports, builder, tokenizer): {start:.2f} s, {cpu:.2f} s CPU (target < 1.5) "
             f"{'ok' if start < 1.5 else 'ABOVE'}; peak per process {one['peak_rss_mib']:,.0f} MiB "
             f"(+{one['peak_mib']:,.0f} over the bare interpreter; target < 250)"
         )
@@ -393,8 +422,10 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         files = corpus(workdir, minutes, args.episodes)
         size = sum(os.path.getsize(f) for f in files) / 2**20
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"\nload average {load:.1f} on {os.cpu_count()} cores at the start")
         print(
-            f"\ncorpus: {minutes:g} recorded minutes in {args.episodes} recording(s), {size:.1f} MiB of MCAP "
+            f"corpus: {minutes:g} recorded minutes in {args.episodes} recording(s), {size:.1f} MiB of MCAP "
             f"(ready in {time.perf_counter() - t0:.1f} s)"
         )
         names = [
