@@ -143,10 +143,17 @@ class MessageStream:
         self.end_ns: int | None = None
         self.chunks_read = 0
         self.chunks_skipped = 0
+        self._batches: Iterator[list[Msg]] = iter(())
         self._iterator: Iterator[Msg] = iter(())
 
     def __iter__(self) -> Iterator[Msg]:
         return self._iterator
+
+    def batches(self) -> Iterator[list[Msg]]:
+        """The same messages a list at a time (one chunk group each, in order), instead of one by one.
+
+        Use either this or iteration over the stream, not both; the counts are kept the same way."""
+        return self._batches
 
     @property
     def message_count(self) -> int:
@@ -850,6 +857,7 @@ class McapScan:
         else:
             batches = self._stream_batches(wanted, start_ns, end_ns, ordered, stream)
         # chain.from_iterable runs the per-message loop in C: no generator frame per message.
+        stream._batches = batches
         stream._iterator = chain.from_iterable(batches)
         return stream
 

@@ -319,18 +319,24 @@ def kept_episodes(
     report: RecordingReport,
     *,
     media_exists: Callable[[str, str], bool] = default_media_exists,
-) -> Iterator[tuple[int, Iterator[Event]]]:
+    batches: bool = False,
+) -> Iterator[tuple[int, Iterator[Any]]]:
     """``(interval_idx, events)`` for every kept interval (episode) of one recording, in order; each
     ``events`` iterator gives the episode's kept events in time order and must be consumed before
     the next episode is asked for (as with ``itertools.groupby``).
+
+    ``batches=True`` (only for a lossless config: :func:`is_lossless`): one episode whose iterator
+    gives :class:`~owa_event.reader.MessageBatch` es instead of events (the same messages and counts).
 
     Counts every message in, and every drop (``topic_not_kept``, ``outside_intervals``, the
     resampling rules) and merge into ``report.account``; the caller counts what it emits. After
     the last episode, screen media that do not exist (or lie outside the dataset root) are reported
     (:class:`MissingMediaWarning`).
     """
+    if batches and not is_lossless(config):
+        raise ValueError("kept_episodes(batches=True) needs a lossless config (is_lossless)")
     with open_recording(recording, config) as rec:
-        yield from _select(rec, config, report)
+        yield from _select(rec, config, report, batches)
         report.writer = rec.writer
         uris, outside = rec.stats.media_uris, rec.stats.outside_media
         for note in rec.stats.warnings:
@@ -366,9 +372,15 @@ def kept_events(
             yield idx, event
 
 
+def is_lossless(config: SelectionConfig) -> bool:
+    """Whether ``config`` keeps every message of every recording unchanged (no topic filter, no
+    interval selection, no rate)."""
+    return config.keep_topics is None and config.interval is None and not config.rates()
+
+
 def _select(
-    rec: Recording, config: SelectionConfig, report: RecordingReport
-) -> Iterator[tuple[int, Iterator[Event]]]:
+    rec: Recording, config: SelectionConfig, report: RecordingReport, batches: bool = False
+) -> Iterator[tuple[int, Iterator[Any]]]:
     account = report.account
     keep = None if config.keep_topics is None else set(config.keep_topics)
     selection = config.selection()
@@ -387,7 +399,9 @@ def _select(
     if selection is None:
         # One pass over every message: what is read is counted in (topic filter applied after counting).
         seen: Counter[str] = Counter()
-        events: Iterator[Event] = rec.events(topics=keep, seen=seen)
+        events: Iterator[Any] = (
+            rec.message_batches(seen=seen) if batches else rec.events(topics=keep, seen=seen)
+        )
         if rates:
             events = resample(events, rates, keyboard_repeat=config.keyboard_repeat, account=account)
         yield 0, events

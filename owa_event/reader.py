@@ -26,10 +26,11 @@ import os
 import posixpath
 import warnings
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from operator import itemgetter
+from typing import IO, Any, Literal, NamedTuple
 
 import orjson
 
@@ -39,6 +40,7 @@ from .legacy import SCREEN_TYPE, is_legacy_screen, upgrade_screen, upgrade_type
 from .mcap_chunks import McapScan, McapScanError
 
 MCAP_MAGIC = b"\x89MCAP0\r\n"
+_first, _second, _third = itemgetter(0), itemgetter(1), itemgetter(2)
 #: Log times before 2000-01-01 are not real recording times (e.g. a zeroed clock).
 MIN_LOG_TIME_NS = 946_684_800 * 10**9
 #: Log times from 2100-01-01 on are not real recording times either (and stay far below int64's end).
@@ -96,6 +98,21 @@ class RecordingSummary:
     truncated: bool
 
 
+class MessageBatch(NamedTuple):
+    """Consecutive messages of a recording in time order, as columns (:meth:`Recording.message_batches`).
+
+    ``times`` (ns) is an Arrow int64 array; ``channel_index`` (Arrow int32) indexes
+    :attr:`Recording.channel_list`; ``payloads`` are the JSON payloads in the current format (screen
+    URIs rebased, legacy payloads upgraded), exactly the ``data`` of the events :meth:`Recording.events`
+    makes."""
+
+    times: Any
+    channel_ids: list[int]
+    channel_index: Any
+    payloads: Sequence[bytes]
+    channels: list[tuple[int, str, str]]  # Recording.channel_list (the same list for every batch of a read)
+
+
 @dataclass(frozen=True)
 class _ChannelInfo:
     topic: str
@@ -132,6 +149,7 @@ class Recording:
         self.on_truncated = on_truncated
         self.stats = ReadStats()
         self._census: Census | None = None
+        self._uris: dict[str, tuple[str, set[str] | None]] = {}  # screen URI as written -> _rebase(uri)
         self._owns_stream = stream is None
         try:
             self._file: IO[bytes] = stream if stream is not None else open(self.path, "rb")
@@ -346,26 +364,29 @@ class Recording:
                 if info is None:
                     if channel_id in infos:
                         continue  # a topic not kept (read only to be counted)
-                    raise RecordingError(
-                        self.path,
-                        f"message #{index} at log time {log_time} ns has unknown channel {channel_id}",
-                    )
+                    raise self._unknown_channel(index, log_time, channel_id)
                 try:
                     fields = loads(data)
                 except JSONDecodeError as exc:
-                    raise RecordingError(
-                        self.path,
-                        f"message #{index} (topic {info.topic!r}, log time {log_time} ns) is not valid JSON: {exc}",
-                    ) from None
+                    raise self._not_json(index, info, log_time, exc) from None
                 if type(fields) is not dict:
-                    raise RecordingError(
-                        self.path,
-                        f"message #{index} (topic {info.topic!r}, log time {log_time} ns) is not a JSON object",
-                    )
+                    raise self._not_json(index, info, log_time, None)
                 if info.screen:
                     data, fields = self._screen(data, fields, info, index, log_time)
                 yield Event(info.topic, log_time, info.message_type, data, fields, index)
                 index += 1
+        self._finish_read(stream, kept, channels, start_ns, end_ns, seen)
+
+    def _finish_read(
+        self,
+        stream: Any,
+        kept: dict[int, _ChannelInfo],
+        channels: frozenset[int] | None,
+        start_ns: int | None,
+        end_ns: int | None,
+        seen: Counter[str] | None,
+    ) -> None:
+        """After a read: the parsed counts, the census (a whole read of every channel), ``seen``."""
         self._count_parsed({c: n for c, n in stream.counts.items() if c in kept})
         if channels is None and start_ns is None and end_ns is None and self._census is None:
             self._set_census(stream.counts, stream.start_ns or 0, stream.end_ns or 0)  # counted by the scan
@@ -373,6 +394,105 @@ class Recording:
             window = self._census if start_ns is None and end_ns is None else None
             counts = window.topic_counts if window is not None else self._topic_counts(stream.counts)
             seen.update({topic: n for topic, n in counts.items() if n})
+
+    def _unknown_channel(self, index: int, log_time: int, channel_id: int) -> RecordingError:
+        return RecordingError(
+            self.path, f"message #{index} at log time {log_time} ns has unknown channel {channel_id}"
+        )
+
+    def _not_json(
+        self, index: int, info: _ChannelInfo, log_time: int, exc: Exception | None
+    ) -> RecordingError:
+        """Message ``index`` is not valid JSON (``exc``, the parse error) or, with ``exc`` None, not an object."""
+        where = f"message #{index} (topic {info.topic!r}, log time {log_time} ns)"
+        return RecordingError(
+            self.path,
+            f"{where} is not valid JSON: {exc}" if exc is not None else f"{where} is not a JSON object",
+        )
+
+    @property
+    def channel_list(self) -> list[tuple[int, str, str]]:
+        """``(channel id, topic, current message type)`` of every channel, in the order that
+        :attr:`MessageBatch.channel_index` refers to."""
+        return [(cid, info.topic, info.message_type) for cid, info in self._channels.items()]
+
+    def message_batches(self, *, seen: Counter[str] | None = None) -> Iterator[MessageBatch]:
+        """Every message of the recording, in time order, a chunk group at a time, without making an
+        :class:`Event` per message: the lossless path of the event stage.
+
+        The same messages, payloads, checks, errors and counts as ``events(seen=seen)``: log times and
+        gaps are checked per batch on arrays, every payload is parsed (``orjson.loads``, must be a JSON
+        object) but only screen payloads are kept parsed (rebased URIs, legacy upgrades). A batch where
+        any check fails is re-read message by message, so the error is the one :meth:`events` raises.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        infos = self._channels
+        order = {cid: i for i, cid in enumerate(infos)}
+        value_set = pa.array(list(infos), pa.uint16())
+        screens = frozenset(c for c, i in infos.items() if i.screen)
+        channel_list = self.channel_list
+        loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
+        lo, hi, gap = MIN_LOG_TIME_NS, MAX_LOG_TIME_NS, MAX_SPAN_NS
+        index = 0
+        prev: float = math.inf
+        with self._read_errors():
+            stream = self._scan.messages()
+            for batch in stream.batches():
+                if not batch:
+                    continue
+                times = list(map(_first, batch))
+                cids = list(map(_second, batch))
+                payloads = list(map(_third, batch))
+                time_array = pa.array(times, pa.int64())
+                first, last = times[0], times[-1]
+                ok = lo <= first and last < hi and first - prev <= gap and set(cids) <= order.keys()
+                if ok and len(times) > 1:
+                    ok = pc.max(pc.pairwise_diff(time_array)).as_py() <= gap
+                if ok:
+                    try:  # parsed and dropped at once: no objects kept, nothing for the garbage collector
+                        ok = set(map(type, map(loads, payloads))) == {dict}
+                    except JSONDecodeError:
+                        ok = False
+                if not ok:
+                    payloads = self._checked_batch(batch, index, prev)
+                else:
+                    for cid in screens.intersection(cids):
+                        i = -1
+                        for _ in range(cids.count(cid)):  # list.index finds each in C
+                            i = cids.index(cid, i + 1)
+                            data = payloads[i]
+                            payloads[i] = self._screen(data, loads(data), infos[cid], index + i, times[i])[0]
+                channel_index = pc.index_in(pa.array(cids, pa.uint16()), value_set=value_set)
+                yield MessageBatch(time_array, cids, channel_index, payloads, channel_list)
+                index += len(times)
+                prev = last
+        self._finish_read(stream, infos, None, None, None, seen)
+
+    def _checked_batch(self, batch: list[tuple[int, int, bytes]], index: int, prev: float) -> list[bytes]:
+        """The payloads of ``batch`` checked message by message as :meth:`events` does (raises its errors)."""
+        infos = self._channels
+        out: list[bytes] = []
+        for log_time, channel_id, data in batch:
+            if not (MIN_LOG_TIME_NS <= log_time < MAX_LOG_TIME_NS and log_time - prev <= MAX_SPAN_NS):
+                topic = infos[channel_id].topic if channel_id in infos else "?"
+                self._check_time(log_time, index, topic, int(min(prev, log_time)))
+            prev = log_time
+            info = infos.get(channel_id)
+            if info is None:
+                raise self._unknown_channel(index, log_time, channel_id)
+            try:
+                fields = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise self._not_json(index, info, log_time, exc) from None
+            if type(fields) is not dict:
+                raise self._not_json(index, info, log_time, None)
+            if info.screen:
+                data, fields = self._screen(data, fields, info, index, log_time)
+            out.append(data)
+            index += 1
+        return out
 
     def _count_parsed(self, channel_counts: dict[int, int]) -> None:
         """Add a finished read's parsed messages to :attr:`stats` (per channel, not per message)."""
@@ -409,24 +529,34 @@ class Recording:
                 )
             if isinstance(ref.get("uri"), str):
                 uri = ref["uri"]
-                if _is_relative_path(uri):
-                    rebased = posixpath.normpath(posixpath.join(self._episode_dir, uri.replace("\\", "/")))
-                    if rebased != uri:
-                        fields = {**fields, "media_ref": {**ref, "uri": rebased}}
-                        changed = True
-                    uri = rebased
-                if uri.startswith("data:"):
-                    pass
-                elif not _is_relative_path(uri) or uri == ".." or uri.startswith("../"):
-                    self.stats.outside_media.add(uri)
-                else:
-                    self.stats.media_uris.add(uri)
+                known = self._uris.get(uri)
+                if known is None:
+                    known = self._rebase(uri)
+                    if len(self._uris) < 4096:  # bounded: every screen message may name another file
+                        self._uris[uri] = known
+                rebased, where_to = known
+                if rebased != uri:
+                    fields = {**fields, "media_ref": {**ref, "uri": rebased}}
+                    changed = True
+                if where_to is not None:
+                    where_to.add(rebased)
         if not changed:
             return data, fields
         try:
             return dump_payload(fields), fields
         except PayloadError as exc:
             raise RecordingError(self.path, f"{where}: {exc}") from None
+
+    def _rebase(self, uri: str) -> tuple[str, set[str] | None]:
+        """A screen URI relative to the dataset root, and the set of :attr:`stats` it is counted in
+        (``media_uris``, ``outside_media``, or None for a data URI)."""
+        if _is_relative_path(uri):
+            uri = posixpath.normpath(posixpath.join(self._episode_dir, uri.replace("\\", "/")))
+        if uri.startswith("data:"):
+            return uri, None
+        if not _is_relative_path(uri) or uri == ".." or uri.startswith("../"):
+            return uri, self.stats.outside_media
+        return uri, self.stats.media_uris
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:

@@ -91,8 +91,29 @@ def required_tokens(encoder: EventEncoder, image_tokens: ImageTokens) -> list[st
     return list(dict.fromkeys([*encoder.vocab(), *image_tokens.distinct()]))
 
 
+#: ``tokenizer_class`` values of a tokenizer folder that ``AutoTokenizer`` resolves to the generic fast
+#: tokenizer (``tokenizer.json`` only): such a folder is loaded with that class directly.
+GENERIC_FAST_CLASSES = frozenset({"TokenizersBackend", "PreTrainedTokenizerFast"})
+
+
 def load_base_tokenizer(name_or_path: str, **kwargs: Any) -> PreTrainedTokenizerBase:
-    """``transformers.AutoTokenizer.from_pretrained``; a local directory works offline."""
+    """``transformers.AutoTokenizer.from_pretrained``; a local directory works offline.
+
+    A local folder whose ``tokenizer_config.json`` names the generic fast tokenizer class (as a saved
+    expanded tokenizer does) is loaded with that class itself: the same tokenizer, without the import of
+    ``AutoTokenizer``'s model configuration machinery (which imports torch: seconds of start-up per process).
+    """
+    config_path = os.path.join(name_or_path, "tokenizer_config.json")
+    if os.path.isfile(config_path) and os.path.isfile(os.path.join(name_or_path, "tokenizer.json")):
+        try:
+            with open(config_path) as f:
+                tokenizer_class = json.load(f).get("tokenizer_class")
+        except (OSError, ValueError, AttributeError):
+            tokenizer_class = None
+        if tokenizer_class in GENERIC_FAST_CLASSES:
+            from transformers import PreTrainedTokenizerFast
+
+            return PreTrainedTokenizerFast.from_pretrained(name_or_path, **kwargs)
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(name_or_path, **kwargs)

@@ -31,4 +31,9 @@ def test_bench_prints_ratios_to_the_limit_probe_and_the_projection(
     assert "1.000 of the limit" in out  # the limit probe itself
     for name in WORKLOADS:
         assert name in out
-    assert "fsl num_proc=2 / one process:" in out and "projected 300 h" in out and "(target >= 0.2)" in out
+    assert (
+        "fsl num_proc=2 / one process:" in out
+        and "projected 300 h" in out
+        and "(target >= 0.3)" in out
+        and "start-up" in out
+    )

@@ -200,3 +200,60 @@ def test_mcap_message_json_is_orjson_of_the_dict_byte_for_byte(
         {"topic": topic, "timestamp": timestamp, "message": data.decode(), "message_type": message_type}
     )
     assert mcap_message_json(topic, timestamp, data, message_type) == expected
+
+
+def test_mcap_message_array_is_mcap_message_json_byte_for_byte() -> None:
+    import pyarrow as pa
+
+    from owa_event.events import mcap_message_array
+
+    payloads = [
+        b'{"a":1}',
+        b'{ "a" :\t"b",\r\n"c": 2 }\n',
+        b'{"t":"\\"q\\" \\\\ \\n \\u0001"}',
+        '{"t":"é – 日本 😀 \u2028 \x7f"}'.encode(),
+        b'{"weird \\"key\\"":[]}',
+    ]
+    channels = [("mouse/raw", "desktop/RawMouseEvent"), ('a "topic" \\ é', 'custom/Ty"pe')]
+    index = [i % 2 for i in range(len(payloads))]
+    times = [1_748_854_800_000_000_000 + i for i in range(len(payloads))]
+    got = mcap_message_array(
+        channels, pa.array(index, pa.int32()), pa.array(times, pa.int64()), payloads
+    ).to_pylist()
+    want = [
+        mcap_message_json(channels[i][0], t, p, channels[i][1])
+        for i, t, p in zip(index, times, payloads, strict=True)
+    ]
+    assert got == want
+    assert [orjson.loads(row)["message"] for row in got] == [p.decode() for p in payloads]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.text(max_size=8),
+            st.one_of(st.text(max_size=20), st.integers(-(2**63), 2**64 - 1), st.floats(allow_nan=False)),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    st.sampled_from([b"", b" ", b"\n", b"\t", b"\r\n"]),
+)
+def test_mcap_message_array_matches_on_generated_payloads(
+    objects: list[dict[str, Any]], space: bytes
+) -> None:
+    import pyarrow as pa
+
+    from owa_event.events import mcap_message_array
+
+    payloads = [space + orjson.dumps(o) + space for o in objects]
+    times = list(range(len(payloads)))
+    index = pa.array([0] * len(payloads), pa.int32())
+    got = mcap_message_array(
+        [("keyboard", "desktop/KeyboardEvent")], index, pa.array(times, pa.int64()), payloads
+    )
+    assert got.to_pylist() == [
+        mcap_message_json("keyboard", t, p, "desktop/KeyboardEvent")
+        for t, p in zip(times, payloads, strict=True)
+    ]

@@ -412,3 +412,116 @@ def test_fsspec_paths_give_the_same_rows(corpus: Path) -> None:
         fs.rm("/ds", recursive=True)
     local, _ = rows_of(corpus, episode_path, EventConfig())
     assert remote == local == again
+
+
+# ---------------------------------------------------------------------------------------
+# the columnar lossless path (no Event per message) == the Event path, byte for byte
+# ---------------------------------------------------------------------------------------
+def both_paths(
+    root: Path, episode_path: str, batch_size: int = 8192
+) -> list[tuple[list[Any], dict[str, Any]]]:
+    """(rows, report dict) of the lossless config through the columnar path and the Event path."""
+    out = []
+    for columnar in (True, False):
+        report = RecordingReport(episode_path)
+        stage = EventStage(EventConfig(), batch_size=batch_size, columnar=columnar)
+        stage.media_exists = lambda root, uri: True
+        ref = RecordingRef(str(root / episode_path), episode_path, str(root))
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            batches = list(convert(stage, ref, report))
+        assert all(b.schema == EVENT_SCHEMA and b.num_rows <= batch_size for b in batches)
+        out.append(([row for b in batches for row in b.to_pylist()], report.to_dict()))
+    return out
+
+
+@pytest.mark.parametrize("episode_path", CORPUS_FILES)  # current, 0.5.0, 0.4.2 and 0.3.2 layouts
+def test_columnar_rows_equal_event_rows(corpus: Path, episode_path: str) -> None:
+    (fast, fast_report), (slow, slow_report) = both_paths(corpus, episode_path, batch_size=200)
+    assert len(fast) > 400 and fast == slow  # bytes compared: mcap_message is binary
+    assert fast_report == slow_report
+    assert {r["topic"] for r in fast} >= {"screen", "mouse", "keyboard"}
+
+
+def test_columnar_rows_equal_event_rows_on_current_recordings(current_corpus: Path) -> None:
+    for path in sorted(current_corpus.glob("*.mcap")):
+        (fast, fast_report), (slow, slow_report) = both_paths(current_corpus, path.name)
+        assert fast and fast == slow and fast_report == slow_report
+
+
+def test_columnar_rows_equal_event_rows_on_the_real_recording(shared_recording: Path) -> None:
+    (fast, fast_report), (slow, slow_report) = both_paths(shared_recording.parent, shared_recording.name)
+    assert len(fast) == 267 and fast == slow and fast_report == slow_report
+
+
+def test_columnar_rows_equal_event_rows_on_truncated_and_unknown_types(corpus: Path, tmp_path: Path) -> None:
+    data = (corpus / "train/episode_000.mcap").read_bytes()
+    (tmp_path / "cut.mcap").write_bytes(data[: len(data) * 2 // 3])  # read record by record (stream mode)
+    events, _ = session_events(SessionSpec(duration_s=1.0, seed=9))
+    with OWAMcapWriter(tmp_path / "custom.mcap") as writer:
+        for i, e in enumerate(events):
+            writer.write_message(
+                MESSAGES[TOPIC_TYPES[e.topic]](**e.fields), topic=e.topic, timestamp=e.timestamp_ns
+            )
+            if i % 10 == 0:
+                writer.write_message(Thing(value=i), topic="custom", timestamp=e.timestamp_ns + 1)
+    for name in ("cut.mcap", "custom.mcap"):
+        (fast, fast_report), (slow, slow_report) = both_paths(tmp_path, name, batch_size=64)
+        assert fast and fast == slow and fast_report == slow_report
+
+
+def write_payloads(path: Path, messages: list[tuple[int, bytes]], chunk_size: int = 1024) -> Path:
+    """Arbitrary keyboard payloads with the plain mcap writer (small chunks: many batches)."""
+    with path.open("wb") as f:
+        writer = McapWriter(f, chunk_size=chunk_size)
+        writer.start(profile="owa", library="test-writer")
+        schema_id = writer.register_schema(name="desktop/KeyboardEvent", encoding="jsonschema", data=b"{}")
+        channel = writer.register_channel(topic="keyboard", message_encoding="json", schema_id=schema_id)
+        for log_time, data in messages:
+            writer.add_message(channel, log_time=log_time, data=data, publish_time=log_time)
+        writer.finish()
+    return path
+
+
+T0 = 1_748_854_800 * NS
+AWKWARD_PAYLOADS = [
+    b'{"event_type":"press","vk":65}',
+    b'{ "event_type" :\t"press",\r\n"vk": 65 }\n',  # whitespace the JSON string must escape
+    b'{"text":"a \\"quoted\\" \\\\ back\\\\slash \\n \\u0001 \\ud83d\\ude00"}',  # escapes kept as written
+    '{"title":"Fenêtre – 日本語 😀 \u2028 \x7f"}'.encode(),  # raw UTF-8, U+2028, DEL
+    b'{"nested":{"a":[1,2.5e10,-0.0,true,false,null]},"big":123456789012345678901234567890}',
+]
+
+
+def test_columnar_rows_equal_event_rows_on_awkward_payloads(tmp_path: Path) -> None:
+    msgs = [(T0 + i * MS, AWKWARD_PAYLOADS[i % len(AWKWARD_PAYLOADS)]) for i in range(200)]
+    write_payloads(tmp_path / "awkward.mcap", msgs)
+    (fast, fast_report), (slow, slow_report) = both_paths(tmp_path, "awkward.mcap", batch_size=7)
+    assert len(fast) == 200 and fast == slow and fast_report == slow_report
+    for row, (t, data) in zip(fast, msgs, strict=True):
+        assert McapMessage.model_validate_json(row["mcap_message"]).message == data
+        assert row["timestamp_ns"] == t
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        (T0 + 150 * MS, b'{"event_type":"press","vk":'),  # not JSON
+        (T0 + 150 * MS, b'["press", 65]'),  # not an object
+        (T0 + 150 * MS, b'{"a":"\x01"}'),  # a raw control character in a string
+        (0, b'{"event_type":"press","vk":65}'),  # log time 0
+        (T0 + 400 * 24 * 3600 * NS, b'{"event_type":"press","vk":65}'),  # a jump of more than 7 days
+    ],
+    ids=["invalid-json", "array", "control-character", "time-zero", "time-jump"],
+)
+def test_columnar_errors_equal_event_errors(tmp_path: Path, bad: tuple[int, bytes]) -> None:
+    msgs = [(T0 + i * MS, b'{"event_type":"press","vk":65}') for i in range(300)] + [bad]
+    write_payloads(tmp_path / "bad.mcap", msgs)
+    errors = []
+    for columnar in (True, False):
+        stage = EventStage(EventConfig(), columnar=columnar)
+        ref = RecordingRef(str(tmp_path / "bad.mcap"), "bad.mcap", str(tmp_path))
+        with pytest.raises(RecordingError) as exc:
+            list(convert(stage, ref))
+        errors.append(str(exc.value))
+    assert errors[0] == errors[1] and "bad.mcap" in errors[0] and "message #" in errors[0]

@@ -268,3 +268,23 @@ def test_table_is_fast(tables: dict) -> None:
     for event in events:
         table.ids(enc.encode(event, BASE))
     assert time.perf_counter() - start < 2.0  # ~10 us per event in practice
+
+
+def test_generic_fast_folder_loads_as_auto_tokenizer_does(base_dir: Path, tmp_path: Path) -> None:
+    """The direct load of a generic fast tokenizer folder (no AutoTokenizer import) is the same tokenizer."""
+    from transformers import AutoTokenizer
+
+    encoder = get_encoder("factorized")
+    for folder in (base_dir, tmp_path / "expanded"):
+        if folder != base_dir:
+            expand_tokenizer(load_base_tokenizer(str(base_dir)), encoder, INTERNVL3).save_pretrained(folder)
+        direct, auto = load_base_tokenizer(str(folder)), AutoTokenizer.from_pretrained(str(folder))
+        assert type(direct) is type(auto)
+        assert direct.get_vocab() == auto.get_vocab() and direct.get_added_vocab() == auto.get_added_vocab()
+        assert (direct.pad_token_id, direct.eos_token_id) == (auto.pad_token_id, auto.eos_token_id)
+        text = "hello <|endoftext|> " + "".join(encoder.vocab()[:20])
+        assert direct(text)["input_ids"] == auto(text)["input_ids"]
+        direct.save_pretrained(tmp_path / "a")
+        auto.save_pretrained(tmp_path / "b")
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
