@@ -12,8 +12,9 @@ Semantics
   returns the frame *displayed* at that time: the frame whose pts equals ``pts_ns``, and for a
   time between two frames the latest frame with ``pts <= pts_ns`` (a 1 ns tolerance absorbs
   rounding when ``time_base`` is not a whole number of ns). Times before the first frame, or
-  more than one frame duration after the last frame (the last packet's duration, else the
-  median frame interval), are *missing*.
+  from one frame duration after the last frame on (the last packet's duration, else the
+  median frame interval), are *missing*; so, in a truncated file (the header's video duration
+  exceeds the frames), are times between frames of the last GOP (a lost frame's time).
 - **Pixels.** RGB, uint8. ``output="numpy"``: ``(H, W, 3)`` array; ``"pil"``: ``PIL.Image`` in
   mode RGB; ``"torch"``: ``(3, H, W)`` uint8 tensor (torch imported on first use only).
   Without ``resize`` frames have the *decoded* size of the video, which for odd capture sizes
@@ -36,7 +37,9 @@ Semantics
   :class:`FrameLoadError` (or a placeholder) for the references it affects -- never another
   exception -- and the work is bounded: the index pass reads at most one packet per byte of the
   file, a positioned decoder at most ``2 * frames + 64`` packets, a frame at most three seeks.
-  Damage the decoder does not report (concealed as plausible pixels) cannot be detected.
+  What libav reports is judged by :mod:`.integrity` (decode errors with ``err_detect=...explode``
+  -- not with frame threads --, corrupt flags, timestamps contradicting the bitstream's order);
+  damage the decoder does not report (concealed as plausible pixels) cannot be detected.
 - **Where.** ``media_root`` is a local folder or any fsspec URL (``memory://``, ``hf://...``,
   ``s3://...``); ``uri`` is relative to it and confined to it: an absolute path, a URL
   (``file:``, ``s3://``, ...), a ``..`` path leaving the root or (local roots) a symlink
@@ -93,6 +96,7 @@ Modules
 - :mod:`.cache`: :class:`VideoCache` (open videos, bounded), fork safety, :func:`tune_allocator`
   -- all process-global state, in one object.
 - :mod:`.source`: a ``uri`` -> the file to open, confined to the media root.
+- :mod:`.integrity`: :class:`~.integrity.FrameJudge` (what libav signalled, per decode position).
 - :mod:`.loader`: :class:`FrameLoader`, :class:`FrameRef`, :class:`FrameLoadError`,
   :class:`FrameLoaderStats`.
 """
