@@ -9,17 +9,24 @@ and the whole build, and how much of the conversion the workers spent on a CPU (
 waited for one); then the speedups over the first worker count, next to what the machine gives
 at that moment (the same pure-Python work in 2 processes vs 1: other processes on a shared machine
 lower both). Every run must give the same rows (checked). Quote the ratios: absolute rates drift.
+
+``--output URL`` also builds with the most workers into ``URL`` (an fsspec destination every Ray
+worker reaches: ``s3://bucket/prefix`` with ``--storage-option``; ``s3-stand-in`` starts moto's S3
+server on 127.0.0.1, as the tests do) and prints its rate beside the local folder's (same rows,
+checked). ``memory://`` is refused: each Ray worker process has its own memory file system.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +47,29 @@ def corpus(workdir: Path, episodes: int, minutes: float) -> Path:
     return root
 
 
-def measure(root: Path, out: Path, workers: int, tokenizer: str, config: str) -> dict[str, Any]:
-    """One FSL build on the running Ray with ``workers`` workers."""
+def measure(
+    root: Path, out: Path | str, workers: int, tokenizer: str, config: str,
+    storage_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """One FSL build on the running Ray with ``workers`` workers into ``out`` (a folder or a URL)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from owa_builders.distributed import build_on_ray
+    from owa_builders.output import Destination
 
-    shutil.rmtree(out, ignore_errors=True)
+    dest = Destination(out, storage_options)
+    if dest.local:
+        shutil.rmtree(out, ignore_errors=True)
+    elif dest.fs.exists(dest.path()):
+        dest.fs.rm(dest.path(), recursive=True)
     result = build_on_ray("fsl", root, out, config=config, options={"tokenizer_name": tokenizer},
-                          num_workers=workers, progress=False)  # fmt: skip
+                          num_workers=workers, storage_options=storage_options, progress=False)  # fmt: skip
     digest, rows = hashlib.sha256(), 0
-    for paths in result.shards.values():
-        for path in paths:
-            table = pq.read_table(path).combine_chunks()
+    for rels in dest.read_record().shards.values():
+        for rel in rels:
+            with dest.open(rel) as f:
+                table = pq.read_table(f).combine_chunks()
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, table.schema) as writer:
                 writer.write_table(table)
@@ -100,6 +116,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="fsl-internvl3", help="FSL config (image token layout)")
     parser.add_argument("--workdir", default=None, help="where recordings, tokenizer and outputs go")
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs per worker count (interleaved)")
+    parser.add_argument("--output", default=None, metavar="URL",
+                        help="also build into this fsspec URL with the most workers (s3://..., or s3-stand-in: "
+                        "moto's S3 server on 127.0.0.1) and print its rate beside the local one")  # fmt: skip
+    from owa_builders.output import add_storage_option_argument
+
+    add_storage_option_argument(parser)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     from owa_builders.demo.tokenizer import write_example_tokenizer
     from owa_builders.distributed.cluster import connected
+    from owa_builders.output import parse_storage_options
 
     if args.episodes < 1 or args.repeat < 1 or not args.workers or min(args.workers) < 1:
         raise OwaError("--episodes, --repeat and every --workers must be >= 1")
+    if args.output and args.output.startswith("memory://"):
+        raise OwaError("--output memory:// cannot work on Ray (each worker process has its own memory)")
+    storage_options = parse_storage_options(args.storage_option)
     workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "owa-bench-ray"))
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -148,6 +174,20 @@ def run(args: argparse.Namespace) -> int:
         f"  load average after: {_load()}; this machine's CPUs right now: {parallel_capacity():.2f}x "
         "(pure-Python work in 2 processes vs 1: the best speedup 2 workers can get)"
     )
+    if args.output:
+        with _destination(args.output, storage_options) as (url, options):
+            workers = max(args.workers)
+            with connected(None, {"num_cpus": workers}):
+                remote = measure(root, url, workers, tokenizer, args.config, options)
+            local = runs[workers][-1]
+            if (remote["rows"], remote["fingerprint"]) != (local["rows"], local["fingerprint"]):
+                raise SystemExit(f"error: the build into {args.output} made different rows")
+            print(
+                f"  into {args.output} ({workers} worker(s)): conversion {remote['tasks_seconds']:.1f} s = "
+                f"{remote['messages'] / remote['tasks_seconds']:,.0f} messages/s, whole build {remote['seconds']:.1f} s; "
+                f"local folder: {local['messages'] / local['tasks_seconds']:,.0f} messages/s, whole build "
+                f"{local['seconds']:.1f} s ({remote['seconds'] / local['seconds']:.2f}x the local wall time); same rows"
+            )
     base_workers, base = results[0]
     every = [run for workers in args.workers for run in runs[workers]]
     if len({(run["rows"], run["fingerprint"]) for run in every}) != 1:
@@ -159,6 +199,33 @@ def run(args: argparse.Namespace) -> int:
             f"{base['seconds'] / r['seconds']:.2f}x whole build; same rows"
         )
     return 0
+
+
+@contextlib.contextmanager
+def _destination(output: str, storage_options: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(url, storage options)`` of ``--output``; ``s3-stand-in`` runs moto's S3 server on 127.0.0.1."""
+    if output != "s3-stand-in":
+        yield output, storage_options
+        return
+    import socket
+
+    try:
+        import s3fs
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        raise SystemExit(f"error: --output s3-stand-in needs moto[server] and s3fs ({exc})") from None
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        options = {"key": "bench", "secret": "bench",
+                   "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1"}}  # fmt: skip
+        s3fs.S3FileSystem(**options).call_s3("create_bucket", Bucket="owa-bench")
+        yield "s3://owa-bench/fsl", options
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":
