@@ -572,8 +572,8 @@ def finish_build(
     metas: dict[str, list[dict[str, Any]]],
     engine: str,
 ) -> BuildRecord:
-    """Check that no split is empty and write the record (last). ``metas``: per split, each shard's
-    footer record (with ``rows`` and ``report``) in row order."""
+    """Check that no split is empty, remove shards no longer listed (an earlier build's) and write the
+    record (last). ``metas``: per split, each shard's footer record (with ``rows`` and ``report``) in row order."""
     from . import __version__
     from .builder import EmptyDatasetError, empty_message
     from .registry import PREFIX
@@ -600,6 +600,10 @@ def finish_build(
         engine=engine,
         builder=PREFIX + stage.name,
     )
+    listed = {rel for rels in record.shards.values() for rel in rels}
+    for name in dest.shard_names(config_name):  # of an earlier build with other recordings
+        if f"{config_name}/{name}" not in listed:
+            dest.remove(f"{config_name}/{name}")
     dest.write_record(record)
     return record
 

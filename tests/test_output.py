@@ -170,6 +170,8 @@ def test_the_local_build_writes_the_same_layout_to_a_url(
     ]  # fmt: skip
     expected = _rows(folder.dataset)
     assert _rows(load_build(tmp_path / "binned", cache_dir=str(tmp_path / "c1"))) == expected
+    stray = "memory://owa-out/binned/binned/train-00004-of-00005.parquet"  # an earlier build's shard
+    fsspec.open(stray, "wb").open().close()
     for url, so in (("memory://owa-out/binned", None), (f"{bucket}/binned", options)):
         build(
             "binned", str(corpus), url, options={"fps": 4}, cache_dir=str(tmp_path / "c"), storage_options=so
