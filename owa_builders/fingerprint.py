@@ -26,7 +26,7 @@ import ast
 import functools
 import hashlib
 import importlib.util
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from .stages import STAGES
@@ -60,7 +60,7 @@ def imported_modules(module: str, path: Path, *, top_level: bool = False) -> set
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     out: set[str] = set()
-    for node in tree.body if top_level else ast.walk(tree):
+    for node in tree.body if top_level else _statements(tree.body):
         if isinstance(node, ast.Import):
             out.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -73,6 +73,17 @@ def imported_modules(module: str, path: Path, *, top_level: bool = False) -> set
             out.add(name)
             out.update(f"{name}.{alias.name}" for alias in node.names)
     return out
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement in ``body``, nested ones (in functions, classes, ``if``, ``try``, ...) included;
+    imports are statements, so expressions need not be visited (cheaper than ``ast.walk``)."""
+    for node in body:
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(node, name, None)
+            if isinstance(inner, list):
+                yield from _statements(inner)
 
 
 def _with_parents(module: str) -> list[str]:
