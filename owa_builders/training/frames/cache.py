@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .index import VideoIndex, video_stream
-from .integrity import FrameJudge, decoder_options
+from .integrity import NO_PTS_FORMATS, FrameJudge, decoder_options
 
 __all__ = ["PROCESS", "OpenVideo", "ProcessState", "VideoCache", "tune_allocator"]
 
@@ -54,7 +54,8 @@ class OpenVideo:
         #: a property of the file, kept while the video is open; at most one entry per frame
         self.damage: dict[int, str] = {}
         #: what libav signalled per decode position (errors, corrupt flags, contradicting timestamps)
-        self.judge = FrameJudge(index.position_of_pts)
+        fmt = set(getattr(container.format, "name", "").split(","))
+        self.judge = FrameJudge(index.position_of_pts, check_order=not fmt & NO_PTS_FORMATS)
 
     def unposition(self) -> None:
         """Forget the decoder position (after anything unexpected): the next target seeks."""

@@ -29,6 +29,10 @@ from typing import Any
 
 from .index import SLACK_NS, VideoIndex, to_ns
 
+#: Containers without presentation timestamps: FFmpeg's AVI demuxer makes pts up from the packet
+#: order, so frames of a B-frame stream come out of order by design (no ``pts_order`` judged).
+NO_PTS_FORMATS = frozenset({"avi"})
+
 __all__ = [
     "DECODER_OPTIONS",
     "IN_FLIGHT",
@@ -70,8 +74,10 @@ class FrameJudge:
     position of the packet carrying its pts.
     """
 
-    def __init__(self, position_of_pts: Mapping[int, int]) -> None:
+    def __init__(self, position_of_pts: Mapping[int, int], check_order: bool = True) -> None:
         self.position_of_pts = position_of_pts
+        #: judge ``pts_order`` (off for containers whose demuxer makes presentation times up)
+        self.check_order = check_order
         #: decode position -> signal names (a property of the file: kept across seeks)
         self.signals: dict[int, list[str]] = {}
         #: decode position -> errors raised in the first GOP after a seek, which the seek itself can
@@ -156,6 +162,8 @@ class FrameJudge:
             return  # a leading picture of the starting point: dropped by the caller, never served
         if getattr(frame, "is_corrupt", False):
             self.mark(where, "frame_corrupt")
+        if not self.check_order:
+            return
         if where is None:
             self.mark(self._last_where, "pts_order")
         elif self._last_pts is not None and pts <= self._last_pts:
