@@ -151,6 +151,7 @@ def test_every_command_and_option_has_help() -> None:
         "generate",
         "bench",
         "bench-frames",
+        "train-check",
     }
     for name, sub in commands.choices.items():
         assert sub.prog == f"owa-builders {name}"
