@@ -182,6 +182,7 @@ examples:
   owa-builders build event recordings/ --option 'rate_settings={"screen": 20}' -v
   owa-builders decode out/fsl --episode train/episode_000.mcap -o episode_000.decoded.mcap
   owa-builders push out/fsl org/my-dataset
+  owa-builders train-check out/fsl -o train-check.png
 """
 
 #: Developer commands: the benchmarks live in the checkout's top-level ``devtools/`` (not in the wheel);

@@ -210,6 +210,7 @@ def test_every_command_and_option_has_help() -> None:
         "bench",
         "bench-frames",
         "bench-train",
+        "train-check",
     }
     for name, sub in commands.choices.items():
         assert sub.prog == f"owa-builders {name}"
