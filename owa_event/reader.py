@@ -7,6 +7,9 @@
 - Screen media references are rewritten to a URI relative to the *dataset root* (the folder the
   dataset is built from), with ``pts_ns``; data URIs and absolute URLs are kept as they are.
 - Messages of types this package does not know are kept verbatim and counted.
+- :meth:`Recording.message_batches` gives the same messages a chunk group at a time as columns,
+  without an :class:`Event` per message (the event stage's lossless path); the checks and errors are
+  those of :meth:`Recording.events`.
 - Counts and times come from what is read, never from what the file claims (the Statistics
   record): :meth:`Recording.census` counts every message without parsing it; a Statistics record
   that disagrees is a warning (an error with ``on_truncated="error"``).
