@@ -7,6 +7,9 @@
 - Screen media references are rewritten to a URI relative to the *dataset root* (the folder the
   dataset is built from), with ``pts_ns``; data URIs and absolute URLs are kept as they are.
 - Messages of types this package does not know are kept verbatim and counted.
+- :meth:`Recording.message_batches` gives the same messages a chunk group at a time as columns,
+  without an :class:`Event` per message (the event stage's lossless path); the checks and errors are
+  those of :meth:`Recording.events`.
 - Counts and times come from what is read, never from what the file claims (the Statistics
   record): :meth:`Recording.census` counts every message without parsing it; a Statistics record
   that disagrees is a warning (an error with ``on_truncated="error"``).
@@ -445,11 +448,10 @@ class Recording:
                 times = list(map(_first, batch))
                 cids = list(map(_second, batch))
                 payloads = list(map(_third, batch))
-                time_array = pa.array(times, pa.int64())
                 first, last = times[0], times[-1]
                 ok = lo <= first and last < hi and first - prev <= gap and set(cids) <= order.keys()
-                if ok and len(times) > 1:
-                    ok = pc.max(pc.pairwise_diff(time_array)).as_py() <= gap
+                if ok and len(times) > 1:  # in range (sorted): int64 holds them and no difference overflows
+                    ok = pc.max(pc.pairwise_diff(pa.array(times, pa.int64()))).as_py() <= gap
                 if ok:
                     try:  # parsed and dropped at once: no objects kept, nothing for the garbage collector
                         ok = set(map(type, map(loads, payloads))) == {dict}
@@ -464,6 +466,7 @@ class Recording:
                             i = cids.index(cid, i + 1)
                             data = payloads[i]
                             payloads[i] = self._screen(data, loads(data), infos[cid], index + i, times[i])[0]
+                time_array = pa.array(times, pa.int64())  # checked: every time is in [2000, 2100)
                 channel_index = pc.index_in(pa.array(cids, pa.uint16()), value_set=value_set)
                 yield MessageBatch(time_array, cids, channel_index, payloads, channel_list)
                 index += len(times)

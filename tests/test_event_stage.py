@@ -511,8 +511,9 @@ def test_columnar_rows_equal_event_rows_on_awkward_payloads(tmp_path: Path) -> N
         (T0 + 150 * MS, b'{"a":"\x01"}'),  # a raw control character in a string
         (0, b'{"event_type":"press","vk":65}'),  # log time 0
         (T0 + 400 * 24 * 3600 * NS, b'{"event_type":"press","vk":65}'),  # a jump of more than 7 days
+        (2**63 + 5, b'{"event_type":"press","vk":65}'),  # beyond int64 (found by the fuzzer)
     ],
-    ids=["invalid-json", "array", "control-character", "time-zero", "time-jump"],
+    ids=["invalid-json", "array", "control-character", "time-zero", "time-jump", "beyond-int64"],
 )
 def test_columnar_errors_equal_event_errors(tmp_path: Path, bad: tuple[int, bytes]) -> None:
     msgs = [(T0 + i * MS, b'{"event_type":"press","vk":65}') for i in range(300)] + [bad]
