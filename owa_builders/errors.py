@@ -17,6 +17,13 @@ from typing import Any
 from owa_event.errors import ConfigError, OwaError, OwaWarning, RecordingError, did_you_mean
 
 __all__ = [
+    "BuildFolderError",
+    "TaskTimeoutError",
+    "RayMissingError",
+    "ShardFailedError",
+    "PublishError",
+    "IncompleteBuildError",
+    "TrainCheckError",
     "CardError",
     "ConfigError",
     "EmptyDatasetError",
@@ -122,3 +129,49 @@ class ValueProblem(ValueError):
 
 class RegistrationError(RuntimeError):
     """The installed `datasets` no longer has the internals this module relies on."""
+
+
+class BuildFolderError(OwaError):
+    """A destination that is not a complete build, or cannot be written as one."""
+
+
+class TaskTimeoutError(OwaError):
+    """A job that ran longer than the task timeout on every attempt."""
+
+    def __init__(self, job: str, timeout_s: float, attempts: int) -> None:
+        super().__init__(f"{job}: timed out after {timeout_s:g} s on each of {attempts} attempt(s)")
+        self.job = job
+        self.timeout_s = timeout_s
+        self.attempts = attempts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.job, self.timeout_s, self.attempts))
+
+
+class RayMissingError(OwaError):
+    """Ray is needed (``engine="ray"``, ingestion with workers) but is not installed."""
+
+
+class ShardFailedError(OwaError):
+    """A recording whose conversion failed on Ray for a reason that is not its content (a bug, a
+    worker lost more often than it may be restarted, an I/O error that persisted through retries)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.problem))
+
+
+class PublishError(OwaError):
+    """A push that was refused or failed; the message says what the repo shows now."""
+
+
+class IncompleteBuildError(OwaError):
+    """A built folder that is empty, half written or inconsistent with its record."""
+
+
+class TrainCheckError(OwaError):
+    """The folder cannot be checked (not an FSL build, no recordings to hold out, ...)."""

@@ -39,13 +39,14 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from owa_event.account import RecordingReport
-from owa_event.errors import OwaError
 from owa_event.pipeline import Stage, config_dict
 
 from .discovery import is_url, split_order
+from .errors import BuildFolderError
+from .publish import layout as publish_layout
 
 #: The build record at the root of a build.
-RECORD_NAME = "owa_build.json"
+RECORD_NAME = publish_layout.RECORD_NAME
 #: Footer key of each shard's own record (JSON).
 SHARD_META_KEY = "owa_shard"
 #: The layout this module writes (in the record, for readers to check).
@@ -54,10 +55,6 @@ LAYOUT = "owa-parquet/1"
 ROW_GROUP_ROWS = 8192
 ROW_GROUP_BYTES = 64 * 2**20
 _TEMP_RE = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
-
-
-class BuildFolderError(OwaError):
-    """A destination that is not a complete build, or cannot be written as one."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -171,23 +168,17 @@ def redact(url: str | None) -> str | None:
 # ------------------------------------------------------------------------------------------
 def shard_name(split: str, index: int, count: int) -> str:
     """``<split>-{index:05d}-of-{count:05d}.parquet``, named by the publish layout (the one place)."""
-    from .publish import layout as publish_layout
-
     return posixpath.basename(publish_layout.shard_path("x", split, index, count))
 
 
 def parse_shard_name(name: str) -> tuple[str, int, int] | None:
     """``(split, index, count)`` of a final shard name; ``None`` for any other file name."""
-    from .publish import layout as publish_layout
-
     parsed = publish_layout.parse_shard_path(f"x/{name}")
     return None if parsed is None else (parsed.split, parsed.index, parsed.count)
 
 
 def check_config_folder(name: str) -> str:
     """``name`` when it can be the config's folder (:func:`owa_builders.publish.layout.check_config_name`)."""
-    from .publish import layout as publish_layout
-
     return publish_layout.check_config_name(name)
 
 

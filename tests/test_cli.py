@@ -145,6 +145,7 @@ def test_every_command_turns_our_errors_into_one_line_and_exit_code_2(
         "push": (["push", nope, "org/name"], "no such folder"),
         "preview": (["preview", nope, "-o", str(tmp_path / "p.html")], "no such folder"),
         "generate": (["generate", out, "--duration", "0"], "--duration must be > 0 seconds"),
+        "train-check": (["train-check", nope], "no such folder"),
         "bench-ray": (
             ["bench-ray", "--episodes", "0"],
             "--episodes, --repeat and every --workers must be >= 1",
@@ -162,7 +163,7 @@ def test_every_command_turns_our_errors_into_one_line_and_exit_code_2(
             env=env,
             cwd=tmp_path,
         )  # fmt: skip
-        for name in ("bench", "bench-frames", "bench-ray")
+        for name in ("bench", "bench-frames", "bench-train", "bench-ray")
     }
     assert set(cases) | set(installed) == _command_names()  # every command is covered
     for args, expected in cases.values():

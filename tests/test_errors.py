@@ -17,11 +17,6 @@ ROOTS = [Path(m.__file__).parent for m in (owa_event, owa_binned, owa_fsl, owa_b
 #: Still beside their code: (file relative to its package's parent, class).
 NOT_YET = {
     ("owa_event/mcap_chunks.py", "McapScanError"),  # internal, turned into a RecordingError by the reader
-    ("owa_builders/build.py", "BuildFolderError"),
-    ("owa_builders/distributed/cluster.py", "RayMissingError"),
-    ("owa_builders/distributed/ray_build.py", "ShardFailedError"),
-    ("owa_builders/publish/hub.py", "PublishError"),
-    ("owa_builders/publish/source.py", "IncompleteBuildError"),
     ("owa_builders/training/frames/loader.py", "FrameLoadError"),
     ("owa_builders/training/frames/source.py", "NotAVideoError"),
     ("owa_builders/training/frames/source.py", "UriError"),

@@ -23,30 +23,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from owa_event.errors import OwaError
+from ..errors import (
+    RayMissingError,
+    TaskTimeoutError,
+)
 
 #: Exceptions Ray retries on another attempt (I/O and network hiccups); ours (bad input) never are.
 TRANSIENT: tuple[type[BaseException], ...] = (OSError,)
 #: Ray's ``ray.init`` defaults here (overridable): no dashboard, worker output not mirrored to the driver
 #: (every warning of ours is kept in the reports).
 DEFAULT_INIT_KWARGS: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-
-
-class TaskTimeoutError(OwaError):
-    """A job that ran longer than the task timeout on every attempt."""
-
-    def __init__(self, job: str, timeout_s: float, attempts: int) -> None:
-        super().__init__(f"{job}: timed out after {timeout_s:g} s on each of {attempts} attempt(s)")
-        self.job = job
-        self.timeout_s = timeout_s
-        self.attempts = attempts
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.job, self.timeout_s, self.attempts))
-
-
-class RayMissingError(OwaError):
-    """Ray is needed (``engine="ray"``, ingestion with workers) but is not installed."""
 
 
 def require_ray() -> Any:

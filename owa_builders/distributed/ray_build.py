@@ -52,6 +52,7 @@ from owa_event.pipeline import RecordingRef, Stage, config_problems, convert
 
 from ..build import STAGES
 from ..discovery import find_recordings, is_url
+from ..errors import ShardFailedError
 from ..output import (
     BuildFolderError,
     Destination,
@@ -69,19 +70,6 @@ from .cluster import TaskTimeoutError, cluster_cpus, connected, describe_failure
 from .progress import Progress
 
 __all__ = ["RayBuildResult", "ShardFailedError", "build_on_ray", "load_build"]
-
-
-class ShardFailedError(OwaError):
-    """A recording whose conversion failed on Ray for a reason that is not its content (a bug, a
-    worker lost more often than it may be restarted, an I/O error that persisted through retries)."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.path, self.problem))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,17 @@
 
 from __future__ import annotations
 
-from .hub import PublishError, PushResult, push
-from .preview import PreviewResult, write_preview
+from typing import Any
 
 __all__ = ["PreviewResult", "PublishError", "PushResult", "push", "write_preview"]
+_HOMES = {"PublishError": "..errors", "PushResult": ".hub", "push": ".hub", "PreviewResult": ".preview",
+          "write_preview": ".preview"}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, imported on first use (so ``publish.layout`` can be imported alone, cheaply)."""
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(_HOMES[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

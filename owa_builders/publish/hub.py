@@ -45,8 +45,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from owa_event.errors import OwaError
-
+from ..errors import PublishError
 from . import layout, redact
 from .card import (
     CARD_FILE,
@@ -70,10 +69,6 @@ DEFAULT_MAX_COMMIT_FILES = 50
 DEFAULT_MAX_COMMIT_BYTES = 4 * 2**30
 #: Arrow bytes per Parquet row group.
 ROW_GROUP_BYTES = 32 * 2**20
-
-
-class PublishError(OwaError):
-    """A push that was refused or failed; the message says what the repo shows now."""
 
 
 @dataclass
@@ -311,13 +306,9 @@ def _shard_files(
     """``{split: [(repo path, local Parquet file), ...]}``; writes the shards into ``tmp`` when needed."""
     out: dict[str, list[tuple[str, str]]] = {}
     for split_name, split in built.splits.items():
-        if num_shards is None and split.files and built.local:  # Parquet layout: as it is
-            count = len(split.files)
-            out[split_name] = [
-                (layout.shard_path(name, split_name, i, count), path) for i, path in enumerate(split.files)
-            ]
-            continue
-        if num_shards is None and split.files:  # a remote build: streamed shard by shard, same sharding
+        # A build's shards are rewritten, never uploaded as they are: their footers hold the local
+        # build's own record (input paths, reports), which must not leave the machine.
+        if num_shards is None and split.files:  # same sharding (a remote build: streamed shard by shard)
             count = max(1, min(len(split.files), split.num_rows))
         elif isinstance(num_shards, dict):
             count = num_shards.get(split_name) or layout.default_num_shards(

@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from owa_fsl.tokenizer import TOKENIZER_DIR
 
 from ..errors import LayoutError
-from ..output import RECORD_NAME as BUILD_RECORD
 
 #: Shard file name inside its config folder.
 SHARD_NAME = "{split}-{index:05d}-of-{count:05d}.parquet"
 #: Folder of the expanded tokenizer inside a config folder (FSL): the one owa_fsl.tokenizer names.
 TOKENIZER_FOLDER = TOKENIZER_DIR
 #: The build record inside a config folder: the one owa_builders.output writes.
-RECORD_NAME = BUILD_RECORD
+RECORD_NAME = "owa_build.json"
 #: Folder of the card's images inside a config folder.
 PLOTS_FOLDER = "plots"
 #: Largest shard written by default (bytes of Arrow data; Parquet files are smaller).

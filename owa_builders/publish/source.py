@@ -24,20 +24,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from owa_event.errors import OwaError
-
 from ..build import STAGES
 from ..discovery import split_order
+from ..errors import IncompleteBuildError
 from ..output import RECORD_NAME as BUILD_RECORD
 from ..output import BuildRecord, Destination
 from .layout import LayoutError, check_config_name, check_split_name, parse_shard_path
 
 #: Rows per batch when reading a split.
 BATCH_ROWS = 1024
-
-
-class IncompleteBuildError(OwaError):
-    """A built folder that is empty, half written or inconsistent with its record."""
 
 
 @dataclass

@@ -34,13 +34,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from owa_event.errors import ConfigError, OwaError
+from owa_event.errors import ConfigError
+
+from ..errors import TrainCheckError
 
 __all__ = ["CheckConfig", "CheckPoint", "CheckResult", "TrainCheckError", "run_check"]
-
-
-class TrainCheckError(OwaError):
-    """The folder cannot be checked (not an FSL build, no recordings to hold out, ...)."""
 
 
 @dataclass(frozen=True)
@@ -227,19 +225,20 @@ class _Data:
 def _load(folder: str, config: CheckConfig, media_root: str | None) -> _Data:
     import datasets
 
-    from ..build import BuildFolderError, read_record
+    from ..output import BuildFolderError, load_build, read_record
+    from ..stages import spec
 
     try:
         record = read_record(folder)
+        if not spec(record.stage).token_rows:
+            raise TrainCheckError(f"{folder}: a {record.stage!r} build; train-check needs an FSL build")
+        loaded = load_build(folder)
     except BuildFolderError as exc:
         raise TrainCheckError(str(exc)) from None
-    if record.get("stage") != "fsl":
-        raise TrainCheckError(f"{folder}: a {record.get('stage')!r} build; train-check needs an FSL build")
-    root = media_root or record.get("data_root")
+    root = media_root or record.data_root
     if not root:
         raise TrainCheckError(f"{folder}: the build record names no data root; pass the recordings' folder")
     tokens_dir = os.path.join(folder, "tokenizer")
-    loaded = datasets.load_from_disk(folder)
     splits = dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {config.train_split: loaded}
     if config.train_split not in splits:
         raise TrainCheckError(f"{folder}: no split {config.train_split!r}; its splits: {sorted(splits)}")
@@ -489,9 +488,17 @@ def run(args: Any) -> int:
     config = CheckConfig(steps=args.steps, batch_size=args.batch_size, eval_every=args.eval_every, seed=args.seed,
                          num_workers=args.workers, heldout_split=args.heldout_split)  # fmt: skip
     config.validate()
-    print(f"train-check {folder}: loss in nats per target token (control: held-out with frames shuffled)")
-    print(f"{'step':>6} {'train':>8} {'held-out':>9} {'control':>8}")
-    result = run_check(folder, config, media_root=args.media_root, log=lambda line: print(line, flush=True))
+    header = [
+        f"train-check {folder}: loss in nats per target token (control: held-out with frames shuffled)",
+        f"{'step':>6} {'train':>8} {'held-out':>9} {'control':>8}",
+    ]
+
+    def log(line: str) -> None:  # the header once the data loaded (an error comes alone)
+        while header:
+            print(header.pop(0))
+        print(line, flush=True)
+
+    result = run_check(folder, config, media_root=args.media_root, log=log)
     png, numbers = write_outputs(result, args.output)
     print(result.summary())
     print(f"wrote {png} and {numbers}")
