@@ -319,7 +319,7 @@ def test_a_large_push_is_staged_in_a_pull_request_and_merged_at_once(
     }
     assert first.commit in {c.id for c in history}
     ds = datasets.load_dataset(repo_id, "event", split="train", cache_dir=str(tmp_path / "c"))
-    assert digest(ds) == digest(datasets.load_from_disk(str(built_folders["event"]))["train"])
+    assert digest(ds) == digest(load_build(built_folders["event"])["train"])
     assert_clean(hub_env)
 
 
@@ -336,13 +336,15 @@ def test_push_to_a_branch_and_as_a_pull_request(
     assert dev.revision == "dev" and dev.commit == hub_env.head(repo_id, branch="dev")
     assert hub_env.files(repo_id) == main_files and hub_env.head(repo_id) == main_head
     on_dev = hub_env.files(repo_id, revision="dev")
-    assert "binned/train-00000-of-00001.parquet" in on_dev and "event/train-00000-of-00001.parquet" in on_dev
+    assert any(p.startswith("binned/train-") for p in on_dev) and any(
+        p.startswith("event/train-") for p in on_dev
+    )
     card = DatasetCard(on_dev["README.md"].decode())
     assert [c["config_name"] for c in card.data.configs] == ["event", "binned"]
     ds = datasets.load_dataset(
         repo_id, "binned", split="train", revision="dev", cache_dir=str(tmp_path / "c")
     )
-    assert digest(ds) == digest(datasets.load_from_disk(str(built_folders["binned"]))["train"])
+    assert digest(ds) == digest(load_build(built_folders["binned"])["train"])
 
     # a pull request against dev, from the command line: dev is unchanged until it is merged
     dev_files = hub_env.files(repo_id, revision="dev")
