@@ -24,6 +24,13 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Ray cluster to use with --engine ray (e.g. auto, ray://host:10001); default: a new local Ray",
     )
+    parser.add_argument(
+        "--task-minutes",
+        type=float,
+        default=None,
+        help="with --engine ray: convert a recording longer than this (recorded minutes) as several "
+        "time-slice tasks with exactly the same rows (default 30; 0 = never split)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         options=_parse_options(args.option),
         address=args.address,
         num_workers=args.num_proc,
+        **({} if args.task_minutes is None else {"task_minutes": args.task_minutes}),
     )
     print_account(args.stage, result.reports)
     print(

@@ -54,6 +54,7 @@ from .layout import (
     temp_path,
 )
 from .progress import Progress
+from .slices import DEFAULT_TASK_MINUTES, merge_reports, plan_windows, slice_ref, task_ns
 
 #: Rows gathered before a Parquet row group is written (fewer, larger row groups read faster).
 ROW_GROUP_ROWS = 8192
@@ -280,6 +281,7 @@ def build_on_ray(
     ray_init_kwargs: dict[str, Any] | None = None,
     max_retries: int = 3,
     progress: bool | TextIO = True,
+    task_minutes: float | None = DEFAULT_TASK_MINUTES,
 ) -> RayBuildResult:
     """Build ``stage`` from ``data_dir`` / ``data_files`` into ``output`` on Ray (see the module docstring).
 
@@ -287,6 +289,9 @@ def build_on_ray(
     ``address``: the cluster (default: the Ray running in this process, else a new local one with
     ``ray_init_kwargs``). ``num_workers``: actors converting in parallel (default: the cluster's
     CPUs). ``progress``: ``True`` prints progress lines to stderr; a stream prints them there.
+    ``task_minutes``: a recording longer than this is converted as several time-slice tasks, one shard
+    each, with exactly the rows and account of one task (:mod:`owa_builders.distributed.slices`;
+    ``None``: never split).
     Returns a :class:`RayBuildResult`; ``result.load()`` gives the ``DatasetDict``.
     """
     t0 = time.perf_counter()
@@ -300,6 +305,10 @@ def build_on_ray(
         )
     if num_workers is not None and num_workers < 1:
         raise BuildFolderError(f"num_workers must be >= 1, got {num_workers}")
+    try:
+        slice_ns = task_ns(task_minutes)
+    except ValueError as exc:
+        raise BuildFolderError(str(exc)) from None
     the_stage, config_name = make_stage(stage, config, options)
     check_config_folder(config_name)
     recordings = find_recordings(data_dir, data_files, storage_options=storage_options)
@@ -315,12 +324,15 @@ def build_on_ray(
     fingerprint = config_fingerprint(the_stage)
     jobs: list[ShardJob] = []
     for split, refs in recordings.splits.items():
-        for index, ref in enumerate(refs):
+        # One shard per recording, or per slice of a long one (in order): see slices.py.
+        parts = [(ref, w, n) for ref in refs for n, w in _windows(the_stage, ref, slice_ns)]
+        for index, (ref, window, n) in enumerate(parts):
             key = input_fingerprint(ref.path, storage_options)
-            meta = {"split": split, "index": index, "count": len(refs), "episode_path": ref.episode_path,
-                    "path": ref.path, "input": key, "config": fingerprint}  # fmt: skip
-            target = os.path.join(config_dir, shard_name(split, index, len(refs)))
-            jobs.append(ShardJob(ref, target, meta, int(key.get("size", 0))))
+            meta = {"split": split, "index": index, "count": len(parts), "episode_path": ref.episode_path,
+                    "path": ref.path, "input": key, "config": fingerprint,
+                    "slice": None if window is None else list(window)}  # fmt: skip
+            target = os.path.join(config_dir, shard_name(split, index, len(parts)))
+            jobs.append(ShardJob(slice_ref(ref, window), target, meta, int(key.get("size", 0)) // n))
     done = _reuse(config_dir, jobs, fingerprint)
     todo = [job for job in jobs if job.target not in done]
 
@@ -342,18 +354,18 @@ def build_on_ray(
     for name in temp_files(config_dir):  # left by workers that died mid-write
         _remove(os.path.join(config_dir, name))
 
-    reports = [RecordingReport.from_dict(done[job.target]["report"]) for job in jobs]
+    reports, report_splits = _recording_reports(the_stage, jobs, done)
     rows: dict[str, int] = {}
     for job in jobs:
         split = job.meta["split"]
         rows[split] = rows.get(split, 0) + int(done[job.target]["rows"])
     for split, n in rows.items():
         if n == 0:
-            split_reports = [r for r, j in zip(reports, jobs) if j.meta["split"] == split]
+            split_reports = [r for r, s in zip(reports, report_splits) if s == split]
             raise EmptyDatasetError(empty_message(the_stage.name, split, split_reports))
     shards = {split: [j.target for j in jobs if j.meta["split"] == split] for split in recordings.splits}
     _write_record(output, the_stage, config_name, data_dir, fingerprint, shards, rows, reports)
-    converted = [j.ref.episode_path for j in todo]
+    converted = list(dict.fromkeys(j.ref.episode_path for j in todo))
     converted_targets = {j.target for j in todo}
     return RayBuildResult(
         output=output,
@@ -363,13 +375,37 @@ def build_on_ray(
         rows=rows,
         reports=reports,
         converted=converted,
-        reused=[j.ref.episode_path for j in jobs if j.target not in converted_targets],
+        reused=list(dict.fromkeys(j.ref.episode_path for j in jobs if j.target not in converted_targets)),
         seconds=time.perf_counter() - t0,
         convert_seconds=convert_seconds,
         tasks_seconds=max(e for _, e, _ in spans) - min(s for s, _, _ in spans) if spans else 0.0,
         tasks_cpu_seconds=sum(c for _, _, c in spans),
         messages=bar.events,
     )
+
+
+def _windows(stage: Stage, ref: RecordingRef, slice_ns: int | None) -> list[tuple[int, Any]]:
+    """``(slice count, window)`` per task of ``ref``: one ``(1, None)`` unless it is split."""
+    windows = plan_windows(stage, ref, slice_ns)
+    return [(1, None)] if windows is None else [(len(windows), w) for w in windows]
+
+
+def _recording_reports(
+    stage: Stage, jobs: list[ShardJob], done: dict[str, dict[str, Any]]
+) -> tuple[list[RecordingReport], list[str]]:
+    """One report per recording (a split one's slices merged), in row order, and each one's split."""
+    reports: list[RecordingReport] = []
+    splits: list[str] = []
+    i = 0
+    while i < len(jobs):
+        j = i + 1
+        while j < len(jobs) and jobs[j].meta["slice"] is not None and jobs[j].meta["slice"][0] is not None:
+            j += 1  # the recording's next slices (a first slice starts at None)
+        parts = [RecordingReport.from_dict(done[job.target]["report"]) for job in jobs[i:j]]
+        reports.append(merge_reports(parts, stage, jobs[i].meta["path"]))
+        splits.append(jobs[i].meta["split"])
+        i = j
+    return reports, splits
 
 
 def _reuse(config_dir: str, jobs: list[ShardJob], fingerprint: str) -> dict[str, dict[str, Any]]:
@@ -382,10 +418,13 @@ def _reuse(config_dir: str, jobs: list[ShardJob], fingerprint: str) -> dict[str,
         path = os.path.join(config_dir, name)
         meta = read_shard_meta(path)
         if meta is not None and meta.get("config") == fingerprint and isinstance(meta.get("report"), dict):
-            found[(str(meta.get("split")), str(meta.get("episode_path")))] = (path, meta)
+            found[(str(meta.get("split")), str(meta.get("episode_path")), str(meta.get("slice")))] = (
+                path,
+                meta,
+            )
     keep: dict[str, tuple[str, dict[str, Any]]] = {}
     for job in jobs:
-        hit = found.get((job.meta["split"], job.meta["episode_path"]))
+        hit = found.get((job.meta["split"], job.meta["episode_path"], str(job.meta.get("slice"))))
         if hit is not None and hit[1].get("input") == job.meta["input"]:
             keep[job.target] = hit
     kept_paths = {path for path, _ in keep.values()}
