@@ -56,7 +56,9 @@ def whole(stage: Stage, ref: RecordingRef) -> tuple[list[dict[str, Any]], Record
     return out, report
 
 
-def sliced(stage: Stage, ref: RecordingRef, windows: list[Any]) -> tuple[list[dict[str, Any]], RecordingReport]:
+def sliced(
+    stage: Stage, ref: RecordingRef, windows: list[Any]
+) -> tuple[list[dict[str, Any]], RecordingReport]:
     """Each window converted on its own (a fresh report each, as on separate workers), then merged."""
     out: list[dict[str, Any]] = []
     parts = []
@@ -130,7 +132,7 @@ def test_event_stage_any_seam_on_events(long_recording: Path) -> None:
     for row in expected[len(expected) // 4 :]:
         kind = row["topic"]
         if kind == "keyboard":
-            kind += "-release" if b'release' in row["mcap_message"] else "-press"
+            kind += "-release" if b"release" in row["mcap_message"] else "-press"
         first_of.setdefault(kind, row["timestamp_ns"])
     assert {"keyboard-press", "keyboard-release", "mouse/raw", "screen"} <= first_of.keys()
     cuts = [first_of[k] for k in ("keyboard-press", "keyboard-release", "mouse/raw", "screen")]
