@@ -416,18 +416,35 @@ def _select(
     if selection is None:
         # One pass over every message: what is read is counted in (topic filter applied after counting).
         seen: Counter[str] = Counter()
+        span: list[int] = []  # a slice reading every topic: the first and last log time it read
         events: Iterator[Event] = rec.events(topics=keep, start_ns=lo, end_ns=hi, seen=seen)
+        if window is not None and keep is None:
+            events = _spanning(events, span)
         if rates:
             events = resample(events, rates, keyboard_repeat=config.keyboard_repeat, account=account)
         yield 0, events
         for _ in events:  # the caller stopped early: the account counts what was read
             pass
         counts: dict[str, int] = dict(seen)
-        if lo is None:  # the whole recording, or its first slice: the recording's span
-            census = rec.census()  # set by the full read above (a slice scans the file for it)
+        if window is None:
+            census = rec.census()  # set by the full read above
             if census.message_count:
                 report.intervals = 1
                 report.kept_ns = census.end_ns - census.start_ns + 1
+        else:
+            # The recording's span, telescoped over its slices: each reports [lower, upper) of its window,
+            # the first slice from the first message, the last to just after the last message (read, or
+            # else from a scan of the file). A split recording has messages.
+            first = last = 0
+            if lo is None or hi is None:
+                if span:
+                    first, last = span[0], span[-1]
+                else:
+                    census = rec.census()
+                    first, last = census.start_ns, census.end_ns
+            report.kept_ns += (hi if hi is not None else last + 1) - (lo if lo is not None else first)
+            if lo is None:
+                report.intervals = 1
     else:
         census = rec.census()
         counts = dict(census.topic_counts)
@@ -498,6 +515,17 @@ def topic_warnings(
             f"{path}: the topic filter drops every input event of this recording ({shown}); keep_topics={sorted(keep)}"
         )
     return out
+
+
+def _spanning(events: Iterator[Event], span: list[int]) -> Iterator[Event]:
+    """``events``, leaving the first and the last log time in ``span``."""
+    event = None
+    for event in events:
+        if not span:
+            span.append(event.timestamp_ns)
+        yield event
+    if event is not None:
+        span.append(event.timestamp_ns)
 
 
 def _counting(events: Iterator[Event], counter: Counter[str]) -> Iterator[Event]:

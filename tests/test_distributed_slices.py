@@ -160,6 +160,18 @@ def test_event_stage_any_seam_inside_intervals(episodes_recording: tuple[Path, l
     assert report.intervals == 3 and report.account.dropped_by("outside_intervals") >= 4
 
 
+def test_event_stage_any_seam_kept_topics_and_empty_ends(long_recording: Path) -> None:
+    """Topics filtered (the span then comes from a scan), and slices without any message at both ends."""
+    ref = ref_of(long_recording)
+    for stage in (EventStage(EventConfig(keep_topics=["keyboard", "screen"])), EventStage()):
+        expected, report = whole(stage, ref)
+        first, last = expected[0]["timestamp_ns"], expected[-1]["timestamp_ns"]
+        cuts = [first - 5, first, (first + last) // 2, last + 1, last + 9]
+        got, merged = sliced(stage, ref, windows_at(cuts))
+        assert got == expected and merged.to_dict() == report.to_dict()
+        assert merged.account.dropped_by("topic_not_kept") == report.account.dropped_by("topic_not_kept")
+
+
 def test_plan_any_windows(long_recording: Path) -> None:
     stage, ref = EventStage(), ref_of(long_recording)
     windows = plan_windows(stage, ref, 2 * NS)

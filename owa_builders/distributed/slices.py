@@ -18,7 +18,8 @@ Seams are exact because they fall only where the stage allows (:meth:`Stage.seam
 
 Never split (one task, exactly as before): recordings with ``on_bad_file="skip"`` or
 ``on_missing_media="skip"`` (skipping is all or nothing per recording), truncated recordings
-(recovery reads the file as a whole), and recordings not longer than ``task_ns``.
+(recovery reads the file as a whole), files without a Statistics record (their span is unknown
+until the whole file is read), and recordings not longer than ``task_ns``.
 
 Accounting: each slice counts exactly its window's messages (in, out, dropped by rule, merged);
 the recording's own facts (kept intervals and their length, the writer, substitutions) are
@@ -61,8 +62,9 @@ def slice_ref(ref: RecordingRef, window: Window | None) -> RecordingRef:
 def plan_windows(stage: Stage, ref: RecordingRef, task_ns: int | None) -> list[Window] | None:
     """The slices of ``ref`` (consecutive windows covering all time), or ``None`` to convert it whole.
 
-    Reads the file's summary (its time span); with ``"episodes"`` seams also the interval selection's
-    topics (the intervals). Deterministic: the same file and config give the same windows.
+    Reads the file's summary (its time span); with ``"episodes"`` seams, for a long recording, also the
+    interval selection's topics (the intervals). Deterministic: the same file and config give the same
+    windows. Any error (a file that cannot be read) gives ``None``: its one task reports it.
     """
     config = stage.config
     if task_ns is None or config.on_bad_file == "skip" or config.on_missing_media == "skip":
@@ -80,14 +82,12 @@ def _plan(stage: Stage, ref: RecordingRef, task_ns: int) -> list[Window] | None:
     with open_recording(ref, config) as rec:
         if rec.truncated:
             return None
-        statistics = rec._scan.statistics  # the summary's claim: enough to plan (the slices verify)
-        if statistics is not None and statistics.message_count:
-            first, last = statistics.message_start_time, statistics.message_end_time
-        else:
-            census = rec.census()
-            if not census.message_count:
-                return None
-            first, last = census.start_ns, census.end_ns
+        # The summary's claim of the time span is enough to plan (exactness never depends on where
+        # the seams are); a file without one is converted whole rather than scanned on the driver.
+        statistics = rec._scan.statistics
+        if statistics is None or not statistics.message_count:
+            return None
+        first, last = statistics.message_start_time, statistics.message_end_time
         if last - first < task_ns:
             return None
         if rule == "any":
