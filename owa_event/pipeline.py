@@ -41,7 +41,7 @@ from .reader import Recording
 from .resample import resample
 
 #: Where a stage allows a slice seam (:meth:`Stage.seam_rule`).
-SeamRule = Literal["any", "episodes"]
+SeamRule = Literal["any", "episodes", "none"]
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,10 @@ class Stage(ABC):
 
     def seam_rule(self) -> SeamRule:
         """Where a long recording may be cut into slices whose rows, put together, are exactly the
-        whole recording's (:mod:`owa_builders.distributed.slices`). ``"episodes"`` (the default): only
-        at the start of a kept interval -- every stateful step (resampling, binning, packing) starts
-        afresh per episode, so nothing crosses such a seam. ``"any"``: at any time (rows independent
-        per message)."""
-        return "episodes"
+        whole recording's (:mod:`owa_builders.distributed.slices`): ``"any"`` time (rows independent
+        per message), ``"episodes"`` (only at the start of a kept interval: the stage's state starts
+        afresh per episode) or ``"none"`` (never split; the default, safe for any stage)."""
+        return "none"
 
     @classmethod
     def make_config(cls, preset: str | None = None, **overrides: Any) -> EventConfig:

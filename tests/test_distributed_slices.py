@@ -276,3 +276,14 @@ def test_ray_split_equals_unsplit(ray_cluster: Any, long_recording: Path, tmp_pa
     again = build_on_ray("event", root, tmp_path / "split", task_minutes=2 / 60, **common)
     assert again.converted == [] and again.reused == split.converted
     assert [r.to_dict() for r in again.reports] == [r.to_dict() for r in one.reports]
+
+
+def test_a_stage_of_ones_own_is_never_split_unless_it_says_where(long_recording: Path) -> None:
+    class OwnStage(EventStage):
+        def seam_rule(self) -> Any:
+            return Stage.seam_rule(self)  # the base class's default
+
+    ref = ref_of(long_recording)
+    assert OwnStage().seam_rule() == "none"
+    assert plan_windows(OwnStage(), ref, 1 * NS) is None
+    assert plan_windows(EventStage(), ref, 1 * NS) is not None

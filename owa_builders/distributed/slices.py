@@ -15,6 +15,7 @@ Seams are exact because they fall only where the stage allows (:meth:`Stage.seam
   packing (the open sequence) -- starts afresh per episode (kept interval) and nothing of it crosses
   into the next. Seams fall at the start of a kept interval, grouping whole episodes to about
   ``task_ns`` of recording each. A recording that is one long episode is not split (one task).
+- ``"none"`` (the default of :class:`Stage`, e.g. a stage of the user's own): never split.
 
 Never split (one task, exactly as before): recordings with ``on_bad_file="skip"`` or
 ``on_missing_media="skip"`` (skipping is all or nothing per recording), truncated recordings
@@ -78,6 +79,8 @@ def plan_windows(stage: Stage, ref: RecordingRef, task_ns: int | None) -> list[W
 def _plan(stage: Stage, ref: RecordingRef, task_ns: int) -> list[Window] | None:
     config = stage.config
     rule = stage.seam_rule()
+    if rule not in ("any", "episodes"):
+        return None
     selection = config.selection()
     with open_recording(ref, config) as rec:
         if rec.truncated:
