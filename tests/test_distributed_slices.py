@@ -254,7 +254,13 @@ def test_episode_cuts_and_task_ns() -> None:
 # ------------------------------------------------------------------------------------------
 # On a real local Ray
 # ------------------------------------------------------------------------------------------
-def test_ray_split_equals_unsplit(ray_cluster: Any, long_recording: Path, tmp_path: Path) -> None:
+def test_ray_split_equals_unsplit(
+    ray_cluster: Any, long_recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A build with the long recording split (command line) == one task per recording (Python), rows
+    in shard order and accounts in owa_build.json; a rerun with the same slices converts nothing."""
+    from owa_builders.build import read_record
+    from owa_builders.cli import main
     from owa_builders.distributed import build_on_ray
 
     root = tmp_path / "data"
@@ -264,17 +270,21 @@ def test_ray_split_equals_unsplit(ray_cluster: Any, long_recording: Path, tmp_pa
     generate_recording(root / "train" / "short.mcap", SessionSpec(duration_s=1.0, seed=4), video=False)
     common = dict(progress=False, num_workers=2)
     one = build_on_ray("event", root, tmp_path / "one", task_minutes=None, **common)
-    split = build_on_ray("event", root, tmp_path / "split", task_minutes=2 / 60, **common)
-    assert len(one.shards["train"]) == 2 and len(split.shards["train"]) == 4  # long: 3 slices
-    assert split.converted == ["train/long.mcap", "train/short.mcap"]
+    argv = ["build", "event", str(root), "-o", str(tmp_path / "split"), "--engine", "ray", "--num-proc", "2",
+            "--task-minutes", str(2 / 60)]  # fmt: skip
+    assert main(argv) == 0
+    assert "2 recording(s) converted, 0 already done" in capsys.readouterr().out
+    record = read_record(str(tmp_path / "split"))
+    shards = [str(tmp_path / "split" / name) for name in record["shards"]["train"]]
+    assert len(one.shards["train"]) == 2 and len(shards) == 4  # long: 3 slices
 
     def table(paths: list[str]) -> list[dict[str, Any]]:
         return [row for p in paths for row in pq.read_table(p).to_pylist()]
 
-    assert table(split.shards["train"]) == table(one.shards["train"])
-    assert [r.to_dict() for r in split.reports] == [r.to_dict() for r in one.reports]
+    assert table(shards) == table(one.shards["train"])
+    assert record["reports"] == [r.to_dict() for r in one.reports]
     again = build_on_ray("event", root, tmp_path / "split", task_minutes=2 / 60, **common)
-    assert again.converted == [] and again.reused == split.converted
+    assert again.converted == [] and again.reused == ["train/long.mcap", "train/short.mcap"]
     assert [r.to_dict() for r in again.reports] == [r.to_dict() for r in one.reports]
 
 
