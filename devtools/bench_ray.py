@@ -14,6 +14,11 @@ lower both). Every run must give the same rows (checked). Quote the ratios: abso
 worker reaches: ``s3://bucket/prefix`` with ``--storage-option``; ``s3-stand-in`` starts moto's S3
 server on 127.0.0.1, as the tests do) and prints its rate beside the local folder's (same rows,
 checked). ``memory://`` is refused: each Ray worker process has its own memory file system.
+
+``--straggler``: the straggler effect instead -- ``--episodes`` recordings of ``--minutes`` plus one
+8x longer, the event stage on 2 workers, built with the long recording as one task and split into
+``--minutes`` slices (``task_minutes``); prints both conversion times next to the ideal (the tasks'
+CPU time over 2 workers) and checks the two builds give the same rows and accounts.
 """
 
 from __future__ import annotations
@@ -122,6 +127,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from owa_builders.output import add_storage_option_argument
 
     add_storage_option_argument(parser)
+    parser.add_argument(
+        "--straggler",
+        action="store_true",
+        help="instead: the straggler effect -- --episodes recordings of --minutes plus one 8x longer, "
+        "event stage on 2 workers, the long one split into --minutes slices vs one task",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output and args.output.startswith("memory://"):
         raise OwaError("--output memory:// cannot work on Ray (each worker process has its own memory)")
     storage_options = parse_storage_options(args.storage_option)
+    if args.straggler:
+        return run_straggler(args)
     workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "owa-bench-ray"))
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -181,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
                 remote = measure(root, url, workers, tokenizer, args.config, options)
             local = runs[workers][-1]
             if (remote["rows"], remote["fingerprint"]) != (local["rows"], local["fingerprint"]):
-                raise SystemExit(f"error: the build into {args.output} made different rows")
+                raise OwaError(f"the build into {args.output} made different rows")
             print(
                 f"  into {args.output} ({workers} worker(s)): conversion {remote['tasks_seconds']:.1f} s = "
                 f"{remote['messages'] / remote['tasks_seconds']:,.0f} messages/s, whole build {remote['seconds']:.1f} s; "
@@ -213,7 +226,7 @@ def _destination(output: str, storage_options: dict[str, Any]) -> Iterator[tuple
         import s3fs
         from moto.server import ThreadedMotoServer
     except ImportError as exc:
-        raise SystemExit(f"error: --output s3-stand-in needs moto[server] and s3fs ({exc})") from None
+        raise OwaError(f"--output s3-stand-in needs moto[server] and s3fs ({exc})") from None
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -229,6 +242,82 @@ def _destination(output: str, storage_options: dict[str, Any]) -> Iterator[tuple
         yield "s3://owa-bench/fsl", options
     finally:
         server.stop()
+
+
+def straggler_corpus(workdir: Path, episodes: int, minutes: float) -> Path:
+    """``episodes`` recordings of ``minutes`` and one of ``8 * minutes`` (no video: the event stage
+    never opens it), cached in ``workdir``."""
+    from owa_builders.demo.recordings import DEFAULT_START_NS, NS, SessionSpec, generate_recording
+
+    root = workdir / f"ray-straggler-{episodes}x{minutes:g}min+8x"
+    done = root / "DONE"
+    if not done.exists():
+        for i in range(episodes + 1):
+            length = minutes * (8 if i == 0 else 1)
+            spec = SessionSpec(
+                duration_s=length * 60, seed=100 + i, start_ns=DEFAULT_START_NS + i * 24 * 3600 * NS
+            )
+            generate_recording(root / "train" / f"episode_{i:03d}.mcap", spec, video=False)
+        done.write_text("ok")
+    return root
+
+
+def straggler_run(root: Path, out: Path, task_minutes: float | None, workers: int = 2) -> dict[str, Any]:
+    """One event-stage build on the running Ray (``task_minutes``: None = never split)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from owa_builders.distributed import build_on_ray
+
+    shutil.rmtree(out, ignore_errors=True)
+    result = build_on_ray("event", root, out, num_workers=workers, progress=False, task_minutes=task_minutes)
+    table = pa.concat_tables(pq.read_table(p) for p in result.shards["train"]).combine_chunks()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    digest = hashlib.sha256(sink.getvalue())
+    return {"tasks_seconds": result.tasks_seconds, "cpu": result.tasks_cpu_seconds,
+            "shards": len(result.shards["train"]), "fingerprint": digest.hexdigest(),
+            "reports": [r.to_dict() for r in result.reports]}  # fmt: skip
+
+
+def run_straggler(args: argparse.Namespace) -> int:
+    """``--straggler``: wall time of the conversion, the long recording split vs one task, 2 workers."""
+    from owa_builders.distributed.cluster import connected
+
+    workdir = Path(args.workdir or os.path.join(tempfile.gettempdir(), "owa-bench-ray"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    root = straggler_corpus(workdir, args.episodes, args.minutes)
+    print(
+        f"owa-builders bench-ray --straggler: event stage, {args.episodes} recording(s) of {args.minutes:g} min "
+        f"+ one of {8 * args.minutes:g} min (ready in {time.perf_counter() - t0:.1f} s), 2 workers; "
+        f"{os.cpu_count()} CPU(s) on this machine, load average {_load()}"
+    )
+    names = {"1 worker (the total)": (None, 1), "2 workers, one task per recording": (None, 2),
+             "2 workers, long one split": (args.minutes, 2)}  # fmt: skip
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    with connected(None, {"num_cpus": 2}):
+        for _ in range(args.repeat):  # interleaved, so a busy spell on the machine hits every run alike
+            for i, (name, (task_minutes, workers)) in enumerate(names.items()):
+                runs[name].append(straggler_run(root, workdir / f"out-straggler-{i}", task_minutes, workers))
+    every = [r for rs in runs.values() for r in rs]
+    if len({(r["fingerprint"], repr(r["reports"])) for r in every}) != 1:
+        raise OwaError("the split build made different rows or accounts than the unsplit one")
+    best = {name: min(rs, key=lambda r: r["tasks_seconds"]) for name, rs in runs.items()}
+    for name, r in best.items():
+        print(
+            f"  {name}: {r['shards']} tasks, conversion {r['tasks_seconds']:.1f} s (first task's start to last "
+            f"one's end; tasks on a CPU {r['cpu']:.1f} s)"
+            + (f" (best of {args.repeat})" if args.repeat > 1 else "")
+        )
+    total, one, split = (r["tasks_seconds"] for r in best.values())
+    print(
+        f"  ideal on 2 workers = total/2 = {total / 2:.1f} s; one task per recording {one:.1f} s = "
+        f"{one / (total / 2):.2f}x the ideal; split {split:.1f} s = {split / (total / 2):.2f}x the ideal; "
+        f"split {one / split:.2f}x faster; same rows, same accounts; load average after {_load()}"
+    )
+    return 0
 
 
 if __name__ == "__main__":

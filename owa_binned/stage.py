@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from owa_event.account import RecordingReport
 from owa_event.events import mcap_message_json
-from owa_event.pipeline import Preset, RecordingRef, Stage, kept_episodes
+from owa_event.pipeline import Preset, RecordingRef, SeamRule, Stage, kept_episodes
 
 from .bins import BinCounts, bin_events
 from .config import BinnedConfig
@@ -63,6 +63,12 @@ class BinnedStage(Stage):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "period_ns": self.config.period_ns()}
+
+    def seam_rule(self) -> SeamRule:
+        """``"episodes"``: the bin grid starts at an episode's first kept event and every bin carries
+        the latest state event, however old, so a seam inside an episode would change the bins;
+        :func:`~owa_binned.bins.bin_events` runs once per episode and nothing crosses into the next."""
+        return "episodes"
 
     def batches(self, recording: RecordingRef, report: RecordingReport) -> Iterator[pa.RecordBatch]:
         config: BinnedConfig = self.config  # type: ignore[assignment]

@@ -562,9 +562,12 @@ def finish_build(
     fingerprint: str,
     metas: dict[str, list[dict[str, Any]]],
     engine: str,
+    reports: list[dict[str, Any]] | None = None,
 ) -> BuildRecord:
     """Check that no split is empty, remove shards no longer listed (an earlier build's) and write the
-    record (last). ``metas``: per split, each shard's footer record (with ``rows`` and ``report``) in row order."""
+    record (last). ``metas``: per split, each shard's footer record (with ``rows`` and ``report``) in row
+    order. ``reports``: one per recording, when a recording spans several shards (time slices); by
+    default each shard's report."""
     from . import __version__
     from .builder import EmptyDatasetError, empty_message
     from .registry import PREFIX
@@ -586,7 +589,7 @@ def finish_build(
             split: [f"{config_name}/{shard_name(split, i, len(ms))}" for i in range(len(ms))]
             for split, ms in metas.items()
         },
-        reports=[m["report"] for ms in metas.values() for m in ms],
+        reports=reports if reports is not None else [m["report"] for ms in metas.values() for m in ms],
         config_fingerprint=fingerprint,
         engine=engine,
         builder=PREFIX + stage.name,

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 
@@ -40,6 +40,9 @@ from .events import INPUT_TOPICS, Event
 from .reader import Recording
 from .resample import resample
 
+#: Where a stage allows a slice seam (:meth:`Stage.seam_rule`).
+SeamRule = Literal["any", "episodes", "none"]
+
 
 @dataclass(frozen=True)
 class RecordingRef:
@@ -48,11 +51,15 @@ class RecordingRef:
     ``path`` is the ``.mcap`` (local path or fsspec URL); ``root`` is the dataset root it belongs
     to (local folder or fsspec URL; screen media URIs in the output are relative to it);
     ``episode_path`` is the POSIX path of the file relative to ``root`` (the rows' ``episode_path``).
+    ``window``: set for one time slice of a split recording (:mod:`owa_builders.distributed.slices`):
+    only messages with ``start <= log time < end`` (``None``: unbounded) are read and counted; the
+    slices' reports add up to the recording's (``slices.merge_reports``).
     """
 
     path: str
     episode_path: str
     root: str
+    window: tuple[int | None, int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,13 @@ class Stage(ABC):
     presets: ClassVar[Mapping[str, Preset]]
     #: Whether a screen media URI exists (``(root, uri) -> bool``); replaceable, e.g. in tests.
     media_exists: Callable[[str, str], bool] = staticmethod(lambda root, uri: default_media_exists(root, uri))
+
+    def seam_rule(self) -> SeamRule:
+        """Where a long recording may be cut into slices whose rows, put together, are exactly the
+        whole recording's (:mod:`owa_builders.distributed.slices`): ``"any"`` time (rows independent
+        per message), ``"episodes"`` (only at the start of a kept interval: the stage's state starts
+        afresh per episode) or ``"none"`` (never split; the default, safe for any stage)."""
+        return "none"
 
     @classmethod
     def make_config(cls, preset: str | None = None, **overrides: Any) -> SelectionConfig:
@@ -335,28 +349,43 @@ def kept_episodes(
     """
     if batches and not is_lossless(config):
         raise ValueError("kept_episodes(batches=True) needs a lossless config (is_lossless)")
+    window = recording.window
+    if batches and window is not None:
+        raise ValueError("kept_episodes(batches=True) reads whole recordings (no window)")
     with open_recording(recording, config) as rec:
-        yield from _select(rec, config, report, batches)
+        yield from _select(rec, config, report, window, batches)
         report.writer = rec.writer
         uris, outside = rec.stats.media_uris, rec.stats.outside_media
         for note in rec.stats.warnings:
             report.warn(note)
+    report.outside_media.extend(sorted(outside))
+    missing = [u for u in sorted(uris) if not media_exists(recording.root, u)]
+    report.missing_media.extend(missing)
+    if window is not None:  # one slice: its media lists are merged first, then warned about once
+        return
+    for message, category in media_warnings(
+        recording.episode_path, report.outside_media, report.missing_media
+    ):
+        _warn(report, message, category)
+
+
+def media_warnings(path: str, outside: list[str], missing: list[str]) -> list[tuple[str, type[Warning]]]:
+    """The warnings about a recording's screen media outside the dataset root / missing (sorted lists)."""
+    out: list[tuple[str, type[Warning]]] = []
     if outside:
-        report.outside_media.extend(sorted(outside))
-        shown = ", ".join(sorted(outside)[:5]) + (" ..." if len(outside) > 5 else "")
+        shown = ", ".join(outside[:5]) + (" ..." if len(outside) > 5 else "")
         message = (
-            f"{recording.episode_path}: screen messages point to media outside the dataset root: {shown} (never checked "
+            f"{path}: screen messages point to media outside the dataset root: {shown} (never checked "
             f"or opened; the frame loader refuses them unless told to trust such paths)"
         )
-        _warn(report, message, MissingMediaWarning)
-    missing = [u for u in sorted(uris) if not media_exists(recording.root, u)]
+        out.append((message, MissingMediaWarning))
     if missing:
-        report.missing_media.extend(missing)
         message = (
-            f"{recording.episode_path}: screen messages point to missing video {', '.join(missing)} "
+            f"{path}: screen messages point to missing video {', '.join(missing)} "
             f"(the rows are complete; frames cannot be loaded at training time)"
         )
-        _warn(report, message, MissingMediaWarning)
+        out.append((message, MissingMediaWarning))
+    return out
 
 
 def kept_events(
@@ -379,12 +408,22 @@ def is_lossless(config: SelectionConfig) -> bool:
 
 
 def _select(
-    rec: Recording, config: SelectionConfig, report: RecordingReport, batches: bool = False
+    rec: Recording,
+    config: SelectionConfig,
+    report: RecordingReport,
+    window: tuple[int | None, int | None] | None,
+    batches: bool = False,
 ) -> Iterator[tuple[int, Iterator[Any]]]:
+    """With a ``window`` (one slice of a split recording) only its messages are read and counted; the
+    intervals are those of the whole recording (same ``interval_idx``), clipped to the window; the
+    recording's span (no selection) is reported by the first slice; topic warnings are left to the
+    merge of the slices' reports. ``batches``: message batches instead of events (the lossless path,
+    whole recordings only)."""
     account = report.account
     keep = None if config.keep_topics is None else set(config.keep_topics)
     selection = config.selection()
     rates = config.rates()
+    lo, hi = window if window is not None else (None, None)
     if keep is not None:
         for wanted, used in (config.topic_fallbacks or {}).items():
             if wanted in keep and wanted not in rec.topics and used in rec.topics and used not in keep:
@@ -399,31 +438,67 @@ def _select(
     if selection is None:
         # One pass over every message: what is read is counted in (topic filter applied after counting).
         seen: Counter[str] = Counter()
-        events: Iterator[Any] = (
-            rec.message_batches(seen=seen) if batches else rec.events(topics=keep, seen=seen)
-        )
+        span: list[int] = []  # a slice reading every topic: the first and last log time it read
+        events: Iterator[Any]
+        if batches:
+            events = rec.message_batches(seen=seen)
+        else:
+            events = rec.events(topics=keep, start_ns=lo, end_ns=hi, seen=seen)
+        if window is not None and keep is None:
+            events = _spanning(events, span)
         if rates:
             events = resample(events, rates, keyboard_repeat=config.keyboard_repeat, account=account)
         yield 0, events
         for _ in events:  # the caller stopped early: the account counts what was read
             pass
-        census = rec.census()  # set by the full read above
         counts: dict[str, int] = dict(seen)
-        if census.message_count:
-            report.intervals = 1
-            report.kept_ns = census.end_ns - census.start_ns + 1
+        if window is None:
+            census = rec.census()  # set by the full read above
+            if census.message_count:
+                report.intervals = 1
+                report.kept_ns = census.end_ns - census.start_ns + 1
+        else:
+            # The recording's span, telescoped over its slices: each reports [lower, upper) of its window,
+            # the first slice from the first message, the last to just after the last message (read, or
+            # else from a scan of the file). A split recording has messages.
+            first = last = 0
+            if lo is None or hi is None:
+                if span:
+                    first, last = span[0], span[-1]
+                else:
+                    census = rec.census()
+                    first, last = census.start_ns, census.end_ns
+            report.kept_ns += (hi if hi is not None else last + 1) - (lo if lo is not None else first)
+            if lo is None:
+                report.intervals = 1
     else:
         census = rec.census()
         counts = dict(census.topic_counts)
+        if window is not None:  # the window's messages, counted (not parsed)
+            in_window: Counter[str] = Counter()
+            for _ in rec.events(topics=(), start_ns=lo, end_ns=hi, seen=in_window):
+                pass
+            counts = dict(in_window)
         if census.message_count:
             needed = [t for t in rec.topics if t in selection.topics()]
             intervals = selection.select(rec.events(topics=needed), census.start_ns, census.end_ns)
             # The selection pass already counted its events in rec.stats: count only the row passes.
             unknown_before, legacy_before = Counter(stats.unknown_types), Counter(stats.legacy_upgraded)
             read_in_intervals: Counter[str] = Counter()
-            report.intervals = len(intervals)
             for idx, (start, end) in enumerate(intervals):
-                report.kept_ns += min(end, census.end_ns + 1) - start
+                if window is None:
+                    report.intervals += 1
+                    report.kept_ns += min(end, census.end_ns + 1) - start
+                else:  # the part of the interval in the window; the slice holding its start counts it
+                    owns = (lo is None or lo <= start) and (hi is None or start < hi)
+                    start, end = (
+                        max(start, lo if lo is not None else start),
+                        min(end, hi if hi is not None else end),
+                    )
+                    if not owns and start >= end:
+                        continue
+                    report.intervals += owns
+                    report.kept_ns += max(0, min(end, census.end_ns + 1) - start)
                 events = _counting(rec.events(topics=keep, start_ns=start, end_ns=end), read_in_intervals)
                 if rates:
                     events = resample(events, rates, keyboard_repeat=config.keyboard_repeat, account=account)
@@ -436,8 +511,9 @@ def _select(
         account.take_in(topic, n)
         if keep is not None and topic not in keep:
             account.drop(TOPIC_NOT_KEPT, topic, n)
-    if keep is not None:
-        _warn_about_topics(rec.episode_path, keep, counts, report)
+    if keep is not None and window is None:
+        for message in topic_warnings(rec.episode_path, keep, counts, report.substitutions):
+            _warn(report, message, TopicWarning)
     report.unknown_types.update(stats.unknown_types - unknown_before)
     report.legacy_upgraded.update(stats.legacy_upgraded - legacy_before)
     report.recovered_messages = stats.recovered_messages
@@ -451,21 +527,33 @@ def _warn(report: RecordingReport, message: str, category: type[Warning]) -> Non
     warnings.warn(message, category, stacklevel=3)
 
 
-def _warn_about_topics(path: str, keep: set[str], counts: dict[str, int], report: RecordingReport) -> None:
-    """Warn (naming the recording and topics) when a kept topic is absent, or when the topic filter
-    drops every input event of a recording that has some."""
-    absent = sorted(t for t in keep if not counts.get(t) and t not in report.substitutions)
+def topic_warnings(
+    path: str, keep: set[str], counts: Mapping[str, int], substitutions: Mapping[str, str]
+) -> list[str]:
+    """The warnings (text) when a kept topic is absent, or when the topic filter drops every input
+    event of a recording that has some (``counts``: messages per topic of the whole recording)."""
+    out: list[str] = []
+    absent = sorted(t for t in keep if not counts.get(t) and t not in substitutions)
     if absent:
-        _warn(
-            report,
-            f"{path}: kept topic(s) {', '.join(map(repr, absent))} have no message in this recording",
-            TopicWarning,
-        )
+        out.append(f"{path}: kept topic(s) {', '.join(map(repr, absent))} have no message in this recording")
     inputs = {t: n for t, n in counts.items() if t in INPUT_TOPICS and n}
     if inputs and not any(t in keep for t in inputs):
         shown = ", ".join(f"{t!r}: {n}" for t, n in sorted(inputs.items()))
-        message = f"{path}: the topic filter drops every input event of this recording ({shown}); keep_topics={sorted(keep)}"
-        _warn(report, message, TopicWarning)
+        out.append(
+            f"{path}: the topic filter drops every input event of this recording ({shown}); keep_topics={sorted(keep)}"
+        )
+    return out
+
+
+def _spanning(events: Iterator[Event], span: list[int]) -> Iterator[Event]:
+    """``events``, leaving the first and the last log time in ``span``."""
+    event = None
+    for event in events:
+        if not span:
+            span.append(event.timestamp_ns)
+        yield event
+    if event is not None:
+        span.append(event.timestamp_ns)
 
 
 def _counting(events: Iterator[Event], counter: Counter[str]) -> Iterator[Event]:

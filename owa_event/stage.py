@@ -15,7 +15,7 @@ import pyarrow as pa
 from .account import RecordingReport
 from .config import EventConfig
 from .events import mcap_message_array, mcap_message_json
-from .pipeline import Preset, RecordingRef, Stage, is_lossless, kept_episodes
+from .pipeline import Preset, RecordingRef, SeamRule, Stage, is_lossless, kept_episodes
 
 #: The event rows' schema (the ``datasets`` features are derived from it).
 EVENT_SCHEMA = pa.schema(
@@ -50,8 +50,14 @@ class EventStage(Stage):
     def schema(self) -> pa.Schema:
         return EVENT_SCHEMA
 
+    def seam_rule(self) -> SeamRule:
+        """``"any"`` without rate limits: a row is one message, made from it alone, so a recording
+        cut anywhere in time gives the same rows; with rate limits the resampler's state (held keys,
+        pending raw-mouse sums, periods) runs through an episode, so seams fall only between episodes."""
+        return "episodes" if self.config.rates() else "any"
+
     def batches(self, recording: RecordingRef, report: RecordingReport) -> Iterator[pa.RecordBatch]:
-        if self.columnar and is_lossless(self.config):
+        if self.columnar and is_lossless(self.config) and recording.window is None:
             yield from self._lossless_batches(recording, report)
             return
         # The general path: one list append per column per event, the row bytes built without a dict

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from owa_event.account import RecordingReport
 from owa_event.events import INPUT_TOPICS, Event
-from owa_event.pipeline import RecordingRef, Stage, kept_episodes
+from owa_event.pipeline import RecordingRef, SeamRule, Stage, kept_episodes
 
 from .config import FSL_PRESETS, FslConfig
 from .encoders import EncodeError
@@ -154,6 +154,13 @@ class FslStage(Stage):
 
     def schema(self) -> pa.Schema:
         return fsl_schema(self.config.debug_text)  # type: ignore[attr-defined]
+
+    def seam_rule(self) -> SeamRule:
+        """``"episodes"``: a sequence is filled up to ``max_sequence_length`` (or the encoder's time
+        reach) from wherever the previous one ended, so sequence boundaries inside an episode depend on
+        everything before them and never re-synchronise; :meth:`Packer.pack` (and the action shift)
+        run once per episode, so nothing crosses into the next."""
+        return "episodes"
 
     def describe(self) -> dict[str, Any]:
         c: FslConfig = self.config  # type: ignore[assignment]

@@ -44,3 +44,16 @@ def test_bench_ray_reports_each_worker_count_and_the_ratio(
         "owa_build.json",
         "tokenizer",
     ]
+
+
+def test_bench_ray_straggler_builds_split_and_unsplit_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ray_cluster: Any
+) -> None:
+    argv = ["bench-ray", "--straggler", "--episodes", "1", "--minutes", "0.05", "--workdir", str(tmp_path)]
+    assert main(argv) == 0  # exits with an error when the split build's rows or accounts differ
+    out = capsys.readouterr().out
+    assert "1 recording(s) of 0.05 min + one of 0.4 min" in out
+    assert "1 worker (the total): 2 tasks" in out and "2 workers, one task per recording: 2 tasks" in out
+    split_tasks = int(out.split("2 workers, long one split: ")[1].split(" tasks")[0])
+    assert split_tasks == 1 + 8  # the long recording as 8 slices of 0.05 min
+    assert "ideal on 2 workers = total/2" in out and "same rows, same accounts" in out

@@ -30,6 +30,13 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --engine ray: the longest one recording may take; a task past it is retried, then "
         "reported by name (default: no limit)",
     )  # fmt: skip
+    parser.add_argument(
+        "--task-minutes",
+        type=float,
+        default=None,
+        help="with --engine ray: convert a recording longer than this (recorded minutes) as several "
+        "time-slice tasks with exactly the same rows (default 30; 0 = never split)",
+    )
     from ..output import add_storage_option_argument
 
     add_storage_option_argument(parser)
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.num_proc,
         task_timeout_s=args.task_timeout,
         storage_options=parse_storage_options(args.storage_option),
+        **({} if args.task_minutes is None else {"task_minutes": args.task_minutes}),
     )
     print_account(args.stage, result.reports)
     print(

@@ -68,6 +68,7 @@ from ..output import (
 )
 from .cluster import TaskTimeoutError, cluster_cpus, connected, describe_failure, run_on_actors
 from .progress import Progress
+from .slices import DEFAULT_TASK_MINUTES, merge_reports, plan_windows, slice_ref, task_ns
 
 __all__ = ["RayBuildResult", "ShardFailedError", "build_on_ray", "load_build"]
 
@@ -233,6 +234,7 @@ def build_on_ray(
     max_retries: int = 3,
     task_timeout_s: float | None = None,
     progress: bool | TextIO = True,
+    task_minutes: float | None = DEFAULT_TASK_MINUTES,
 ) -> RayBuildResult:
     """Build ``stage`` from ``data_dir`` / ``data_files`` into ``output`` on Ray (see the module docstring).
 
@@ -242,8 +244,10 @@ def build_on_ray(
     (default: the Ray running in this process, else a new local one with ``ray_init_kwargs``).
     ``num_workers``: actors converting in parallel (default: the cluster's CPUs). ``task_timeout_s``:
     the longest one recording may take (default: no limit). ``progress``: ``True`` prints progress
-    lines and the summary to stderr; a stream prints them there. Returns a :class:`RayBuildResult`;
-    ``result.load()`` gives the ``DatasetDict``.
+    lines and the summary to stderr; a stream prints them there.
+    ``task_minutes``: a recording longer than this is converted as several time-slice tasks, one shard
+    each, with exactly the rows and account of one task (:mod:`owa_builders.distributed.slices`;
+    ``None``: never split). Returns a :class:`RayBuildResult`; ``result.load()`` gives the ``DatasetDict``.
     """
     t0 = time.perf_counter()
     if output is None:
@@ -254,6 +258,10 @@ def build_on_ray(
         raise BuildFolderError(f"task_timeout_s must be > 0, got {task_timeout_s}")
     out_options = storage_options if output_storage_options is None else output_storage_options
     dest = Destination(output, out_options)
+    try:
+        slice_ns = task_ns(task_minutes)
+    except ValueError as exc:
+        raise BuildFolderError(str(exc)) from None
     the_stage, config_name = make_stage(stage, config, options)
     recordings = find_recordings(data_dir, data_files, storage_options=storage_options)
     problems = config_problems(the_stage.config, recordings.all)  # topics named by the config vs the inputs'
@@ -264,12 +272,15 @@ def build_on_ray(
     fingerprint = config_fingerprint(the_stage)
     jobs: list[ShardJob] = []
     for split, refs in recordings.splits.items():
-        for index, ref in enumerate(refs):
+        # One shard per recording, or per slice of a long one (in order): see slices.py.
+        parts = [(ref, w, n) for ref in refs for n, w in _windows(the_stage, ref, slice_ns)]
+        for index, (ref, window, n) in enumerate(parts):
             key = input_fingerprint(ref.path, storage_options)
-            meta = {"split": split, "index": index, "count": len(refs), "episode_path": ref.episode_path,
-                    "path": redact(ref.path), "input": key, "config": fingerprint}  # fmt: skip
-            target = f"{config_name}/{shard_name(split, index, len(refs))}"
-            jobs.append(ShardJob(ref, target, meta, int(key.get("size", 0))))
+            meta = {"split": split, "index": index, "count": len(parts), "episode_path": ref.episode_path,
+                    "path": redact(ref.path), "input": key, "config": fingerprint,
+                    "slice": None if window is None else list(window)}  # fmt: skip
+            target = f"{config_name}/{shard_name(split, index, len(parts))}"
+            jobs.append(ShardJob(slice_ref(ref, window), target, meta, int(key.get("size", 0)) // n))
     done = _reuse(dest, config_name, jobs, fingerprint)
     todo = [job for job in jobs if job.target not in done]
 
@@ -301,7 +312,9 @@ def build_on_ray(
         _raise(failures, converted, reused, max_retries, {j.target: i for i, j in enumerate(jobs)})
 
     metas = {split: [done[j.target] for j in jobs if j.meta["split"] == split] for split in recordings.splits}
-    record = finish_build(dest, the_stage, config_name, data_dir, fingerprint, metas, "ray")
+    reports = _recording_reports(the_stage, jobs, done)  # a split recording's slices merged into one
+    record = finish_build(dest, the_stage, config_name, data_dir, fingerprint, metas, "ray", reports=reports)
+    converted = list(dict.fromkeys(converted))
     result = RayBuildResult(
         output=dest.url,
         stage=the_stage.name,
@@ -310,7 +323,7 @@ def build_on_ray(
         rows=record.splits,
         reports=record.recording_reports(),
         converted=converted,
-        reused=reused,
+        reused=list(dict.fromkeys(r for r in reused if r not in converted)),
         seconds=time.perf_counter() - t0,
         convert_seconds=convert_seconds,
         tasks_seconds=max(e for _, e, _ in spans) - min(s for s, _, _ in spans) if spans else 0.0,
@@ -332,6 +345,31 @@ def _input_options(
     return {p: dict(storage_options) for p in sorted(protocols)}
 
 
+def _windows(stage: Stage, ref: RecordingRef, slice_ns: int | None) -> list[tuple[int, Any]]:
+    """``(slice count, window)`` per task of ``ref``: one ``(1, None)`` unless it is split."""
+    windows = plan_windows(stage, ref, slice_ns)
+    return [(1, None)] if windows is None else [(len(windows), w) for w in windows]
+
+
+def _recording_reports(
+    stage: Stage, jobs: list[ShardJob], done: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One report per recording (a split one's slices merged), in row order, as dicts."""
+    reports: list[dict[str, Any]] = []
+    i = 0
+    while i < len(jobs):
+        j = i + 1
+        while j < len(jobs) and jobs[j].meta["slice"] is not None and jobs[j].meta["slice"][0] is not None:
+            j += 1  # the recording's next slices (a first slice starts at None)
+        if j == i + 1:
+            reports.append(done[jobs[i].target]["report"])
+        else:
+            parts = [RecordingReport.from_dict(done[job.target]["report"]) for job in jobs[i:j]]
+            reports.append(merge_reports(parts, stage, jobs[i].meta["path"]).to_dict())
+        i = j
+    return reports
+
+
 def _reuse(
     dest: Destination, config: str, jobs: list[ShardJob], fingerprint: str
 ) -> dict[str, dict[str, Any]]:
@@ -344,10 +382,13 @@ def _reuse(
         rel = f"{config}/{name}"
         meta = dest.shard_meta(rel)
         if meta is not None and meta.get("config") == fingerprint and isinstance(meta.get("report"), dict):
-            found[(str(meta.get("split")), str(meta.get("episode_path")))] = (rel, meta)
+            found[(str(meta.get("split")), str(meta.get("episode_path")), str(meta.get("slice")))] = (
+                rel,
+                meta,
+            )
     keep: dict[str, tuple[str, dict[str, Any]]] = {}
     for job in jobs:
-        hit = found.get((job.meta["split"], job.meta["episode_path"]))
+        hit = found.get((job.meta["split"], job.meta["episode_path"], str(job.meta.get("slice"))))
         if hit is not None and hit[1].get("input") == job.meta["input"]:
             keep[job.target] = hit
     kept = {rel for rel, _ in keep.values()}
