@@ -259,7 +259,7 @@ def test_ray_split_equals_unsplit(
 ) -> None:
     """A build with the long recording split (command line) == one task per recording (Python), rows
     in shard order and accounts in owa_build.json; a rerun with the same slices converts nothing."""
-    from owa_builders.build import read_record
+    from owa_builders.output import read_record
     from owa_builders.cli import main
     from owa_builders.distributed import build_on_ray
 
@@ -275,14 +275,14 @@ def test_ray_split_equals_unsplit(
     assert main(argv) == 0
     assert "2 recording(s) converted, 0 already done" in capsys.readouterr().out
     record = read_record(str(tmp_path / "split"))
-    shards = [str(tmp_path / "split" / name) for name in record["shards"]["train"]]
+    shards = [str(tmp_path / "split" / name) for name in record.shards["train"]]
     assert len(one.shards["train"]) == 2 and len(shards) == 4  # long: 3 slices
 
     def table(paths: list[str]) -> list[dict[str, Any]]:
         return [row for p in paths for row in pq.read_table(p).to_pylist()]
 
     assert table(shards) == table(one.shards["train"])
-    assert record["reports"] == [r.to_dict() for r in one.reports]
+    assert record.reports == [r.to_dict() for r in one.reports]
     again = build_on_ray("event", root, tmp_path / "split", task_minutes=2 / 60, **common)
     assert again.converted == [] and again.reused == ["train/long.mcap", "train/short.mcap"]
     assert [r.to_dict() for r in again.reports] == [r.to_dict() for r in one.reports]
