@@ -259,9 +259,9 @@ def test_ray_split_equals_unsplit(
 ) -> None:
     """A build with the long recording split (command line) == one task per recording (Python), rows
     in shard order and accounts in owa_build.json; a rerun with the same slices converts nothing."""
-    from owa_builders.output import read_record
     from owa_builders.cli import main
     from owa_builders.distributed import build_on_ray
+    from owa_builders.output import read_record
 
     root = tmp_path / "data"
     (root / "train").mkdir(parents=True)
