@@ -20,7 +20,6 @@ import threading
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .index import VideoIndex, video_stream
@@ -106,17 +105,7 @@ class VideoCache:
         self.evictions = 0
         self.lock = threading.RLock()
         self._reformatter: Any = None  # swscale context (with its threads) shared by the loader's conversions
-        self._converter: ThreadPoolExecutor | None = None  # one thread: RGB conversion beside decoding
         PROCESS.caches.add(self)
-
-    def converter(self) -> ThreadPoolExecutor:
-        """This process's conversion thread (one worker: conversions run in submission order, and the
-        reformatter is only ever used by it). Decoding -- and so every call to the integrity judge --
-        stays on the loading thread; libav and swscale release the GIL, so the two overlap."""
-        self._check_pid()
-        if self._converter is None:
-            self._converter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="owa-frames-rgb")
-        return self._converter
 
     def reformatter(self) -> Any:
         """This process's ``av.video.reformatter.VideoReformatter``."""
@@ -139,7 +128,6 @@ class VideoCache:
         if self._reformatter is not None:
             _leak(self._reformatter)
             self._reformatter = None
-        self._converter = None  # its thread does not exist in the child; the object is just dropped
         self._pid = os.getpid()
 
     def get(self, key: str) -> OpenVideo | None:
@@ -190,9 +178,6 @@ class VideoCache:
             _, video = self._open.popitem(last=False)
             video.close()
         self._reformatter = None
-        if self._converter is not None:
-            self._converter.shutdown(wait=False)  # idle: conversions are collected within each load
-            self._converter = None
 
 
 def _leak(obj: Any) -> None:

@@ -12,9 +12,7 @@ frame is served only if nothing was reported between its random-access point and
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -31,9 +29,6 @@ __all__ = ["FrameLoadError", "FrameLoader", "FrameLoaderStats", "FrameRef"]
 
 Output = Literal["pil", "numpy", "torch"]
 OnMissing = Literal["error", "placeholder"]
-#: Frames a ``load`` call lets the conversion thread fall behind the decoder (bounds the decoded
-#: frames held for it; 1080p YUV: 3 MB each).
-CONVERT_AHEAD = 4
 _NEGATIVE = "invalid reference: pts_ns must be >= 0 (a presentation time in ns on the video's clock)"
 
 
@@ -452,87 +447,26 @@ class FrameLoader:
                 self._missing(out, slot, uri, pts_ns, lost, size)
             else:
                 targets.setdefault(j, []).append((slot, pts_ns))
-        # Decoding (and every call to the integrity judge) stays on this thread, in decode order; the
-        # RGB conversion of a served frame runs on the cache's conversion thread while the next one
-        # is decoded, at most CONVERT_AHEAD frames behind (their buffers are what it holds).
-        converting: deque[tuple[Future[tuple[Any, tuple[int, int]]], list[tuple[int, int]]]] = deque()
-        convert = self.cache.converter().submit if len(targets) > 1 else None
-        try:
-            for j in sorted(targets):
-                wanted = targets[j]
-                try:
-                    frame = self._frame_at(video, j)
-                    if convert is None:
-                        self._served(video, uri, size, out, self._convert(frame), wanted)
-                        continue
-                    converting.append((convert(self._convert, frame), wanted))
-                except Exception as e:
-                    self._refused(video, uri, size, out, e, wanted)
-                    continue
-                while len(converting) > CONVERT_AHEAD:
-                    self._collect(video, uri, size, out, *converting.popleft())
-            while converting:
-                self._collect(video, uri, size, out, *converting.popleft())
-        finally:
-            for future, _ in converting:  # an error escaped: do not leave conversions running
-                future.cancel()
-            for future, _ in converting:
-                if not future.cancelled():
-                    future.exception()  # waits; the frame's buffer is released by the thread
-
-    def _collect(
-        self,
-        video: OpenVideo,
-        uri: str,
-        size: tuple[int, int] | None,
-        out: list[Any],
-        future: Future[tuple[Any, tuple[int, int]]],
-        wanted: list[tuple[int, int]],
-    ) -> None:
-        try:
-            converted = future.result()
-        except Exception as e:
-            self._refused(video, uri, size, out, e, wanted)
-            return
-        self._served(video, uri, size, out, converted, wanted)
-
-    def _served(
-        self,
-        video: OpenVideo,
-        uri: str,
-        size: tuple[int, int] | None,
-        out: list[Any],
-        converted: tuple[Any, tuple[int, int]],
-        wanted: list[tuple[int, int]],
-    ) -> None:
-        """The converted frame for every slot of ``wanted`` (copies after the first)."""
-        image, self._last_size = converted
-        self.stats.converted += 1
-        out[wanted[0][0]] = image
-        for slot, _ in wanted[1:]:
-            out[slot] = self._copy(image)
-
-    def _refused(
-        self,
-        video: OpenVideo,
-        uri: str,
-        size: tuple[int, int] | None,
-        out: list[Any],
-        e: Exception,
-        wanted: list[tuple[int, int]],
-    ) -> None:
-        """Every slot of ``wanted`` is missing because of ``e`` (re-raised unless a frame load error or
-        an error of FFmpeg or the file, which never escapes as such)."""
-        if isinstance(e, FrameLoadError):
-            reason = e.reason
-        elif isinstance(e, _media_errors()):
-            video.unposition()
-            self.stats.decode_errors += 1
-            reason = f"cannot decode the video ({type(e).__name__}: {e})"
-        else:
-            raise e
-        for slot, pts_ns in wanted:
-            self._missing(out, slot, uri, pts_ns, reason, size)
+        for j in sorted(targets):
+            wanted = targets[j]
+            try:
+                image = self._convert(self._frame_at(video, j))
+            except Exception as e:
+                if isinstance(e, FrameLoadError):
+                    reason = e.reason
+                elif isinstance(e, _media_errors()):  # from FFmpeg or the file: never escapes as such
+                    video.unposition()
+                    self.stats.decode_errors += 1
+                    reason = f"cannot decode the video ({type(e).__name__}: {e})"
+                else:
+                    raise
+                for slot, pts_ns in wanted:
+                    self._missing(out, slot, uri, pts_ns, reason, size)
+                continue
+            self.stats.converted += 1
+            out[wanted[0][0]] = image
+            for slot, _ in wanted[1:]:
+                out[slot] = self._copy(image)
 
     def _frame_at(self, video: OpenVideo, j: int) -> Any:
         """The decoded frame at presentation position ``j``."""
@@ -766,14 +700,13 @@ class FrameLoader:
                 return None
 
     # -- output ------------------------------------------------------------------------------
-    def _convert(self, frame: Any) -> tuple[Any, tuple[int, int]]:
-        """``frame`` as the output type, with its ``(width, height)``; runs on the conversion thread
-        (or inline for a single frame): it touches no loader state but the reformatter."""
+    def _convert(self, frame: Any) -> Any:
         # One reformatter per loader: its swscale context (and thread pool) is set up once, not per
         # frame as with frame.to_ndarray(format=...) -- same pixels, a fraction of the setup cost.
         width, height = self.resize or (None, None)
         rgb = self.cache.reformatter().reformat(frame, width=width, height=height, format="rgb24")
-        return self._wrap(np.ascontiguousarray(rgb.to_ndarray())), (rgb.width, rgb.height)
+        self._last_size = (rgb.width, rgb.height)
+        return self._wrap(np.ascontiguousarray(rgb.to_ndarray()))
 
     def _wrap(self, arr: np.ndarray) -> Any:
         if self.output == "numpy":
