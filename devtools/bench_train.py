@@ -26,7 +26,8 @@ with ``datasets`` (the example tokenizer, trained on the spot), and measures in 
 
 Every frame of (a) and of torchcodec is checked against its stamped index (0 wrong frames, or
 the bench fails). Each measurement runs ``--repeat`` times and the best is kept (shared machines
-are noisy). Defaults are small (10 s of video per size, ``--rows 8`` rows for (b) and (c)) so the
+are noisy); (a) and its two PyAV baselines run in interleaved rounds, whose ratios are printed
+too (``ratios_per_round``). Defaults are small (10 s of video per size, ``--rows 8`` rows for (b) and (c)) so the
 whole run takes a few minutes.
 """
 
@@ -377,18 +378,38 @@ def measure_all(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  {label:<44}: {sps:8.1f} samples/s {fps:8.1f} frames/s{extra}")
             return {"samples_per_s": sps, "frames_per_s": fps}
 
-        n, dt = _best(repeat, bench_pyav_sequential, p)
+        # (a) and its two baselines in interleaved rounds (baseline, seek, in order, shuffled; repeat
+        # times): a change of load hits all four alike, and each round gives its own ratios.
+        seek_frames = [p.expected(t) for row in seek_rows for _, t in p.rows[row]]
+        rounds: list[dict[str, tuple[Any, ...]]] = []
+        for _ in range(max(1, repeat)):
+            rounds.append({
+                "seq": bench_pyav_sequential(p),
+                "seek": bench_seek_per_frame(str(p.video), seek_frames, p.pts_ms, "NONE", False),
+                "in_order": bench_frames_only(p, in_order, check),
+                "shuffled": bench_frames_only(p, shuffled, check),
+            })  # fmt: skip
+        n, dt = min((rd["seq"] for rd in rounds), key=lambda x: x[1])
         r["pyav_sequential"] = {"frames_per_s": _rate(n, dt)}
         print(f"  {'baseline: PyAV 1 thread, sequential + RGB':<44}: {'':>18} {_rate(n, dt):8.1f} frames/s")
-        seek_frames = [p.expected(t) for row in seek_rows for _, t in p.rows[row]]
-        n, dt = _best(repeat, bench_seek_per_frame, str(p.video), seek_frames, p.pts_ms, "NONE", False)
+        n, dt = min((rd["seek"] for rd in rounds), key=lambda x: x[1])
         r["pyav_seek_per_frame"] = {"frames_per_s": _rate(n, dt)}
         print(f"  {'baseline: PyAV 1 thread, seek per frame':<44}: {'':>18} {_rate(n, dt):8.1f} frames/s")
-
-        for name, order in (("in_order", in_order), ("shuffled", shuffled)):
-            s, f, dt, st = _best(repeat, bench_frames_only, p, order, check)
+        for name in ("in_order", "shuffled"):
+            s, f, dt, st = min((rd[name] for rd in rounds), key=lambda x: x[2])
             r[f"frames_{name}"] = line(f"(a) FrameLoader, rows {name.replace('_', ' ')}", s, f, dt,
                                        f"  (seeks={st['seeks']}, decoded={st['decoded']})")  # fmt: skip
+        per_round = {
+            "frames_in_order/pyav_sequential": [
+                _rate(rd["in_order"][1], rd["in_order"][2]) / _rate(*rd["seq"]) for rd in rounds
+            ],
+            "frames_shuffled/pyav_seek_per_frame": [
+                _rate(rd["shuffled"][1], rd["shuffled"][2]) / _rate(*rd["seek"]) for rd in rounds
+            ],
+        }
+        r["ratios_per_round"] = per_round
+        for k, v in per_round.items():
+            print(f"  {k} per round: {', '.join(f'{x:.2f}' for x in v)}")
         if tc_why is None:
             for name, order in (("in_order", in_order), ("shuffled", shuffled)):
                 best: tuple[float, str] = (0.0, "")
