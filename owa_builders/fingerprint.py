@@ -10,7 +10,8 @@ covers the code that decides the rows, and nothing else:
   ``owa_fsl``) that a stage's home module (:data:`owa_builders.stages.STAGES`) imports at module
   level (the stage and its config), and everything those import in turn (module-level and
   function-level imports alike, parent packages' ``__init__`` included), found by parsing the
-  source, never by importing it;
+  source, never by importing it (the walk is cached on disk under a hash of the bytes of every file it
+  reads: :func:`cached_row_modules`);
 - the **row writer**: :data:`ROW_WRITERS` (the generic builder that hands the stage's batches to
   `datasets`, and the discovery that decides which recordings make a split and in what order),
   with what they import from the stage packages.
