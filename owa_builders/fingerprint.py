@@ -10,7 +10,8 @@ covers the code that decides the rows, and nothing else:
   ``owa_fsl``) that a stage's home module (:data:`owa_builders.stages.STAGES`) imports at module
   level (the stage and its config), and everything those import in turn (module-level and
   function-level imports alike, parent packages' ``__init__`` included), found by parsing the
-  source, never by importing it;
+  source, never by importing it (the walk is cached on disk under a hash of the bytes of every file it
+  reads: :func:`cached_row_modules`);
 - the **row writer**: :data:`ROW_WRITERS` (the generic builder that hands the stage's batches to
   `datasets`, and the discovery that decides which recordings make a split and in what order),
   with what they import from the stage packages.
@@ -26,6 +27,8 @@ import ast
 import functools
 import hashlib
 import importlib.util
+import os
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -125,10 +128,61 @@ def files_hash(files: Iterable[tuple[str, Path]]) -> str:
     return digest.hexdigest()
 
 
+#: Bump when :func:`row_modules` changes how it walks: cached walks of the old rule are then unused.
+_WALK_VERSION = "1"
+
+
+def _cache_dir() -> Path:
+    """Where walks are cached (``$XDG_CACHE_HOME/owa-builders/row-modules``, ``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "owa-builders" / "row-modules"
+
+
+def _walk_key(package_dirs: Mapping[str, Path]) -> str:
+    """SHA-256 over everything :func:`row_modules` reads: the stage homes and row writers, and every
+    ``.py`` file of the stage packages (names and bytes), plus the walk's version."""
+    digest = hashlib.sha256(f"{_WALK_VERSION}\0{sorted(STAGES.items())}\0{ROW_WRITERS}\0".encode())
+    files: list[tuple[str, Path]] = []
+    for module in sorted({*STAGES.values(), *ROW_WRITERS}):
+        path = module_file(module, package_dirs)
+        if path is not None:
+            files.append((module, path))
+    for package in STAGE_PACKAGES:
+        root = package_dirs.get(package)
+        if root is not None:
+            files += [(p.relative_to(root.parent).as_posix(), p) for p in sorted(root.rglob("*.py"))]
+    digest.update(files_hash(files).encode())
+    return digest.hexdigest()
+
+
+def cached_row_modules(package_dirs: Mapping[str, Path]) -> list[str]:
+    """:func:`row_modules`, remembered on disk under a key over every file the walk reads
+    (:func:`_walk_key`): parsing ~35 modules costs a noticeable part of a build's start-up, hashing
+    their bytes does not. A cache entry that is unreadable or names a module that is not there is
+    ignored (walked again); a cache that cannot be written is no error."""
+    path = _cache_dir() / f"{_walk_key(package_dirs)}.txt"
+    try:
+        modules = path.read_text(encoding="utf-8").split()
+        if modules and all(module_file(m, package_dirs) is not None for m in modules):
+            return modules
+    except OSError:
+        pass
+    modules = row_modules(package_dirs)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as f:
+            f.write("\n".join(modules) + "\n")
+        os.replace(f.name, path)
+    except OSError:
+        pass
+    return modules
+
+
 def rows_code_hash(package_dirs: Mapping[str, Path]) -> str:
-    """The hash of the row-shaping modules (:func:`row_modules`) under ``package_dirs`` (package -> folder)."""
+    """The hash of the row-shaping modules (:func:`row_modules`, walked once per change of the sources:
+    :func:`cached_row_modules`) under ``package_dirs`` (package -> folder)."""
     files = []
-    for module in row_modules(package_dirs):
+    for module in cached_row_modules(package_dirs):
         path = module_file(module, package_dirs)
         assert path is not None
         files.append((module, path))

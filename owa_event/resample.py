@@ -288,10 +288,17 @@ def _run(
 ) -> Iterator[Event]:
     state = _Resampler(periods, keyboard_repeat, account)
     out: list[Event] = []
+    ready = state.ready
     raw_period = periods.get(MOUSE_RAW, 0.0)
     raw_topic = MOUSE_RAW if raw_period > 0 else None
     lim = _MAX_SUMMED_DELTA
     prev_t = -(2**63)
+    # The pending raw accumulation lives in locals while moves are absorbed (the hot case) and is
+    # written back to ``state`` before anything else reads it (``synced`` says whether it is there).
+    raw_end = -math.inf  # raw_t0 + raw_period of the pending accumulation (-inf: none pending)
+    raw_last: Event | None = None
+    seq = raw_seq = sum_x = sum_y = count = 0
+    synced = True
     for ev in events:
         t = ev.timestamp_ns
         if t < prev_t:
@@ -300,7 +307,7 @@ def _run(
                 f"comes after one at {prev_t} ns"
             )
         prev_t = t
-        if ev.topic == raw_topic and state.raw_last is not None and t < state.raw_t0 + raw_period:
+        if t < raw_end and ev.topic == raw_topic:
             # The hot case, inline: a pure relative move absorbed into the pending sum (same rule as
             # _push_raw; anything else takes the general path below).
             f = ev.fields
@@ -313,21 +320,36 @@ def _run(
                 and f.get("button_flags", 0) == 0
                 and f.get("us_flags", 0) == 0
             ):
-                state.seq += 1
-                state.raw_last, state.raw_seq = ev, state.seq
-                state.raw_sum_x += x
-                state.raw_sum_y += y
-                state.raw_count += 1
-                if state.ready:
+                seq += 1
+                raw_last, raw_seq = ev, seq
+                sum_x += x
+                sum_y += y
+                count += 1
+                synced = False
+                # only events keyed below this move can be released now (the pending sum's new place)
+                if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
+                    state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
+                    state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count
+                    synced = True
                     state.release(out)
                     if out:
                         yield from out
                         out.clear()
                 continue
+        if not synced:
+            state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
+            state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count
+            synced = True
         state.push(ev)
         state.release(out)
+        seq, raw_last, raw_seq = state.seq, state.raw_last, state.raw_seq
+        sum_x, sum_y, count = state.raw_sum_x, state.raw_sum_y, state.raw_count
+        raw_end = state.raw_t0 + raw_period if raw_last is not None and raw_topic is not None else -math.inf
         if out:
             yield from out
             out.clear()
+    if not synced:
+        state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
+        state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count
     state.release(out, final=True)
     yield from out

@@ -8,6 +8,7 @@ frame reference.
 
 from __future__ import annotations
 
+import array
 import hashlib
 import os
 from collections import deque
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from owa_event.account import RecordingReport
@@ -77,6 +79,29 @@ def image_of(ref: tuple[str, int | None], event: Event) -> dict[str, Any]:
             )
         out[name] = value
     return out
+
+
+def rows_batch(rows: list[dict[str, Any]], schema: pa.Schema, max_len: int) -> pa.RecordBatch:
+    """One record batch of FSL rows (``schema``; each row's ``input_ids`` has exactly ``max_len`` ids,
+    ``n_tokens`` of them real). The two token columns are built from buffers (one int32 / int8 buffer
+    and fixed offsets), not converted int by int from Python lists: the same values as
+    ``RecordBatch.from_pylist``, several times cheaper."""
+    n = len(rows)
+    ids = array.array("i")
+    for row in rows:
+        ids.extend(row["input_ids"])
+    if len(ids) != n * max_len:
+        raise ValueError(f"FSL rows must have exactly {max_len} input_ids each")
+    offsets = pa.array(np.arange(0, (n + 1) * max_len, max_len, dtype=np.int32))
+    mask = np.arange(max_len, dtype=np.int32)[None, :] < np.array([r["n_tokens"] for r in rows])[:, None]
+    columns: dict[str, pa.Array] = {
+        "input_ids": pa.ListArray.from_arrays(offsets, pa.array(np.frombuffer(ids, dtype=np.int32))),
+        "attention_mask": pa.ListArray.from_arrays(offsets, pa.array(mask.astype(np.int8).ravel())),
+    }
+    arrays = [
+        columns[f.name] if f.name in columns else pa.array([r[f.name] for r in rows], f.type) for f in schema
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def fsl_schema(debug_text: bool = False) -> pa.Schema:
@@ -210,7 +235,7 @@ class FslStage(Stage):
             for seq in packer.pack(episode, where=f"{recording.path} (interval {interval_idx})"):
                 row: dict[str, Any] = {
                     "input_ids": seq.input_ids,
-                    "attention_mask": seq.attention_mask,
+                    "n_tokens": seq.n_tokens,
                     "images": [image_of(ref, e) for ref, e in zip(seq.images, seq.frame_events, strict=True)],
                     "episode_path": recording.episode_path,
                     "interval_idx": interval_idx,
@@ -223,9 +248,9 @@ class FslStage(Stage):
                     )
                 rows.append(row)
                 if len(rows) >= BATCH_ROWS:
-                    yield pa.RecordBatch.from_pylist(rows, schema=schema)
+                    yield rows_batch(rows, schema, config.max_sequence_length)
                     rows = []
         if rows:
-            yield pa.RecordBatch.from_pylist(rows, schema=schema)
+            yield rows_batch(rows, schema, config.max_sequence_length)
         for name, n in stats.as_dict().items():
             report.count(name, n)

@@ -250,6 +250,8 @@ class TokenTable:
         outside the vocab of a single-token encoder."""
         table, image, out = self.token_to_id, self.image_ids, []
         try:
+            if IMAGE_PLACEHOLDER not in tokens:  # most events: one lookup per token, in C
+                return list(map(table.__getitem__, tokens))
             for tok in tokens:
                 if tok == IMAGE_PLACEHOLDER:
                     out.extend(image)

@@ -497,3 +497,34 @@ def test_property_exact_rate_with_small_jitter_keeps_all(jitter: list[float], ra
     ts = [S + round((i + j) * period) for i, j in enumerate(jitter)]
     inp = [screen(t) for t in ts]
     assert run(inp, {"screen": rate})[0] == inp
+
+
+def _general_path(
+    events: list[Event], rates: Mapping[str, float], keyboard_repeat: bool
+) -> tuple[list, Account]:
+    """The rules without the inlined raw-mouse fast path of ``resample``: every event through
+    ``_Resampler.push`` and ``release`` (the reference the fast path must equal)."""
+    from owa_event.resample import _period_ns, _Resampler
+
+    account = Account()
+    state = _Resampler({k: _period_ns(k, v) for k, v in rates.items()}, keyboard_repeat, account)
+    out: list[Event] = []
+    for ev in events:
+        state.push(ev)
+        state.release(out)
+    state.release(out, final=True)
+    return out, account
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_streams(), st.booleans())
+def test_property_fast_path_equals_general_path(
+    stream: tuple[list[Event], dict[str, float]], rep: bool
+) -> None:
+    inp, rates = stream
+    account = Account()
+    out = list(resample(inp, rates, keyboard_repeat=rep, account=account))
+    ref, ref_account = _general_path(inp, rates, rep)
+    key = [(e.topic, e.timestamp_ns, e.fields, e.index) for e in out]
+    assert key == [(e.topic, e.timestamp_ns, e.fields, e.index) for e in ref]
+    assert account.dropped == ref_account.dropped and account.merged == ref_account.merged

@@ -19,6 +19,12 @@ from owa_builders.fingerprint import (
 from owa_builders.stages import specs
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Walks of the edited copies are cached under the test's folder, not the user's cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def packages(tmp_path: Path) -> dict[str, Path]:
     out = {}
@@ -114,3 +120,22 @@ def test_a_module_a_stage_starts_importing_enters_the_hash(packages: dict[str, P
     assert "owa_fsl.helper" in row_modules(packages)
     helper.write_text("x = 2\n")
     assert rows_code_hash(packages) != with_import
+
+
+def test_the_walk_is_cached_on_disk_and_a_bad_entry_is_walked_again(
+    packages: dict[str, Path], tmp_path: Path
+) -> None:
+    from owa_builders import fingerprint
+
+    walked = row_modules(packages)
+    assert fingerprint.cached_row_modules(packages) == walked
+    (entry,) = (tmp_path / "cache" / "owa-builders" / "row-modules").iterdir()
+    assert entry.read_text().split() == walked
+    before = rows_code_hash(packages)
+    entry.write_text("owa_event.no_such_module\n")  # damaged: ignored, walked again
+    assert rows_code_hash(packages) == before
+    # an edit inside the stage packages is a new key: a new walk (the import it adds is found)
+    stage = packages["owa_fsl"] / "stage.py"
+    stage.write_text(stage.read_text() + "\n\ndef _x() -> None:\n    from . import decode  # noqa: F401\n")
+    assert "owa_fsl.decode" in fingerprint.cached_row_modules(packages)
+    assert len(list(entry.parent.iterdir())) == 2

@@ -370,3 +370,38 @@ def test_tokens_errors(tokenizer_dir: Path, tmp_path: Path) -> None:
                                        eos_token="<|endoftext|>")  # fmt: skip
     tokens = config_for(tokenizer_dir).build_tokens(eos_only)
     assert tokens.pad_id == eos_only.convert_tokens_to_ids("<|endoftext|>")
+
+
+@pytest.mark.parametrize("debug_text", [False, True])
+def test_rows_batch_equals_from_pylist(debug_text: bool) -> None:
+    """The buffer-built token columns hold exactly what ``RecordBatch.from_pylist`` makes of the lists."""
+    import pyarrow as pa
+
+    from owa_fsl.stage import fsl_schema, rows_batch
+
+    max_len = 7
+    schema = fsl_schema(debug_text)
+    rows = []
+    for i, n in enumerate([7, 3, 0, 5]):
+        image = {"uri": "a.mkv", "pts_ns": i, "utc_ns": None, "source_shape": [4, 3], "shape": None}
+        row = {
+            "input_ids": [100 + i * 10 + k for k in range(n)] + [2**31 - 1] * (max_len - n),
+            "n_tokens": n,
+            "images": [image] * (i % 3),
+            "episode_path": f"ep{i}.mcap",
+            "interval_idx": i,
+            "base_ns": -(2**62) + i,
+            "n_events": n,
+        }
+        if debug_text:
+            row["text"] = "x" * i
+        rows.append(row)
+    expected = pa.RecordBatch.from_pylist(
+        [{**r, "attention_mask": [1] * r["n_tokens"] + [0] * (max_len - r["n_tokens"])} for r in rows],
+        schema=schema,
+    )
+    got = rows_batch(rows, schema, max_len)
+    assert got.schema == expected.schema
+    assert got.equals(expected)
+    with pytest.raises(ValueError, match="exactly 7"):
+        rows_batch([{**rows[0], "input_ids": [1, 2]}], schema, max_len)
