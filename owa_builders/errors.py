@@ -3,11 +3,10 @@
 All derive from :class:`~owa_event.errors.OwaError` (a ``ValueError``) or
 :class:`~owa_event.errors.OwaWarning` (but :class:`RegistrationError`: the installed `datasets` does not
 fit, a ``RuntimeError``, and :class:`ValueProblem`, a ``ValueError`` the ingestion turns into an error
-naming the item), re-exported here with :class:`~owa_event.errors.ConfigError`, so
-``except OwaError`` (from here) catches every error bad input or a bad config can cause. Each class is also importable
-from the module that raises it. (Errors of the Ray build, the Hub push, the frame loader and the
-build folders still live beside their code: ``distributed/``, ``publish/hub.py``,
-``training/frames/``, ``build.py``, ``publish/source.py``.)
+naming the item, and :class:`NotAVideoError` / :class:`UriError`, ``ValueError`` s the frame loader turns into a
+:class:`FrameLoadError` naming the reference), re-exported here with :class:`~owa_event.errors.ConfigError`, so
+``except OwaError`` (from here) catches every error bad input or a bad config can cause. Each class is also
+importable from the module that raises it.
 """
 
 from __future__ import annotations
@@ -17,6 +16,9 @@ from typing import Any
 from owa_event.errors import ConfigError, OwaError, OwaWarning, RecordingError, did_you_mean
 
 __all__ = [
+    "FrameLoadError",
+    "NotAVideoError",
+    "UriError",
     "BuildFolderError",
     "TaskTimeoutError",
     "RayMissingError",
@@ -175,3 +177,63 @@ class IncompleteBuildError(OwaError):
 
 class TrainCheckError(OwaError):
     """The folder cannot be checked (not an FSL build, no recordings to hold out, ...)."""
+
+
+class FrameLoadError(OwaError):
+    """A frame reference that cannot be served (missing video, a uri outside the media root, time
+    outside the stream, invalid reference, decode failure).
+
+    ``media_root``, ``uri``, ``pts_ns`` (None when no time was involved) and ``reason`` are kept
+    as attributes, with ``ref_index`` (the reference's position in the ``load`` call, when known)
+    and ``row`` (where the reference came from, when the caller says: see :meth:`in_row`); the
+    message names them all.
+    """
+
+    def __init__(
+        self,
+        media_root: str,
+        uri: str,
+        pts_ns: int | None,
+        reason: str,
+        *,
+        ref_index: int | None = None,
+        row: str | None = None,
+    ) -> None:
+        at = f" at pts_ns={pts_ns}" if pts_ns is not None else ""
+        where = f", in {row}" if row else ""
+        super().__init__(f"cannot load frame uri={uri!r}{at} from media_root={media_root!r}{where}: {reason}")
+        self.media_root, self.uri, self.pts_ns, self.reason = media_root, uri, pts_ns, reason
+        self.ref_index, self.row = ref_index, row
+
+    def in_row(self, row: str) -> FrameLoadError:
+        """The same error, naming the row (e.g. ``"row 3 of the batch (episode_path='a.mcap')"``)."""
+        return type(self)(
+            self.media_root, self.uri, self.pts_ns, self.reason, ref_index=self.ref_index, row=row
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_frame_load_error,
+            (type(self), self.media_root, self.uri, self.pts_ns, self.reason, self.ref_index, self.row),
+        )
+
+
+def _rebuild_frame_load_error(cls: type[FrameLoadError], *args: Any) -> FrameLoadError:
+    media_root, uri, pts_ns, reason, ref_index, row = args
+    return cls(media_root, uri, pts_ns, reason, ref_index=ref_index, row=row)
+
+
+class NotAVideoError(ValueError):
+    """A file that is not a video the loader reads; ``reason`` says what it is."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UriError(ValueError):
+    """A ``uri`` the media root refuses; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -84,3 +84,12 @@ class PayloadError(OwaError):
 class EventOrderError(OwaError):
     """Events that go back in time (or intervals that end before they start) where a step needs time
     order; the caller adds which file."""
+
+
+class McapScanError(ValueError):
+    """(Internal: the reader turns it into a :class:`RecordingError`.) An MCAP file this module cannot read as asked; the message names the file, the problem and where."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+        self.problem = problem

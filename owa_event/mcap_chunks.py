@@ -94,6 +94,8 @@ from mcap.reader import SeekingReader
 from mcap.records import Channel, ChunkIndex, Header, Schema, Statistics
 from mcap.summary import Summary
 
+from .errors import McapScanError
+
 Msg = tuple[int, int, bytes]
 """One message: ``(log_time_ns, channel_id, data)``."""
 
@@ -118,15 +120,6 @@ _NOT_SUMMARY_OPCODES = frozenset({0x00, 0x01, 0x02, 0x05, 0x06, 0x07, 0x09, 0x0C
 
 _time = itemgetter(0)
 _channel = itemgetter(1)
-
-
-class McapScanError(ValueError):
-    """An MCAP file this module cannot read as asked; the message names the file, the problem and where."""
-
-    def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"{name}: {problem}")
-        self.name = name
-        self.problem = problem
 
 
 class MessageStream:

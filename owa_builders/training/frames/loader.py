@@ -18,8 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from owa_event.errors import OwaError
-
+from ...errors import FrameLoadError, _rebuild_frame_load_error  # noqa: F401 - defined in errors.py, re-exported
 from .cache import PROCESS, OpenVideo, VideoCache, tune_allocator
 from .index import VideoIndex, build_index, to_ns, video_stream
 from .integrity import SETTLE_PACKETS, decoder_options, truncated_tail
@@ -30,50 +29,6 @@ __all__ = ["FrameLoadError", "FrameLoader", "FrameLoaderStats", "FrameRef"]
 Output = Literal["pil", "numpy", "torch"]
 OnMissing = Literal["error", "placeholder"]
 _NEGATIVE = "invalid reference: pts_ns must be >= 0 (a presentation time in ns on the video's clock)"
-
-
-class FrameLoadError(OwaError):
-    """A frame reference that cannot be served (missing video, a uri outside the media root, time
-    outside the stream, invalid reference, decode failure).
-
-    ``media_root``, ``uri``, ``pts_ns`` (None when no time was involved) and ``reason`` are kept
-    as attributes, with ``ref_index`` (the reference's position in the ``load`` call, when known)
-    and ``row`` (where the reference came from, when the caller says: see :meth:`in_row`); the
-    message names them all.
-    """
-
-    def __init__(
-        self,
-        media_root: str,
-        uri: str,
-        pts_ns: int | None,
-        reason: str,
-        *,
-        ref_index: int | None = None,
-        row: str | None = None,
-    ) -> None:
-        at = f" at pts_ns={pts_ns}" if pts_ns is not None else ""
-        where = f", in {row}" if row else ""
-        super().__init__(f"cannot load frame uri={uri!r}{at} from media_root={media_root!r}{where}: {reason}")
-        self.media_root, self.uri, self.pts_ns, self.reason = media_root, uri, pts_ns, reason
-        self.ref_index, self.row = ref_index, row
-
-    def in_row(self, row: str) -> FrameLoadError:
-        """The same error, naming the row (e.g. ``"row 3 of the batch (episode_path='a.mcap')"``)."""
-        return type(self)(
-            self.media_root, self.uri, self.pts_ns, self.reason, ref_index=self.ref_index, row=row
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _rebuild_frame_load_error,
-            (type(self), self.media_root, self.uri, self.pts_ns, self.reason, self.ref_index, self.row),
-        )
-
-
-def _rebuild_frame_load_error(cls: type[FrameLoadError], *args: Any) -> FrameLoadError:
-    media_root, uri, pts_ns, reason, ref_index, row = args
-    return cls(media_root, uri, pts_ns, reason, ref_index=ref_index, row=row)
 
 
 # ------------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ...errors import NotAVideoError, UriError
+
 __all__ = ["VIDEO_CONTAINERS", "MediaRoot", "NotAVideoError", "UriError", "open_container"]
 
 #: FFmpeg demuxer names of the containers the loader opens (see the module docstring).
@@ -72,22 +74,6 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-class NotAVideoError(ValueError):
-    """A file that is not a video the loader reads; ``reason`` says what it is."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class UriError(ValueError):
-    """A ``uri`` the media root refuses; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 _OPT_IN = "pass allow_outside_root=True only for datasets you trust"
