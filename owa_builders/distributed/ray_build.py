@@ -235,6 +235,7 @@ def build_on_ray(
     task_timeout_s: float | None = None,
     progress: bool | TextIO = True,
     task_minutes: float | None = DEFAULT_TASK_MINUTES,
+    runtime_env: dict[str, Any] | None = None,
 ) -> RayBuildResult:
     """Build ``stage`` from ``data_dir`` / ``data_files`` into ``output`` on Ray (see the module docstring).
 
@@ -247,7 +248,9 @@ def build_on_ray(
     lines and the summary to stderr; a stream prints them there.
     ``task_minutes``: a recording longer than this is converted as several time-slice tasks, one shard
     each, with exactly the rows and account of one task (:mod:`owa_builders.distributed.slices`;
-    ``None``: never split). Returns a :class:`RayBuildResult`; ``result.load()`` gives the ``DatasetDict``.
+    ``None``: never split). ``runtime_env``: Ray's runtime environment of the converting actors
+    (e.g. ``{"env_vars": {"HF_HUB_OFFLINE": "0"}}`` when the workers' own environment keeps them off
+    the Hub). Returns a :class:`RayBuildResult`; ``result.load()`` gives the ``DatasetDict``.
     """
     t0 = time.perf_counter()
     if output is None:
@@ -301,7 +304,7 @@ def build_on_ray(
         inputs = _input_options(recordings.all(), storage_options)
         actor_args = (the_stage, dest, inputs)
         run = _run(todo, actor_args, bar, address, num_workers, ray_init_kwargs, max_retries, task_timeout_s,
-                   spans, failures)  # fmt: skip
+                   spans, failures, runtime_env)  # fmt: skip
         done.update(run)
     convert_seconds = time.perf_counter() - t_run if todo else 0.0
     dest.remove_temp_files(config_name)  # left by workers that died mid-write
@@ -420,6 +423,7 @@ def _run(
     task_timeout_s: float | None,
     spans: list[tuple[float, float, float]],
     failures: list[tuple[ShardJob, BaseException]],
+    runtime_env: dict[str, Any] | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Convert ``todo`` on Ray: ``(target, shard record)`` per shard written (each task's wall-clock
     ``(start, end)`` and CPU seconds appended to ``spans``). A failed recording goes to ``failures``;
@@ -428,7 +432,8 @@ def _run(
     with connected(address, ray_init_kwargs) as ray:
         workers = min(num_workers or cluster_cpus(ray), len(todo))
         run = run_on_actors(ray, ShardWriter, actor_args, "convert", todo, num_workers=workers,
-                            max_retries=max_retries, task_timeout_s=task_timeout_s)  # fmt: skip
+                            max_retries=max_retries, task_timeout_s=task_timeout_s,
+                            runtime_env=runtime_env)  # fmt: skip
         for outcome in run:
             if outcome is None:
                 continue
