@@ -103,6 +103,17 @@ class Stage(ABC):
         Raises :class:`~owa_event.errors.ConfigError` listing every problem at once: an unknown
         preset or field name (with a "did you mean"), and every invalid value.
         """
+        return cls.config_of(preset, overrides)
+
+    @classmethod
+    def config_of(
+        cls,
+        preset: str | None,
+        overrides: Mapping[str, Any],
+        recordings: Callable[[], Iterable[RecordingRef]] | None = None,
+    ) -> SelectionConfig:
+        """:meth:`make_config`, with the topic names also checked against the topics of
+        ``recordings()`` (called only when the config names a topic that is not an OWAMcap one)."""
         name = preset if preset is not None else next(iter(cls.presets))
         problems: list[str] = []
         if name not in cls.presets:
@@ -110,7 +121,9 @@ class Stage(ABC):
                             f"(configs: {', '.join(cls.presets)})")  # fmt: skip
             name = next(iter(cls.presets))
         values = {**cls.presets[name].fields, **overrides}
-        return cls.checked_config(values, problems=problems, where=f"{cls.name} config {name!r}")
+        return cls.checked_config(
+            values, problems=problems, recordings=recordings, where=f"{cls.name} config {name!r}"
+        )
 
     @classmethod
     def checked_config(

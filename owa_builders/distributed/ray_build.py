@@ -42,7 +42,7 @@ import pickle
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -51,7 +51,7 @@ from owa_event.errors import ConfigError, OwaError, OwaWarning, did_you_mean
 from owa_event.pipeline import RecordingRef, Stage, config_problems, convert
 
 from ..build import STAGES
-from ..discovery import find_recordings, is_url
+from ..discovery import Recordings, find_recordings, is_url
 from ..errors import ShardFailedError
 from ..output import (
     BuildFolderError,
@@ -140,18 +140,27 @@ def stage_class(name: str) -> type[Stage]:
 
 
 def make_stage(
-    stage: str | Stage, config: str | None = None, options: dict[str, Any] | None = None
+    stage: str | Stage,
+    config: str | None = None,
+    options: dict[str, Any] | None = None,
+    recordings: Callable[[], Iterable[RecordingRef]] | None = None,
 ) -> tuple[Stage, str]:
     """``(stage object, config name)``: a stage name is built from its preset ``config`` (default:
-    the first) with ``options`` (validated, every problem at once); a :class:`Stage` is used as it is
-    (``config`` names its folder, default its class's first preset)."""
+    the first) with ``options``, validated once by the stage (``Stage.config_of``: every problem at
+    once, topic names against the topics of ``recordings()``); a :class:`Stage` is used as it is
+    (``config`` names its folder, default its class's first preset; only its topic names are checked
+    against the inputs)."""
     if isinstance(stage, Stage):
         if options:
             raise TypeError("options apply to a stage name; a Stage object already has its config")
-        return stage, config or next(iter(type(stage).presets))
+        name = config or next(iter(type(stage).presets))
+        problems = config_problems(stage.config, recordings)
+        if problems:
+            raise ConfigError(problems, where=f"{stage.name} config {name!r}")
+        return stage, name
     cls = stage_class(stage)
     name = config or next(iter(cls.presets))
-    return cls(cls.make_config(name, **(options or {}))), name
+    return cls(cls.config_of(name, options or {}, recordings)), name
 
 
 # ------------------------------------------------------------------------------------------
@@ -265,11 +274,15 @@ def build_on_ray(
         slice_ns = task_ns(task_minutes)
     except ValueError as exc:
         raise BuildFolderError(str(exc)) from None
-    the_stage, config_name = make_stage(stage, config, options)
-    recordings = find_recordings(data_dir, data_files, storage_options=storage_options)
-    problems = config_problems(the_stage.config, recordings.all)  # topics named by the config vs the inputs'
-    if problems:
-        raise ConfigError(problems, where=f"{stage} config {config_name!r}")
+    found: list[Recordings] = []
+
+    def discovered() -> Recordings:  # once, and only when needed by the check (or below)
+        if not found:
+            found.append(find_recordings(data_dir, data_files, storage_options=storage_options))
+        return found[0]
+
+    the_stage, config_name = make_stage(stage, config, options, lambda: discovered().all())
+    recordings = discovered()
     start_build(dest, the_stage, config_name)
 
     fingerprint = config_fingerprint(the_stage)
