@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from owa_builders.demo.recordings import frame_image
-from owa_builders.errors import ItemError
+from owa_builders.errors import EpisodeExistsError, ItemError
 from owa_builders.ingest import IngestedRecordings, create_recordings_from_source
 from owa_builders.ingest.recordings import MANIFEST
 from owa_builders.output import Destination
@@ -144,3 +144,12 @@ def test_on_ray_to_s3(ray_cluster: Any, s3_bucket: tuple[str, dict[str, Any]], t
     remote = ingest(source, f"{url}/recs", storage_options=options, num_workers=2)
     assert len(remote.episodes) == 3
     same_as_local(Destination(f"{url}/recs", options), tmp_path / "local")
+
+
+def test_resume_refuses_a_file_it_did_not_write() -> None:
+    url = f"memory://ingest-{uuid.uuid4().hex}"
+    dest = Destination(url)
+    dest.write_bytes("episode_000000.mcap", b"someone else's file")
+    with pytest.raises(EpisodeExistsError, match=r"episode_000000\.mcap.*did not write.*owa_ingest"):
+        ingest([sample(0)], url, resume=True)
+    assert dest.read_bytes("episode_000000.mcap") == b"someone else's file" and not dest.exists(MANIFEST)

@@ -28,14 +28,14 @@ from typing import Any, TextIO
 
 from ..distributed.cluster import cluster_cpus, connected, describe_failure, run_on_actors
 from ..distributed.progress import Progress
-from ..errors import EpisodeNameError, ItemError, OwaError
+from ..errors import EpisodeExistsError, EpisodeNameError, ItemError, OwaError
 from ..output import Destination, redact, temp_files
 from .config import IngestionConfig, episode_name_problem
 from .messages import ValueProblem
 from .recordings import MANIFEST, IngestedRecordings
 from .source import DataSource, Transform, as_source, groups_items
 from .steps import item_writes
-from .writer import EpisodeStats, EpisodeWriter, read_episode
+from .writer import META_NAME, EpisodeStats, EpisodeWriter, read_episode
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,12 @@ def write_episode(
         if done is not None:
             stats, problems = done
             return EpisodeResult(stats, [ItemProblem(**p) for p in problems], resumed=True)
+        if not config.overwrite and dest.exists(f"{job.name}.mcap"):
+            raise EpisodeExistsError(
+                f"{dest.url_of(job.name + '.mcap') if dest.local else dest.shown + '/' + job.name + '.mcap'}: "
+                f"a file of episode {job.name!r} is there that this ingestion did not write (no "
+                f"{META_NAME!r} metadata): move it away, or pass overwrite=True to replace it"
+            )
     writer = EpisodeWriter(dest, job.name, config)
     problems: list[ItemProblem] = []
     step = 0
