@@ -36,13 +36,11 @@ from owa_event.pipeline import (
     RecordingRef,
     Stage,
     config_field_names,
-    config_problems,
     convert,
-    unknown_field_problems,
 )
 
 from .discovery import Recordings, find_recordings, from_paths, split_order
-from .errors import ConfigError, EmptyDatasetError, OwaError, did_you_mean
+from .errors import EmptyDatasetError, OwaError, did_you_mean
 from .registry import code_hash
 
 logger = logging.getLogger("owa_builders")
@@ -98,17 +96,19 @@ class StageBuilder(datasets.ArrowBasedBuilder):
                 f"unknown config {config_name!r}{did_you_mean(config_name, names)} (configs: {', '.join(names)})"
             )
             config_name = None
-        problems += unknown_field_problems(self.STAGE.config_class, config_kwargs, also=BUILDER_CONFIG_FIELDS)
-        allowed = config_field_names(self.STAGE.config_class) | set(BUILDER_CONFIG_FIELDS)
+        field_names = config_field_names(self.STAGE.config_class)
+        allowed = field_names | set(BUILDER_CONFIG_FIELDS)
         known = {k: v for k, v in config_kwargs.items() if k in allowed}
         config, config_id = super()._create_builder_config(config_name, custom_features, config_id, **known)
-        stage_config = self.STAGE.config_class.from_fields(config)
+        # the preset's fields with `datasets`' overrides applied, plus the unknown names (reported there)
+        values = {**{n: getattr(config, n) for n in field_names},
+                  **{k: v for k, v in config_kwargs.items() if k not in allowed}}  # fmt: skip
         has_data = config.data_dir is not None or config.data_files is not None
-        problems += config_problems(
-            stage_config, (lambda: self._recordings(config).all()) if has_data else None
-        )
-        if problems:
-            raise ConfigError(problems, where=f"{self.DATASET_NAME} config {config.name!r}")
+        stage_config = self.STAGE.checked_config(
+            values, problems=problems, also=BUILDER_CONFIG_FIELDS,
+            recordings=(lambda: self._recordings(config).all()) if has_data else None,
+            where=f"{self.DATASET_NAME} config {config.name!r}",
+        )  # fmt: skip
         self.stage = self.STAGE(stage_config)
         extra = self.stage.fingerprint()
         if extra and isinstance(self.hash, str):

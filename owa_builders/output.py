@@ -277,7 +277,12 @@ class Destination:
         return sorted(posixpath.basename(str(e).rstrip("/")) for e in entries)
 
     def remove(self, rel: str) -> None:
-        """Remove file ``rel`` when it exists."""
+        """Remove file ``rel`` when it exists (asked first on a remote filesystem: some, such as the
+        Hub's, answer a deletion of a missing file with their own error, not ``FileNotFoundError``)."""
+        if not self.local:
+            self.fs.invalidate_cache()
+            if not self.fs.exists(self.path(rel)):
+                return
         try:
             self.fs.rm_file(self.path(rel))
         except FileNotFoundError:

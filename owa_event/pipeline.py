@@ -77,8 +77,9 @@ class Stage(ABC):
     """A conversion stage: a validated config -> per recording, record batches of :meth:`schema`.
 
     Subclasses set :attr:`name`, :attr:`config_class` and :attr:`presets` (the first is the default)
-    and implement :meth:`schema` and :meth:`batches`. The config is validated once, here (every
-    problem at once, :class:`~owa_event.errors.ConfigError`). A stage pickles (worker processes,
+    and implement :meth:`schema` and :meth:`batches`. A preset + overrides are validated in one place,
+    :meth:`checked_config` (every problem at once, :class:`~owa_event.errors.ConfigError`); the
+    constructor only re-checks a config made by hand. A stage pickles (worker processes,
     Ray tasks); per-process resources (a tokenizer) are rebuilt lazily after unpickling.
     """
 
@@ -102,21 +103,51 @@ class Stage(ABC):
         Raises :class:`~owa_event.errors.ConfigError` listing every problem at once: an unknown
         preset or field name (with a "did you mean"), and every invalid value.
         """
+        return cls.config_of(preset, overrides)
+
+    @classmethod
+    def config_of(
+        cls,
+        preset: str | None,
+        overrides: Mapping[str, Any],
+        recordings: Callable[[], Iterable[RecordingRef]] | None = None,
+    ) -> SelectionConfig:
+        """:meth:`make_config`, with the topic names also checked against the topics of
+        ``recordings()`` (called only when the config names a topic that is not an OWAMcap one)."""
         name = preset if preset is not None else next(iter(cls.presets))
         problems: list[str] = []
         if name not in cls.presets:
             problems.append(f"unknown config {name!r} for the {cls.name} stage{did_you_mean(name, cls.presets)} "
                             f"(configs: {', '.join(cls.presets)})")  # fmt: skip
             name = next(iter(cls.presets))
-        problems += unknown_field_problems(cls.config_class, overrides)
-        values = {
-            **cls.presets[name].fields,
-            **{k: v for k, v in overrides.items() if k in config_field_names(cls.config_class)},
-        }
-        config = cls.config_class(**values)
-        problems += config.problems(None)
-        if problems:
-            raise ConfigError(problems, where=f"{cls.name} config {name!r}")
+        values = {**cls.presets[name].fields, **overrides}
+        return cls.checked_config(
+            values, problems=problems, recordings=recordings, where=f"{cls.name} config {name!r}"
+        )
+
+    @classmethod
+    def checked_config(
+        cls,
+        values: Mapping[str, Any],
+        *,
+        problems: Iterable[str] = (),
+        also: Iterable[str] = (),
+        recordings: Callable[[], Iterable[RecordingRef]] | None = None,
+        where: str,
+    ) -> SelectionConfig:
+        """THE validation of a stage's config (every driver's: :meth:`make_config`, the `datasets`
+        builder after it applied the overrides, the Ray build): ``values`` (a preset's fields with the
+        overrides applied) -> the config, or :class:`~owa_event.errors.ConfigError` listing every
+        problem at once under ``where``: ``problems`` found by the caller (e.g. an unknown preset), then
+        each name of ``values`` that is not a field (nor in ``also``, names the caller handles itself),
+        then every invalid value (topic names checked against the topics of ``recordings()`` when
+        given: :func:`config_problems`)."""
+        names = config_field_names(cls.config_class)
+        found = [*problems, *unknown_field_problems(cls.config_class, values, also)]
+        config = cls.config_class(**{k: v for k, v in values.items() if k in names})
+        found += config_problems(config, recordings)
+        if found:
+            raise ConfigError(found, where=where)
         return config
 
     def __init__(self, config: SelectionConfig) -> None:

@@ -198,3 +198,17 @@ def test_bad_recordings_skipped_when_asked_and_a_bug_names_the_file(corpus: Path
         RecordingError, match=r"episode_000\.mcap: cannot be converted \(ZeroDivisionError: a bug\)"
     ):
         build_on_ray(Buggy(), corpus, tmp_path / "buggy", num_workers=1, progress=False)
+
+
+def test_one_validation_reports_every_config_problem_before_ray_starts(corpus: Path, tmp_path: Path) -> None:
+    """The stage's one validation (``Stage.config_of``): a bad value, an unknown field and a topic the
+    recordings do not have, all at once, before Ray or the destination is touched."""
+    from owa_event.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        build_on_ray("binned", corpus, tmp_path / "o", options={"fps": -1, "fpz": 2, "state_topics": ["robot/nope"]},
+                     progress=False)  # fmt: skip
+    text = str(err.value)
+    assert text.startswith("invalid binned config 'binned': 3 problems"), text
+    assert "fps must be" in text and "did you mean 'fps'" in text and "robot/nope" in text
+    assert not (tmp_path / "o").exists()

@@ -60,7 +60,9 @@ def test_codec_rate_and_origin_rules() -> None:
     assert "not a video encoder" in IngestionConfig("o", video_codec="aac").problems()[0]
     assert "time_origin_ns" in IngestionConfig("o", rate_hz=10, time_origin_ns=None).problems()[0]
     assert IngestionConfig("o", rate_hz=30, time_origin_ns=None, time_unit="ns").problems()[1:] == []
-    assert "local folder" in IngestionConfig("hf://datasets/x/y").problems()[0]
+    assert IngestionConfig("hf://datasets/x/y").problems() == []  # any fsspec destination
+    assert "choose one" in IngestionConfig("o", resume=True, overwrite=True).problems()[0]
+    assert "resume must be a bool" in IngestionConfig("o", resume="yes").problems()[0]
     assert (
         "desktop message type"
         in IngestionConfig("o", message_types={"j": "desktop/KeyboardEvent"}).problems()[0]

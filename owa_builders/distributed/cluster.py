@@ -97,6 +97,7 @@ class JobRun:
         tick_s: float | None = None,
         task_timeout_s: float | None = None,
         name_of: Any = str,
+        runtime_env: dict[str, Any] | None = None,
     ) -> None:
         self._ray = ray
         self._jobs = iter(jobs)
@@ -107,8 +108,9 @@ class JobRun:
         self._timeout = task_timeout_s
         self._name_of = name_of
         self._remote = ray.remote(actor_class).options(
-            num_cpus=1, max_restarts=max_retries, max_task_retries=max_retries
-        )
+            num_cpus=1, max_restarts=max_retries, max_task_retries=max_retries,
+            **({"runtime_env": runtime_env} if runtime_env else {}),
+        )  # fmt: skip
         self._actor_args = actor_args
         # Passed by value: Ray keeps large arguments in its object store itself, and a restarted actor
         # (max_restarts) needs its arguments again.
@@ -220,16 +222,18 @@ def run_on_actors(
     tick_s: float | None = None,
     task_timeout_s: float | None = None,
     name_of: Any = str,
+    runtime_env: dict[str, Any] | None = None,
 ) -> JobRun:
     """``num_workers`` actors of ``actor_class(*actor_args)`` each calling ``method(job)`` job after job.
 
     Jobs are taken from ``jobs`` lazily (one per idle actor), so a generator of jobs is never
     materialised. ``task_timeout_s``: see the module docstring; ``name_of(job)`` names a job in a
-    :class:`TaskTimeoutError`. See :class:`JobRun`.
+    :class:`TaskTimeoutError`. ``runtime_env``: Ray's runtime environment of the actors (e.g.
+    ``{"env_vars": {...}}``). See :class:`JobRun`.
     """
     return JobRun(
         ray, actor_class, actor_args, method, jobs, num_workers=num_workers, max_retries=max_retries,
-        tick_s=tick_s, task_timeout_s=task_timeout_s, name_of=name_of,
+        tick_s=tick_s, task_timeout_s=task_timeout_s, name_of=name_of, runtime_env=runtime_env,
     )  # fmt: skip
 
 

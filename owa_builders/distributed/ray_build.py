@@ -42,7 +42,7 @@ import pickle
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -51,7 +51,7 @@ from owa_event.errors import ConfigError, OwaError, OwaWarning, did_you_mean
 from owa_event.pipeline import RecordingRef, Stage, config_problems, convert
 
 from ..build import STAGES
-from ..discovery import find_recordings, is_url
+from ..discovery import Recordings, find_recordings, is_url
 from ..errors import ShardFailedError
 from ..output import (
     BuildFolderError,
@@ -140,18 +140,27 @@ def stage_class(name: str) -> type[Stage]:
 
 
 def make_stage(
-    stage: str | Stage, config: str | None = None, options: dict[str, Any] | None = None
+    stage: str | Stage,
+    config: str | None = None,
+    options: dict[str, Any] | None = None,
+    recordings: Callable[[], Iterable[RecordingRef]] | None = None,
 ) -> tuple[Stage, str]:
     """``(stage object, config name)``: a stage name is built from its preset ``config`` (default:
-    the first) with ``options`` (validated, every problem at once); a :class:`Stage` is used as it is
-    (``config`` names its folder, default its class's first preset)."""
+    the first) with ``options``, validated once by the stage (``Stage.config_of``: every problem at
+    once, topic names against the topics of ``recordings()``); a :class:`Stage` is used as it is
+    (``config`` names its folder, default its class's first preset; only its topic names are checked
+    against the inputs)."""
     if isinstance(stage, Stage):
         if options:
             raise TypeError("options apply to a stage name; a Stage object already has its config")
-        return stage, config or next(iter(type(stage).presets))
+        name = config or next(iter(type(stage).presets))
+        problems = config_problems(stage.config, recordings)
+        if problems:
+            raise ConfigError(problems, where=f"{stage.name} config {name!r}")
+        return stage, name
     cls = stage_class(stage)
     name = config or next(iter(cls.presets))
-    return cls(cls.make_config(name, **(options or {}))), name
+    return cls(cls.config_of(name, options or {}, recordings)), name
 
 
 # ------------------------------------------------------------------------------------------
@@ -235,6 +244,7 @@ def build_on_ray(
     task_timeout_s: float | None = None,
     progress: bool | TextIO = True,
     task_minutes: float | None = DEFAULT_TASK_MINUTES,
+    runtime_env: dict[str, Any] | None = None,
 ) -> RayBuildResult:
     """Build ``stage`` from ``data_dir`` / ``data_files`` into ``output`` on Ray (see the module docstring).
 
@@ -247,7 +257,9 @@ def build_on_ray(
     lines and the summary to stderr; a stream prints them there.
     ``task_minutes``: a recording longer than this is converted as several time-slice tasks, one shard
     each, with exactly the rows and account of one task (:mod:`owa_builders.distributed.slices`;
-    ``None``: never split). Returns a :class:`RayBuildResult`; ``result.load()`` gives the ``DatasetDict``.
+    ``None``: never split). ``runtime_env``: Ray's runtime environment of the converting actors
+    (e.g. ``{"env_vars": {"HF_HUB_OFFLINE": "0"}}`` when the workers' own environment keeps them off
+    the Hub). Returns a :class:`RayBuildResult`; ``result.load()`` gives the ``DatasetDict``.
     """
     t0 = time.perf_counter()
     if output is None:
@@ -262,11 +274,15 @@ def build_on_ray(
         slice_ns = task_ns(task_minutes)
     except ValueError as exc:
         raise BuildFolderError(str(exc)) from None
-    the_stage, config_name = make_stage(stage, config, options)
-    recordings = find_recordings(data_dir, data_files, storage_options=storage_options)
-    problems = config_problems(the_stage.config, recordings.all)  # topics named by the config vs the inputs'
-    if problems:
-        raise ConfigError(problems, where=f"{stage} config {config_name!r}")
+    found: list[Recordings] = []
+
+    def discovered() -> Recordings:  # once, and only when needed by the check (or below)
+        if not found:
+            found.append(find_recordings(data_dir, data_files, storage_options=storage_options))
+        return found[0]
+
+    the_stage, config_name = make_stage(stage, config, options, lambda: discovered().all())
+    recordings = discovered()
     start_build(dest, the_stage, config_name)
 
     fingerprint = config_fingerprint(the_stage)
@@ -301,7 +317,7 @@ def build_on_ray(
         inputs = _input_options(recordings.all(), storage_options)
         actor_args = (the_stage, dest, inputs)
         run = _run(todo, actor_args, bar, address, num_workers, ray_init_kwargs, max_retries, task_timeout_s,
-                   spans, failures)  # fmt: skip
+                   spans, failures, runtime_env)  # fmt: skip
         done.update(run)
     convert_seconds = time.perf_counter() - t_run if todo else 0.0
     dest.remove_temp_files(config_name)  # left by workers that died mid-write
@@ -420,6 +436,7 @@ def _run(
     task_timeout_s: float | None,
     spans: list[tuple[float, float, float]],
     failures: list[tuple[ShardJob, BaseException]],
+    runtime_env: dict[str, Any] | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Convert ``todo`` on Ray: ``(target, shard record)`` per shard written (each task's wall-clock
     ``(start, end)`` and CPU seconds appended to ``spans``). A failed recording goes to ``failures``;
@@ -428,7 +445,8 @@ def _run(
     with connected(address, ray_init_kwargs) as ray:
         workers = min(num_workers or cluster_cpus(ray), len(todo))
         run = run_on_actors(ray, ShardWriter, actor_args, "convert", todo, num_workers=workers,
-                            max_retries=max_retries, task_timeout_s=task_timeout_s)  # fmt: skip
+                            max_retries=max_retries, task_timeout_s=task_timeout_s,
+                            runtime_env=runtime_env)  # fmt: skip
         for outcome in run:
             if outcome is None:
                 continue

@@ -47,7 +47,9 @@ class IngestionConfig:
     """How :func:`owa_builders.ingest.create_recordings_from_source` writes recordings."""
 
     output_dir: str
-    """Folder the recordings go to (created when absent): per episode ``<name>.mcap`` and, per image
+    """Folder the recordings go to: a local folder (created when absent) or any fsspec URL
+    (``s3://bucket/prefix``, ``hf://datasets/org/name``, ``memory://...``; credentials go in
+    ``storage_options=``, never here); per episode ``<name>.mcap`` and, per image
     topic, a video (``<name>.mkv`` for ``screen``, ``<name>.<topic>.mkv`` for others)."""
 
     episode_prefix: str = "episode_"
@@ -99,14 +101,17 @@ class IngestionConfig:
     overwrite: bool = False
     """Replace recordings of the same episode name already in ``output_dir`` (else: an error)."""
 
+    resume: bool = False
+    """Keep the episodes whose recording is already complete in ``output_dir`` (written by an earlier
+    run of the same ingestion that stopped): they are read back (stats and left-out items, from the
+    ``.mcap``'s metadata), not written again; the others are written. Excludes ``overwrite``."""
+
     def problems(self) -> list[str]:
         """Every problem of the config (empty when valid)."""
         p: list[str] = []
         out = self.output_dir
         if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
             p.append(f"output_dir must be a folder path, got {out!r}")
-        elif "://" in os.fspath(out):
-            p.append(f"output_dir {os.fspath(out)!r} must be a local folder (write there, then publish)")
         if not isinstance(self.episode_prefix, str):
             p.append(f"episode_prefix must be a string, got {self.episode_prefix!r}")
         else:
@@ -133,9 +138,11 @@ class IngestionConfig:
             elif self.time_origin_ns is None:
                 p.append("rate_hz places steps after time_origin_ns, which is None: give time_origin_ns")
         p += _codec_problems(self.video_codec)
-        for name in ("shuffle", "overwrite"):
+        for name in ("shuffle", "overwrite", "resume"):
             if not isinstance(getattr(self, name), bool):
                 p.append(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if self.resume is True and self.overwrite is True:
+            p.append("resume keeps the episodes already written, overwrite replaces them: choose one")
         if not _is_int(self.seed):
             p.append(f"seed must be an integer, got {self.seed!r}")
         n = self.max_items_per_episode

@@ -46,20 +46,32 @@ class IngestedRecordings:
     root: str
     episodes: list[EpisodeStats]
     problems: list[dict[str, Any]] = field(default_factory=list)
+    #: fsspec options of a remote ``root`` (credentials): kept in memory only, never written or shown.
+    storage_options: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_results(cls, root: str, stats: list[EpisodeStats], problems: list[Any]) -> IngestedRecordings:
+    def from_results(
+        cls,
+        root: str,
+        stats: list[EpisodeStats],
+        problems: list[Any],
+        storage_options: dict[str, Any] | None = None,
+    ) -> IngestedRecordings:
         kept = sorted((s for s in stats if s.recording is not None), key=lambda s: s.name)
         listed = sorted((p.to_dict() for p in problems), key=lambda p: (p["index"], p["episode"]))
-        return cls(root, kept, listed)
+        return cls(root, kept, listed, storage_options)
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str]) -> IngestedRecordings:
-        """The recordings of the ingestion saved in ``root`` (its ``owa_ingest.json``)."""
-        root = os.path.abspath(os.fspath(root))
-        with open(os.path.join(root, MANIFEST)) as f:
-            data = json.load(f)
-        return cls(root, [EpisodeStats.from_dict(e) for e in data["episodes"]], data["problems"])
+    def open(
+        cls, root: str | os.PathLike[str], storage_options: dict[str, Any] | None = None
+    ) -> IngestedRecordings:
+        """The recordings of the ingestion saved in ``root`` (a folder or fsspec URL; its ``owa_ingest.json``)."""
+        from ..output import Destination
+
+        dest = Destination(root, storage_options)
+        data = json.loads(dest.read_bytes(MANIFEST))
+        episodes = [EpisodeStats.from_dict(e) for e in data["episodes"]]
+        return cls(dest.url, episodes, data["problems"], storage_options)
 
     def to_dict(self) -> dict[str, Any]:
         return {"episodes": [e.to_dict() for e in self.episodes], "problems": self.problems,
@@ -70,7 +82,9 @@ class IngestedRecordings:
         return len(self.episodes)
 
     def paths(self) -> list[str]:
-        """The ``.mcap`` files (absolute paths), in episode order."""
+        """The ``.mcap`` files (absolute paths, or URLs under a remote ``root``), in episode order."""
+        if "://" in self.root:
+            return [f"{self.root}/{e.recording}" for e in self.episodes if e.recording]
         return [os.path.join(self.root, *e.recording.split("/")) for e in self.episodes if e.recording]
 
     def refs(self) -> list[RecordingRef]:
@@ -168,9 +182,8 @@ class IngestedRecordings:
             start += c
             episodes = [self.episodes[i] for i in chosen]
             names = {e.name for e in episodes}
-            parts.append(
-                IngestedRecordings(self.root, episodes, [p for p in self.problems if p["episode"] in names])
-            )
+            problems = [p for p in self.problems if p["episode"] in names]
+            parts.append(IngestedRecordings(self.root, episodes, problems, self.storage_options))
         return tuple(parts)
 
     def load(self, desired_frequency: float = 10.0, **options: Any) -> Any:
@@ -203,7 +216,8 @@ class IngestedRecordings:
         from ..build import build
 
         return build(stage, self.root, config=config, options=options or None,
-                     data_files={split: self.paths()}, cache_dir=cache_dir).dataset  # fmt: skip
+                     data_files={split: self.paths()}, cache_dir=cache_dir,
+                     storage_options=self.storage_options).dataset  # fmt: skip
 
     def message(self, row: dict[str, Any]) -> dict[str, Any]:
         """The payload of an event-stage row (its ``mcap_message`` JSON) as a dict."""

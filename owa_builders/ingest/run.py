@@ -28,14 +28,14 @@ from typing import Any, TextIO
 
 from ..distributed.cluster import cluster_cpus, connected, describe_failure, run_on_actors
 from ..distributed.progress import Progress
-from ..errors import EpisodeNameError, ItemError, OwaError
-from ..output import temp_files, temp_path
+from ..errors import EpisodeExistsError, EpisodeNameError, ItemError, OwaError
+from ..output import Destination, redact, temp_files
 from .config import IngestionConfig, episode_name_problem
 from .messages import ValueProblem
 from .recordings import MANIFEST, IngestedRecordings
 from .source import DataSource, Transform, as_source, groups_items
 from .steps import item_writes
-from .writer import EpisodeStats, EpisodeWriter
+from .writer import META_NAME, EpisodeStats, EpisodeWriter, read_episode
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,32 @@ class EpisodeJob:
 class EpisodeResult:
     stats: EpisodeStats
     problems: list[ItemProblem] = field(default_factory=list)
+    #: The episode was already at the destination (``resume``) and was not written again.
+    resumed: bool = False
 
 
 # ------------------------------------------------------------------------------------------
 # The worker side
 # ------------------------------------------------------------------------------------------
-def write_episode(source: DataSource, config: IngestionConfig, job: EpisodeJob) -> EpisodeResult:
-    """Write one episode; raises :class:`ItemError` for a bad item unless the config skips them."""
-    writer = EpisodeWriter(os.fspath(config.output_dir), job.name, config)
+def write_episode(
+    source: DataSource, config: IngestionConfig, job: EpisodeJob, dest: Destination | None = None
+) -> EpisodeResult:
+    """Write one episode to ``dest`` (default: ``config.output_dir``); raises :class:`ItemError` for a
+    bad item unless the config skips them. With ``config.resume``, an episode whose recording is
+    already at the destination is read back (its stats and left-out items), not written again."""
+    dest = dest if dest is not None else Destination(config.output_dir)
+    if config.resume:
+        done = read_episode(dest, job.name)
+        if done is not None:
+            stats, problems = done
+            return EpisodeResult(stats, [ItemProblem(**p) for p in problems], resumed=True)
+        if not config.overwrite and dest.exists(f"{job.name}.mcap"):
+            raise EpisodeExistsError(
+                f"{dest.url_of(job.name + '.mcap') if dest.local else dest.shown + '/' + job.name + '.mcap'}: "
+                f"a file of episode {job.name!r} is there that this ingestion did not write (no "
+                f"{META_NAME!r} metadata): move it away, or pass overwrite=True to replace it"
+            )
+    writer = EpisodeWriter(dest, job.name, config)
     problems: list[ItemProblem] = []
     step = 0
     try:
@@ -90,6 +108,7 @@ def write_episode(source: DataSource, config: IngestionConfig, job: EpisodeJob) 
                 continue
             writer.write(writes)
             step += steps
+        writer.problems = [p.to_dict() for p in problems]
         stats = writer.commit()
     except BaseException:
         writer.abort()
@@ -120,8 +139,8 @@ def _prepare(
 class EpisodeWorker:
     """The Ray actor: holds the source and the config for the worker's lifetime."""
 
-    def __init__(self, source: DataSource, config: IngestionConfig) -> None:
-        self.source, self.config = source, config
+    def __init__(self, source: DataSource, config: IngestionConfig, dest: Destination) -> None:
+        self.source, self.config, self.dest = source, config, dest
 
     def ready(self) -> bool:
         """Answers once the worker is up (its state built)."""
@@ -131,7 +150,7 @@ class EpisodeWorker:
         results = []
         for job in jobs:
             try:
-                results.append(write_episode(self.source, self.config, job))
+                results.append(write_episode(self.source, self.config, job, self.dest))
             except OwaError as exc:
                 return {"error": exc, "done": results}
         return results
@@ -151,9 +170,11 @@ def create_recordings_from_source(
     config: IngestionConfig | None = None,
     address: str | None = None,
     progress: bool | TextIO = True,
+    storage_options: dict[str, Any] | None = None,
     **fields: Any,
 ) -> IngestedRecordings:
-    """Turn ``source`` into OWAMcap recordings in ``output_dir``, in parallel on Ray.
+    """Turn ``source`` into OWAMcap recordings in ``output_dir`` (a local folder or any fsspec URL:
+    ``s3://bucket/prefix``, ``hf://datasets/org/name``, ``memory://...``), in parallel on Ray.
 
     ``source``: a :class:`DataSource`, a PyTorch/Hugging Face dataset, a generator function or
     iterator, a list of files, or a callable returning items (:func:`as_source`). ``transform_fn``:
@@ -161,8 +182,12 @@ def create_recordings_from_source(
     config fields; ``fields`` any other :class:`IngestionConfig` field (``rate_hz``, ``time_unit``,
     ``message_types``, ``on_bad_item``, ...); ``config`` a whole config. ``ray_init_kwargs`` /
     ``address``: how to reach Ray when it is not running yet (default: a local Ray).
+    ``storage_options`` go to fsspec for a remote ``output_dir`` (credentials, ``endpoint_url``):
+    never written into a file or shown.
 
-    Returns :class:`IngestedRecordings` (also saved as ``owa_ingest.json`` in ``output_dir``).
+    Returns :class:`IngestedRecordings` (also saved as ``owa_ingest.json`` in ``output_dir``, last:
+    it is removed when the run starts, so a destination without it is an unfinished ingestion;
+    ``resume=True`` finishes one, keeping the episodes already there).
     """
     base = config if config is not None else IngestionConfig(output_dir=os.fspath(output_dir or ""))
     unknown = sorted(set(fields) - IngestionConfig.field_names())
@@ -181,10 +206,13 @@ def create_recordings_from_source(
     if num_workers is not None:
         overrides["num_workers"] = num_workers
     cfg = dataclasses.replace(base, **overrides).validate()
-    cfg = dataclasses.replace(cfg, output_dir=os.path.abspath(os.fspath(cfg.output_dir)))
+    dest = Destination(os.fspath(cfg.output_dir), storage_options)
+    cfg = dataclasses.replace(cfg, output_dir=dest.url)
     src = as_source(source, transform_fn)
     src.episode_prefix = cfg.episode_prefix
-    os.makedirs(cfg.output_dir, exist_ok=True)
+    if dest.local:
+        os.makedirs(dest.url, exist_ok=True)
+    dest.remove(MANIFEST)
     stream = (sys.stderr if progress else None) if isinstance(progress, bool) else progress
     bar = Progress("ingest", None, unit="episodes", rate_unit="items", stream=stream)
     t0 = time.perf_counter()
@@ -201,21 +229,26 @@ def create_recordings_from_source(
     try:
         if cfg.num_workers == 0:
             for batch in batches:
-                record(write_episode(src, cfg, job) for job in batch)
+                record(write_episode(src, cfg, job, dest) for job in batch)
         else:
-            error = _on_ray(src, cfg, batches, record, address, ray_init_kwargs)
+            error = _on_ray(src, cfg, dest, batches, record, address, ray_init_kwargs)
     finally:
-        for folder in folders:  # files of workers that died mid-episode (Ray retried those episodes)
+        for folder in (
+            folders if dest.local else ()
+        ):  # files of workers that died mid-episode (Ray retried those episodes)
             for name in temp_files(folder):
                 os.remove(os.path.join(folder, name))
     if error is not None:
         raise error
     recordings = IngestedRecordings.from_results(cfg.output_dir, [r.stats for r in results],
-                                                 [p for r in results for p in r.problems])  # fmt: skip
-    _write_manifest(cfg, recordings)
+                                                 [p for r in results for p in r.problems],
+                                                 storage_options=storage_options)  # fmt: skip
+    _write_manifest(cfg, recordings, dest)
     counts = recordings.item_counts()
+    resumed = sum(r.resumed for r in results)
     bar.print(
-        f"ingest: {len(recordings.episodes)} episode(s) in {cfg.output_dir} in {time.perf_counter() - t0:.1f} s: "
+        f"ingest: {len(recordings.episodes)} episode(s) in {dest.shown} in {time.perf_counter() - t0:.1f} s"
+        f"{f' ({resumed} already there)' if resumed else ''}: "
         f"{counts['written']} items written, {counts['skipped']} skipped, {counts['failed']} failed"
     )
     return recordings
@@ -282,6 +315,7 @@ def _batches(jobs: Iterable[EpisodeJob], size: int) -> Iterator[list[EpisodeJob]
 def _on_ray(
     src: DataSource,
     cfg: IngestionConfig,
+    dest: Destination,
     batches: Iterator[list[EpisodeJob]],
     record: Any,
     address: str | None,
@@ -291,7 +325,7 @@ def _on_ray(
     failures: list[tuple[int, BaseException]] = []
     with connected(address, ray_init_kwargs) as ray:
         workers = cfg.num_workers or cluster_cpus(ray)
-        run = run_on_actors(ray, EpisodeWorker, (src, cfg), "write", batches, num_workers=workers)
+        run = run_on_actors(ray, EpisodeWorker, (src, cfg, dest), "write", batches, num_workers=workers)
         for outcome in run:
             if outcome is None:
                 continue
@@ -313,10 +347,8 @@ def _on_ray(
     return OwaError(f"ingestion failed on Ray ({describe_failure(error)})")
 
 
-def _write_manifest(cfg: IngestionConfig, recordings: IngestedRecordings) -> None:
-    data = {"config": {k: v for k, v in dataclasses.asdict(cfg).items()}, **recordings.to_dict()}
-    path = os.path.join(cfg.output_dir, MANIFEST)
-    tmp = temp_path(path)
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+def _write_manifest(cfg: IngestionConfig, recordings: IngestedRecordings, dest: Destination) -> None:
+    """The manifest, last and atomically (the storage options are not in ``cfg``: never written)."""
+    config = {**dataclasses.asdict(cfg), "output_dir": redact(cfg.output_dir)}
+    data = {"config": config, **recordings.to_dict()}
+    dest.write_bytes(MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode())

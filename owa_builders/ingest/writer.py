@@ -3,9 +3,12 @@ video per image topic (PyAV: Matroska, time base 1/1000, integer-millisecond pts
 
 A screen message's ``media_ref`` is ``{"uri": <video file name, relative to the .mcap's folder>,
 "pts_ns": pts_ms * 1_000_000}`` with ``pts_ms`` the frame's time in ms after the video's first
-frame, so a frame loader finds every frame exactly. Files are written under temporary names (hidden,
-``.tmp``) and renamed when the episode is complete, videos first, the ``.mcap`` last: a recording
-that discovery finds is always complete.
+frame, so a frame loader finds every frame exactly. Files are written under temporary local names
+(hidden, ``.tmp``) and moved into place when the episode is complete, videos first, the ``.mcap``
+last: renamed in a local output folder, uploaded in one put each to a remote one (any fsspec URL,
+:class:`~owa_builders.output.Destination`), so a recording that discovery finds is always complete.
+The ``.mcap`` carries the episode's item count and left-out items as MCAP metadata
+(:data:`META_NAME`), which a resumed ingestion reads back instead of writing the episode again.
 
 :meth:`EpisodeWriter.check` refuses, before anything of an item is written, what would break the
 recording: a topic changing message type, a video frame of another size, frames not strictly later
@@ -14,6 +17,7 @@ recording: a topic changing message type, a video frame of another size, frames 
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import re
@@ -26,12 +30,14 @@ from owa_event.events import SCREEN, TOPIC_TYPES
 from owa_event.reader import MAX_SPAN_NS
 
 from ..errors import EpisodeExistsError
-from ..output import temp_path
+from ..output import Destination
 from .config import IngestionConfig
 from .messages import ValueProblem, message_type_of
 from .steps import FrameWrite, MessageWrite, Write
 
 MS = 1_000_000
+#: Name of the MCAP metadata record holding ``items`` (count) and ``problems`` (JSON list) of an episode.
+META_NAME = "owa_ingest"
 SCREEN_TYPE = TOPIC_TYPES[SCREEN]
 
 
@@ -124,16 +130,20 @@ class EpisodeWriter:
     """Writes episode ``name`` into ``root`` (see the module docstring). Use :meth:`check` then
     :meth:`write` per item, then :meth:`commit` (or :meth:`abort`)."""
 
-    def __init__(self, root: str, name: str, config: IngestionConfig) -> None:
-        self.root, self.name, self.config = root, name, config
-        self.final = os.path.join(root, *f"{name}.mcap".split("/"))
-        self.folder = os.path.dirname(self.final)
-        if os.path.exists(self.final) and not config.overwrite:
+    def __init__(self, root: str | Destination, name: str, config: IngestionConfig) -> None:
+        self.dest = root if isinstance(root, Destination) else Destination(root)
+        self.root, self.name, self.config = self.dest.url, name, config
+        self.rel = f"{name}.mcap"
+        self.final = self.dest.url_of(self.rel)
+        self.folder = posixpath.dirname(self.rel)
+        if self.dest.exists(self.rel) and not config.overwrite:
             raise EpisodeExistsError(
-                f"{self.final}: a recording of episode {name!r} is already there (pass overwrite=True to replace it)"
+                f"{self.dest.shown if not self.dest.local else self.root}/{self.rel}: a recording of episode "
+                f"{name!r} is already there (pass overwrite=True to replace it, or resume=True to keep it)"
             )
-        os.makedirs(self.folder, exist_ok=True)
-        self.tmp = temp_path(self.final)
+        self.tmp = self.dest.local_temp(self.rel)
+        #: Left-out items of this episode (dicts), recorded in the .mcap's metadata.
+        self.problems: list[dict[str, Any]] = []
         self._writer: Any = None
         self._videos: dict[str, _Video] = {}
         self._video_names: set[str] = set()
@@ -199,9 +209,8 @@ class EpisodeWriter:
                 video = self._videos.get(w.topic)
                 if video is None:
                     name = _video_file(posixpath.basename(self.name), w.topic, self._video_names)
-                    video = self._videos[w.topic] = _Video(
-                        temp_path(os.path.join(self.folder, name)), name, w, self.config
-                    )
+                    rel = posixpath.join(self.folder, name)
+                    video = self._videos[w.topic] = _Video(self.dest.local_temp(rel), name, w, self.config)
                 pts_ns = video.add(w)
                 width, height = w.size
                 message = MESSAGES[SCREEN_TYPE](
@@ -229,13 +238,15 @@ class EpisodeWriter:
             return self.stats
         for video in self._videos.values():
             video.close(flush=True)
+        self.stats.videos = [posixpath.join(self.folder, v.uri) for v in self._videos.values()]
+        self.stats.recording = self.rel
+        meta = {"stats": json.dumps(self.stats.to_dict(), sort_keys=True),
+                "problems": json.dumps(self.problems, sort_keys=True)}  # fmt: skip
+        self._writer.write_metadata(META_NAME, meta)
         self._writer.finish()
-        prefix = posixpath.dirname(self.name)
-        for video in self._videos.values():
-            os.replace(video.path, os.path.join(self.folder, video.uri))
-            self.stats.videos.append(posixpath.join(prefix, video.uri))
-        os.replace(self.tmp, self.final)
-        self.stats.recording = f"{self.name}.mcap"
+        for video, rel in zip(self._videos.values(), self.stats.videos):
+            self.dest.publish(video.path, rel)
+        self.dest.publish(self.tmp, self.rel)
         return self.stats
 
     def abort(self) -> None:
@@ -252,6 +263,26 @@ class EpisodeWriter:
             except Exception:
                 pass
         _remove(self.tmp)
+
+
+def read_episode(dest: Destination, name: str) -> tuple[EpisodeStats, list[dict[str, Any]]] | None:
+    """The stats and left-out items of episode ``name`` already at ``dest`` (from its ``.mcap``'s
+    :data:`META_NAME` metadata); ``None`` when there is no recording of it, or one without that record
+    (not written by this ingestion, or unreadable: it is written again)."""
+    from mcap.reader import make_reader
+
+    rel = f"{name}.mcap"
+    if not dest.exists(rel):
+        return None
+    try:
+        with dest.open(rel) as f:
+            for meta in make_reader(f).iter_metadata():
+                if meta.name == META_NAME:
+                    stats = EpisodeStats.from_dict(json.loads(meta.metadata["stats"]))
+                    return stats, list(json.loads(meta.metadata["problems"]))
+    except Exception:  # a damaged or foreign file: not done
+        return None
+    return None
 
 
 def _remove(path: str) -> None:
