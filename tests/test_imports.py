@@ -2,19 +2,21 @@
 
 Every module of ``owa_event``, ``owa_binned``, ``owa_fsl`` and ``owa_builders`` is parsed with
 ``ast`` (never imported); every import in it, at module level or inside a function, is an edge to
-the project module it names (``from X import y`` names ``X.y`` when that is a module, else ``X``).
+the project modules it names (``from X import y`` names ``X`` and, when it is a module, ``X.y``: what
+importing it runs), read by the same function the code fingerprint uses
+(:func:`owa_builders.fingerprint.imported_modules`).
 A cycle is reported as the chain of modules that closes it.
 """
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import owa_binned
 import owa_builders
 import owa_event
 import owa_fsl
+from owa_builders.fingerprint import imported_modules
 
 PACKAGES = {m.__name__: Path(m.__file__).parent for m in (owa_event, owa_binned, owa_fsl, owa_builders)}
 
@@ -31,23 +33,8 @@ def _modules() -> dict[str, Path]:
 
 
 def _imports(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    targets: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = package.split(".")
-                base = ".".join(parts[: len(parts) - node.level + 1])
-                base = f"{base}.{node.module}" if node.module else base
-            else:
-                base = node.module or ""
-            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
-        else:
-            continue
-        targets.update(n for n in names if n in modules and n != module)
-    return targets
+    """The project modules ``module`` imports (the fingerprint's own import reader, filtered)."""
+    return {n for n in imported_modules(module, path) if n in modules and n != module}
 
 
 def import_graph() -> dict[str, set[str]]:
