@@ -17,7 +17,6 @@ events and frames.
 
 from __future__ import annotations
 
-import fractions
 import os
 import random
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .recordings import DEFAULT_START_NS, MS, NS, RawEvent, write_recording
+from .recordings import DEFAULT_START_NS, MS, NS, RawEvent, write_recording, write_video
 
 #: The cue grid (rows, columns): one lit block per frame.
 CUE_GRID = (2, 4)
@@ -123,23 +122,9 @@ def write_cue_video(
     path: str | os.PathLike[str], pts_ms: Sequence[int], cues: Sequence[int], width: int, height: int
 ) -> None:
     """An H.264 MKV with one frame per pts (ms, strictly increasing); frame i shows ``cues[i]``."""
-    import av
-
-    with av.open(os.fspath(path), mode="w", format="matroska") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.time_base = fractions.Fraction(1, 1000)
-        stream.codec_context.time_base = stream.time_base
-        stream.codec_context.gop_size = 20
-        stream.options = {"preset": "ultrafast", "tune": "zerolatency", "bframes": "0"}
-        for pts, cue in zip(pts_ms, cues, strict=True):
-            frame = av.VideoFrame.from_ndarray(cue_image(cue, width, height), format="rgb24")
-            frame.pts = int(pts)
-            frame.time_base = stream.time_base
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    if len(cues) != len(pts_ms):
+        raise ValueError(f"{len(cues)} cues for {len(pts_ms)} frame times")
+    write_video(path, pts_ms, width, height, image=lambda i: cue_image(cues[i], width, height), rate=10)
 
 
 def generate_cue_corpus(

@@ -16,7 +16,7 @@ import contextlib
 import os
 import random
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -69,20 +69,29 @@ def frame_index_of(rgb: np.ndarray) -> int:
 
 
 def write_video(
-    path: str | os.PathLike[str], pts_ms: Sequence[int], width: int, height: int, gop: int = 20
+    path: str | os.PathLike[str],
+    pts_ms: Sequence[int],
+    width: int,
+    height: int,
+    gop: int = 20,
+    *,
+    image: Callable[[int], np.ndarray] | None = None,
+    rate: int = 20,
 ) -> None:
-    """Write an H.264 MKV with one frame per pts (ms, strictly increasing); frame i shows index i."""
+    """Write an H.264 MKV with one frame per pts (ms, strictly increasing); frame i shows
+    ``image(i)`` (default: index i, :func:`frame_image`); ``rate``: the stream's nominal frames/s."""
     import av
 
     with av.open(os.fspath(path), mode="w", format="matroska") as container:
-        stream = container.add_stream("libx264", rate=20)
+        stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = __import__("fractions").Fraction(1, 1000)
         stream.codec_context.time_base = stream.time_base
         stream.codec_context.gop_size = gop
         stream.options = {"preset": "ultrafast", "tune": "zerolatency", "bframes": "0"}
         for i, pts in enumerate(pts_ms):
-            frame = av.VideoFrame.from_ndarray(frame_image(i, width, height), format="rgb24")
+            rgb = frame_image(i, width, height) if image is None else image(i)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = int(pts)
             frame.time_base = stream.time_base
             for packet in stream.encode(frame):
