@@ -350,9 +350,9 @@ def write_shards(
 
 
 def _artifact_files(built: BuiltFolder, name: str, tmp: str, repo_id: str | None) -> list[tuple[str, Any]]:
-    """The build record (without the local data root) and the stage's artifacts (FSL tokenizer)."""
+    """The build record (``built`` holds the public one, :func:`.redact.public_record`: no local data
+    root) and the stage's artifacts (FSL tokenizer)."""
     record = dict(built.record)
-    record.pop("data_root", None)
     record["config_name"] = name
     record["media_root"] = f"hf://datasets/{repo_id}" if repo_id else None
     adds: list[tuple[str, Any]] = [

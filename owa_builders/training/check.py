@@ -225,6 +225,8 @@ class _Data:
 def _load(folder: str, config: CheckConfig, media_root: str | None) -> _Data:
     import datasets
 
+    from owa_fsl.tokenizer import TOKENIZER_DIR
+
     from ..output import BuildFolderError, load_build, read_record
     from ..stages import spec
 
@@ -238,7 +240,7 @@ def _load(folder: str, config: CheckConfig, media_root: str | None) -> _Data:
     root = media_root or record.data_root
     if not root:
         raise TrainCheckError(f"{folder}: the build record names no data root; pass the recordings' folder")
-    tokens_dir = os.path.join(folder, "tokenizer")
+    tokens_dir = os.path.join(folder, TOKENIZER_DIR)
     splits = dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {config.train_split: loaded}
     if config.train_split not in splits:
         raise TrainCheckError(f"{folder}: no split {config.train_split!r}; its splits: {sorted(splits)}")
