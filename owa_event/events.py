@@ -187,6 +187,37 @@ class Event:
         return f"Event({self.topic!r}, {self.timestamp_ns}, {self.message_type!r}, {self.fields!r})"
 
 
+#: Raw deltas larger than this (in either direction) are not summed: a sum must stay a plain number.
+MAX_SUMMED_DELTA = 2**31
+
+
+def is_pure_move(fields: dict[str, Any]) -> bool:
+    """Whether a ``mouse/raw`` payload is a *pure relative move*: no button flags, no ``us_flags`` (an
+    absolute move), and ``last_x``/``last_y`` plain ints within +-:data:`MAX_SUMMED_DELTA` (missing
+    ones count as 0). Only such moves are summed by the resampler (:mod:`owa_event.resample`)."""
+    x, y = fields.get("last_x", 0), fields.get("last_y", 0)
+    return (
+        type(x) is int
+        and type(y) is int
+        and -MAX_SUMMED_DELTA <= x <= MAX_SUMMED_DELTA
+        and -MAX_SUMMED_DELTA <= y <= MAX_SUMMED_DELTA
+        and fields.get("button_flags", 0) == 0
+        and fields.get("us_flags", 0) == 0
+    )
+
+
+#: A pure relative move as a read gives it when asked (``Recording.events(moves=True)``): a plain tuple
+#: ``(timestamp_ns, last_x, last_y, data, fields, index, message_type)`` on topic ``mouse/raw`` instead
+#: of an :class:`Event` (the bulk of a recording's messages, which the resampler sums: most are never
+#: made into Events). :func:`move_event` makes one an Event.
+Move = tuple[int, int, int, bytes, dict[str, Any], int, str]
+
+
+def move_event(move: Move) -> Event:
+    """The Event of a :data:`Move` (the very Event the read would have made)."""
+    return Event(MOUSE_RAW, move[0], move[6], move[3], move[4], move[5])
+
+
 def screen_ref(event: Event) -> tuple[str, int | None] | None:
     """``(uri, pts_ns)`` of a screen event's frame; None for other events and screens without media."""
     if event.topic != SCREEN:

@@ -36,7 +36,7 @@ from .errors import (
     TopicWarning,
     did_you_mean,
 )
-from .events import INPUT_TOPICS, Event
+from .events import INPUT_TOPICS, MOUSE_RAW, Event, Move
 from .reader import Recording
 from .resample import resample
 
@@ -464,6 +464,8 @@ def _select(
                 report.substitutions[wanted] = used
                 message = f"{rec.episode_path}: has no {wanted!r} topic; its {used!r} messages are kept in its place (topic_fallbacks)"
                 _warn(report, message, TopicWarning)
+    # Raw moves that the resampler sums are read as Move tuples (no Event per move): the same output.
+    moves = rates.get(MOUSE_RAW, 0) > 0
     stats = rec.stats
     unknown_before, legacy_before = Counter(stats.unknown_types), Counter(stats.legacy_upgraded)
     if selection is None:
@@ -474,7 +476,7 @@ def _select(
         if batches:
             events = rec.message_batches(seen=seen)
         else:
-            events = rec.events(topics=keep, start_ns=lo, end_ns=hi, seen=seen)
+            events = rec.events(topics=keep, start_ns=lo, end_ns=hi, seen=seen, moves=moves)
         if window is not None and keep is None:
             events = _spanning(events, span)
         if rates:
@@ -530,7 +532,9 @@ def _select(
                         continue
                     report.intervals += owns
                     report.kept_ns += max(0, min(end, census.end_ns + 1) - start)
-                events = _counting(rec.events(topics=keep, start_ns=start, end_ns=end), read_in_intervals)
+                events = _counting(
+                    rec.events(topics=keep, start_ns=start, end_ns=end, moves=moves), read_in_intervals
+                )
                 if rates:
                     events = resample(events, rates, keyboard_repeat=config.keyboard_repeat, account=account)
                 yield idx, events
@@ -576,18 +580,19 @@ def topic_warnings(
     return out
 
 
-def _spanning(events: Iterator[Event], span: list[int]) -> Iterator[Event]:
+def _spanning(events: Iterator[Event | Move], span: list[int]) -> Iterator[Event | Move]:
     """``events``, leaving the first and the last log time in ``span``."""
-    event = None
+    last = None
     for event in events:
+        last = event[0] if type(event) is tuple else event.timestamp_ns
         if not span:
-            span.append(event.timestamp_ns)
+            span.append(last)
         yield event
-    if event is not None:
-        span.append(event.timestamp_ns)
+    if last is not None:
+        span.append(last)
 
 
-def _counting(events: Iterator[Event], counter: Counter[str]) -> Iterator[Event]:
+def _counting(events: Iterator[Event | Move], counter: Counter[str]) -> Iterator[Event | Move]:
     for event in events:
-        counter[event.topic] += 1
+        counter[MOUSE_RAW if type(event) is tuple else event.topic] += 1
         yield event

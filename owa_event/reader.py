@@ -38,7 +38,7 @@ from typing import IO, Any, Literal, NamedTuple
 import orjson
 
 from .errors import DamagedRecordingWarning, RecordingError, TruncatedRecordingWarning
-from .events import KNOWN_TYPES, Event, PayloadError, dump_payload
+from .events import KNOWN_TYPES, MAX_SUMMED_DELTA, MOUSE_RAW, Event, Move, PayloadError, dump_payload
 from .legacy import SCREEN_TYPE, is_legacy_screen, upgrade_screen, upgrade_type
 from .mcap_chunks import McapScan, McapScanError
 
@@ -332,13 +332,17 @@ class Recording:
         end_ns: int | None = None,
         *,
         seen: Counter[str] | None = None,
-    ) -> Iterator[Event]:
+        moves: bool = False,
+    ) -> Iterator[Event | Move]:
         """Events of ``topics`` (all when None) with ``start_ns <= timestamp_ns < end_ns``, in time order.
 
         Only kept messages are parsed (invalid JSON raises :class:`RecordingError` naming the
         message). With ``seen``, every message read is counted there by topic *before* the topic
         filter (all channels are read, unparsed ones cost a record walk); a read of every channel over
-        the whole time range also sets :meth:`census`.
+        the whole time range also sets :meth:`census`. With ``moves``, each pure relative move
+        (:func:`~owa_event.events.is_pure_move`) of a ``mouse/raw`` channel comes as a
+        :data:`~owa_event.events.Move` tuple instead of an Event: the same messages, in the same
+        order, with the same indexes, for a consumer that sums them (the resampler).
         """
         wanted = None if topics is None else set(topics)
         channels = (
@@ -352,6 +356,10 @@ class Recording:
         index = 0
         prev: float = math.inf  # no gap before the first message
         lo, hi, gap = MIN_LOG_TIME_NS, MAX_LOG_TIME_NS, MAX_SPAN_NS
+        move_channels = (
+            frozenset(c for c, i in kept.items() if i.topic == MOUSE_RAW) if moves else frozenset()
+        )
+        lim = MAX_SUMMED_DELTA
         with self._read_errors():
             stream = self._scan.messages(channels, start_ns, end_ns)
             for log_time, channel_id, data in stream:
@@ -374,6 +382,19 @@ class Recording:
                     raise self._not_json(index, info, log_time, exc) from None
                 if type(fields) is not dict:
                     raise self._not_json(index, info, log_time, None)
+                if channel_id in move_channels:
+                    x, y = fields.get("last_x", 0), fields.get("last_y", 0)
+                    if (  # is_pure_move, inline
+                        type(x) is int
+                        and type(y) is int
+                        and -lim <= x <= lim
+                        and -lim <= y <= lim
+                        and fields.get("button_flags", 0) == 0
+                        and fields.get("us_flags", 0) == 0
+                    ):
+                        yield (log_time, x, y, data, fields, index, info.message_type)
+                        index += 1
+                        continue
                 if info.screen:
                     data, fields = self._screen(data, fields, info, index, log_time)
                 yield Event(info.topic, log_time, info.message_type, data, fields, index)

@@ -67,7 +67,17 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 
 from owa_event.account import Account
-from owa_event.events import KEYBOARD, MOUSE, MOUSE_RAW, Event, EventOrderError
+from owa_event.events import (
+    KEYBOARD,
+    MAX_SUMMED_DELTA,
+    MOUSE,
+    MOUSE_RAW,
+    Event,
+    EventOrderError,
+    Move,
+    is_pure_move,
+    move_event,
+)
 
 __all__ = ["RULE_AUTOREPEAT", "RULE_MOUSE_LATEST", "RULE_RATE_LIMIT", "resample"]
 
@@ -83,26 +93,6 @@ def _period_ns(topic: str, rate: float) -> float:
     if not math.isfinite(rate) or rate < 0:
         raise ValueError(f"rate for topic {topic!r} must be finite and >= 0 Hz, got {rate!r}")
     return 1e9 / rate if rate > 0 else 0.0
-
-
-#: Raw deltas larger than this (in either direction) are not summed: a sum must stay a plain number.
-_MAX_SUMMED_DELTA = 2**31
-
-
-def _is_delta(value: object) -> bool:
-    return type(value) is int and -_MAX_SUMMED_DELTA <= value <= _MAX_SUMMED_DELTA  # type: ignore[operator]
-
-
-def _is_pure_raw_move(ev: Event) -> bool:
-    """A relative move without buttons whose deltas are plain ints (only those are summed; any other
-    raw event, e.g. one whose ``last_x`` is a string, passes through unchanged)."""
-    f = ev.fields
-    return (
-        f.get("button_flags", 0) == 0
-        and f.get("us_flags", 0) == 0
-        and _is_delta(f.get("last_x", 0))
-        and _is_delta(f.get("last_y", 0))
-    )
 
 
 class _Resampler:
@@ -127,7 +117,8 @@ class _Resampler:
         self.ready: list[tuple[int, int, Event]] = []  # heap of (timestamp_ns, seq, event)
         # Pending raw-mouse accumulation.
         self.raw_t0 = 0
-        self.raw_last: Event | None = None
+        #: The last absorbed move: an Event, or a Move tuple (made into an Event on flush).
+        self.raw_last: Event | Move | None = None
         self.raw_seq = 0
         self.raw_sum_x = 0
         self.raw_sum_y = 0
@@ -148,6 +139,8 @@ class _Resampler:
 
     def flush_raw(self) -> None:
         last = self.raw_last
+        if type(last) is tuple:
+            last = move_event(last)
         if last is not None:
             if self.raw_count > 1:
                 last = last.replace(last_x=self.raw_sum_x, last_y=self.raw_sum_y)
@@ -168,8 +161,9 @@ class _Resampler:
         if not self.ready:
             return
         bound: tuple[int, int] | None = None
-        if self.raw_last is not None:
-            bound = (self.raw_last.timestamp_ns, self.raw_seq)
+        last = self.raw_last
+        if last is not None:
+            bound = (last[0] if type(last) is tuple else last.timestamp_ns, self.raw_seq)
         if self.mouse_pending is not None:
             key = (self.mouse_pending.timestamp_ns, self.mouse_seq)
             bound = key if bound is None or key < bound else bound
@@ -195,7 +189,7 @@ class _Resampler:
             self._push_generic(ev, period)
 
     def _push_raw(self, ev: Event, period: float) -> None:
-        if not _is_pure_raw_move(ev):
+        if not is_pure_move(ev.fields):
             self.flush_raw()
             self._ready(ev, self.seq)
             return
@@ -265,7 +259,7 @@ class _Resampler:
 
 
 def resample(
-    events: Iterable[Event],
+    events: Iterable[Event | Move],
     rates: Mapping[str, float],
     *,
     keyboard_repeat: bool = False,
@@ -278,55 +272,47 @@ def resample(
     non-finite ones); a decrease of ``timestamp_ns`` in the input raises :class:`ValueError`
     while iterating. ``account``, if given, gets every drop (``rule, topic``) and every merged raw
     mouse move as the output is consumed (input and output are the caller's to count).
+
+    The input may hold :data:`~owa_event.events.Move` tuples (a read's pure raw moves) among the
+    events: the output is the same as for their Events (:func:`~owa_event.events.move_event`); only
+    the moves that are emitted are made into Events.
     """
     periods = {topic: _period_ns(topic, rate) for topic, rate in rates.items()}
     return _run(events, periods, keyboard_repeat, account if account is not None else Account())
 
 
 def _run(
-    events: Iterable[Event], periods: dict[str, float], keyboard_repeat: bool, account: Account
+    events: Iterable[Event | Move], periods: dict[str, float], keyboard_repeat: bool, account: Account
 ) -> Iterator[Event]:
     state = _Resampler(periods, keyboard_repeat, account)
     out: list[Event] = []
     ready = state.ready
     raw_period = periods.get(MOUSE_RAW, 0.0)
     raw_topic = MOUSE_RAW if raw_period > 0 else None
-    lim = _MAX_SUMMED_DELTA
+    lim = MAX_SUMMED_DELTA
     prev_t = -(2**63)
     # The pending raw accumulation lives in locals while moves are absorbed (the hot case) and is
     # written back to ``state`` before anything else reads it (``synced`` says whether it is there).
     raw_end = -math.inf  # raw_t0 + raw_period of the pending accumulation (-inf: none pending)
-    raw_last: Event | None = None
+    raw_last: Event | Move | None = None
     seq = raw_seq = sum_x = sum_y = count = 0
     synced = True
     for ev in events:
-        t = ev.timestamp_ns
-        if t < prev_t:
-            raise EventOrderError(
-                f"events out of time order: event #{ev.index} on {ev.topic!r} at {t} ns "
-                f"comes after one at {prev_t} ns"
-            )
-        prev_t = t
-        if t < raw_end and ev.topic == raw_topic:
-            # The hot case, inline: a pure relative move absorbed into the pending sum (same rule as
-            # _push_raw; anything else takes the general path below).
-            f = ev.fields
-            x, y = f.get("last_x", 0), f.get("last_y", 0)
-            if (
-                type(x) is int
-                and type(y) is int
-                and -lim <= x <= lim
-                and -lim <= y <= lim
-                and f.get("button_flags", 0) == 0
-                and f.get("us_flags", 0) == 0
-            ):
+        if type(ev) is tuple:  # a Move: a pure relative raw move (checked by the read)
+            t = ev[0]
+            if t < prev_t:
+                raise EventOrderError(
+                    f"events out of time order: event #{ev[5]} on {MOUSE_RAW!r} at {t} ns "
+                    f"comes after one at {prev_t} ns"
+                )
+            prev_t = t
+            if t < raw_end:  # absorbed into the pending sum: the hot case
                 seq += 1
                 raw_last, raw_seq = ev, seq
-                sum_x += x
-                sum_y += y
+                sum_x += ev[1]
+                sum_y += ev[2]
                 count += 1
                 synced = False
-                # only events keyed below this move can be released now (the pending sum's new place)
                 if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
                     state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
                     state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count
@@ -336,6 +322,44 @@ def _run(
                         yield from out
                         out.clear()
                 continue
+            ev = move_event(ev)
+        else:
+            t = ev.timestamp_ns
+            if t < prev_t:
+                raise EventOrderError(
+                    f"events out of time order: event #{ev.index} on {ev.topic!r} at {t} ns "
+                    f"comes after one at {prev_t} ns"
+                )
+            prev_t = t
+            if t < raw_end and ev.topic == raw_topic:
+                # The hot case for Events, inline: a pure relative move absorbed into the pending sum
+                # (the rule of _push_raw; anything else takes the general path below).
+                f = ev.fields
+                x, y = f.get("last_x", 0), f.get("last_y", 0)
+                if (
+                    type(x) is int
+                    and type(y) is int
+                    and -lim <= x <= lim
+                    and -lim <= y <= lim
+                    and f.get("button_flags", 0) == 0
+                    and f.get("us_flags", 0) == 0
+                ):
+                    seq += 1
+                    raw_last, raw_seq = ev, seq
+                    sum_x += x
+                    sum_y += y
+                    count += 1
+                    synced = False
+                    # only events keyed below this move can be released now (the pending sum's new place)
+                    if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
+                        state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
+                        state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count
+                        synced = True
+                        state.release(out)
+                        if out:
+                            yield from out
+                            out.clear()
+                    continue
         if not synced:
             state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
             state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count

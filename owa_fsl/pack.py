@@ -15,6 +15,7 @@ Invariants (tested):
 
 from __future__ import annotations
 
+import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
@@ -32,14 +33,25 @@ from .tokenizer import TokenTable
 class PackedSequence:
     """One row of the FSL stage (before the episode columns are added)."""
 
-    input_ids: list[int]
-    attention_mask: list[int]
+    ids: array.array[int]
+    """Exactly ``max_len`` int32 ids: the ``n_tokens`` real ones, then padding (a buffer: rows are built
+    from it without converting int by int)."""
     images: list[tuple[str, int | None]]
     base_ns: int
     n_events: int
     n_tokens: int
     frame_events: list[Event] = field(default_factory=list, compare=False, repr=False)
     """The screen events behind ``images``, in order (their other fields go into the rows)."""
+
+    @property
+    def input_ids(self) -> list[int]:
+        """:attr:`ids` as a list."""
+        return self.ids.tolist()
+
+    @property
+    def attention_mask(self) -> list[int]:
+        """1 for each real token, then 0 for each padding id (``max_len`` in all)."""
+        return [1] * self.n_tokens + [0] * (len(self.ids) - self.n_tokens)
 
 
 @dataclass
@@ -86,14 +98,13 @@ class Packer:
         self.account = account if account is not None else Account()
         self.stats = stats if stats is not None else PackStats()
         self._max_offset = encoder.max_offset_ns()
-
-    def _ids(self, event: Event, base_ns: int) -> list[int]:
-        return self.table.ids(self.encoder.encode(event, base_ns))
+        self._padding: array.array[int] = array.array("i")  # pad_id repeated (grown on first use)
 
     def pack(self, events: Iterable[Event], where: str = "") -> Iterator[PackedSequence]:
         """The sequences of one episode, in time order. ``where`` names the episode in errors."""
         max_len = self.max_len
-        ids: list[int] = []
+        encode, append_ids = self.encoder.encode, self.table.append_ids
+        ids: array.array[int] = array.array("i")
         images: list[tuple[str, int | None]] = []
         screens: list[Event] = []
         members: Counter[str] = Counter()
@@ -103,48 +114,58 @@ class Packer:
             t = event.timestamp_ns
             if not members or t - base > self._max_offset:
                 if members:
-                    yield from self._close(ids, images, screens, members, base)
-                    ids, images, screens, members = [], [], [], Counter()
+                    seq = self._close(ids, images, screens, members, base)
+                    if seq is not None:
+                        yield seq
+                    ids, images, screens, members = array.array("i"), [], [], Counter()
                 base = t
+            start = len(ids)
             try:
-                event_ids = self._ids(event, base)
+                append_ids(ids, encode(event, base))
             except EncodeError as exc:
                 raise EncodeError(f"{where}: {exc}" if where else str(exc)) from None
-            if len(event_ids) > max_len:
+            n = len(ids) - start
+            if n > max_len:
                 if self.on_oversize == "error":
                     raise OversizeEventError(
-                        f"{where}: event #{event.index} ({topic} at {t} ns) needs {len(event_ids)} tokens, "
+                        f"{where}: event #{event.index} ({topic} at {t} ns) needs {n} tokens, "
                         f"more than max_sequence_length={max_len}"
                     )
+                del ids[start:]
                 self.account.drop(RULE_OVERSIZE, topic)
                 continue
-            if len(ids) + len(event_ids) > max_len:
-                yield from self._close(ids, images, screens, members, base)
-                ids, images, screens, members = [], [], [], Counter()
+            if len(ids) > max_len:  # does not fit: it starts the next sequence (its times from itself)
+                del ids[start:]
+                seq = self._close(ids, images, screens, members, base)
+                if seq is not None:
+                    yield seq
+                ids, images, screens, members = array.array("i"), [], [], Counter()
                 base = t
-                event_ids = self._ids(event, base)
-            ids.extend(event_ids)
+                append_ids(ids, encode(event, base))
             members[topic] += 1
             if topic == SCREEN:
                 images.append(frame_ref(event))
                 screens.append(event)
         if members:
-            yield from self._close(ids, images, screens, members, base)
+            seq = self._close(ids, images, screens, members, base)
+            if seq is not None:
+                yield seq
 
     def _close(
         self,
-        ids: list[int],
+        ids: array.array[int],
         images: list[tuple[str, int | None]],
         screens: list[Event],
         members: Counter[str],
         base: int,
-    ) -> Iterator[PackedSequence]:
+    ) -> PackedSequence | None:
+        """The sequence of ``ids`` (padded in place), or None when it is dropped (frameless)."""
         stats = self.stats
         if self.drop_frameless and not images:
             stats.sequences_dropped_frameless += 1
             for topic, n in members.items():
                 self.account.drop(RULE_FRAMELESS, topic, n)
-            return
+            return None
         n = len(ids)
         pad = self.max_len - n
         stats.sequences += 1
@@ -153,9 +174,12 @@ class Packer:
         stats.padding += pad
         for topic, count in members.items():
             self.account.emit(topic, count)
-        yield PackedSequence(
-            input_ids=ids + [self.pad_id] * pad,
-            attention_mask=[1] * n + [0] * pad,
+        if pad:
+            if len(self._padding) < pad:
+                self._padding = array.array("i", [self.pad_id]) * self.max_len
+            ids.extend(self._padding[:pad])
+        return PackedSequence(
+            ids=ids,
             images=images,
             base_ns=base,
             n_events=sum(members.values()),

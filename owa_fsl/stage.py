@@ -83,9 +83,9 @@ def image_of(ref: tuple[str, int | None], event: Event) -> dict[str, Any]:
 
 def rows_batch(rows: list[dict[str, Any]], schema: pa.Schema, max_len: int) -> pa.RecordBatch:
     """One record batch of FSL rows (``schema``; each row's ``input_ids`` has exactly ``max_len`` ids,
-    ``n_tokens`` of them real). The two token columns are built from buffers (one int32 / int8 buffer
-    and fixed offsets), not converted int by int from Python lists: the same values as
-    ``RecordBatch.from_pylist``, several times cheaper."""
+    ``n_tokens`` of them real: an int32 ``array.array``, as the packer makes them, or a list). The two
+    token columns are built from buffers (one int32 / int8 buffer and fixed offsets), not converted int
+    by int from Python lists: the same values as ``RecordBatch.from_pylist``, several times cheaper."""
     n = len(rows)
     ids = array.array("i")
     for row in rows:
@@ -234,7 +234,7 @@ class FslStage(Stage):
             episode = shift_actions(events, config.action_shift_ns)
             for seq in packer.pack(episode, where=f"{recording.path} (interval {interval_idx})"):
                 row: dict[str, Any] = {
-                    "input_ids": seq.input_ids,
+                    "input_ids": seq.ids,
                     "n_tokens": seq.n_tokens,
                     "images": [image_of(ref, e) for ref, e in zip(seq.images, seq.frame_events, strict=True)],
                     "episode_path": recording.episode_path,
@@ -244,7 +244,7 @@ class FslStage(Stage):
                 }
                 if config.debug_text:
                     row["text"] = tokens.tokenizer.decode(
-                        seq.input_ids[: seq.n_tokens], skip_special_tokens=False
+                        seq.ids[: seq.n_tokens].tolist(), skip_special_tokens=False
                     )
                 rows.append(row)
                 if len(rows) >= BATCH_ROWS:

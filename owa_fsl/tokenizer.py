@@ -16,6 +16,7 @@ Invariant (tested): for every encodable event, ``table.ids(tokens)`` equals
 
 from __future__ import annotations
 
+import array
 import hashlib
 import json
 import os
@@ -221,6 +222,7 @@ class TokenTable:
         self.token_to_id: dict[str, int] = ids
         self.id_to_token: dict[int, str] = {tid: tok for tok, tid in ids.items()}
         self.image_ids: tuple[int, ...] = tuple(ids[t] for t in image_tokens.tokens())
+        self._image_array: array.array[int] | None = None  # image_ids as int32, built on first use
         self._image_last = image_tokens.tokens()[-1]
         #: ``len(tokenizer)``: the model's embedding table must have at least this many rows.
         self.tokenizer_size: int = len(tokenizer)
@@ -263,6 +265,26 @@ class TokenTable:
                 raise ValueError(f"token {exc.args[0]!r} is not in the {name} vocabulary") from None
             return self._ids_with_text(tokens)
         return out
+
+    def append_ids(self, out: array.array[int], tokens: Sequence[str]) -> None:
+        """Append the ids of ``tokens`` (as :meth:`ids`) to the int32 array ``out``: the image expansion is
+        copied from a prebuilt array (no int-by-int conversion for the bulk of a sequence's ids)."""
+        if IMAGE_PLACEHOLDER not in tokens:
+            out.extend(self.ids(tokens))
+            return
+        image = self._image_array
+        if image is None:
+            image = self._image_array = array.array("i", self.image_ids)
+        table, start = self.token_to_id, len(out)
+        try:
+            for tok in tokens:
+                if tok == IMAGE_PLACEHOLDER:
+                    out.extend(image)
+                else:
+                    out.append(table[tok])
+        except KeyError:
+            del out[start:]
+            out.extend(self.ids(tokens))  # raises the error of ids (or takes the text path)
 
     def _ids_with_text(self, tokens: Sequence[str]) -> list[int]:
         table, out = self.token_to_id, []

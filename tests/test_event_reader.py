@@ -18,7 +18,7 @@ from owa.core import MESSAGES, OWAMessage
 
 from owa_builders.demo.recordings import MS, NS, RawEvent, SessionSpec, session_events, write_recording
 from owa_event.errors import RecordingError, TruncatedRecordingWarning
-from owa_event.events import TOPIC_TYPES, Event
+from owa_event.events import TOPIC_TYPES, Event, is_pure_move, move_event
 from owa_event.reader import Recording
 
 T0 = 1_748_854_800 * NS
@@ -570,3 +570,58 @@ def test_seen_counts_every_topic_read_in_a_window_before_the_topic_filter(curren
         kept = list(rec.events(topics=["keyboard"], start_ns=start, end_ns=end, seen=seen))
     window = [topic for t, topic, _ in expected if start <= t < end]
     assert seen == Counter(window) and len(kept) == window.count("keyboard") > 0
+
+
+# ---------------------------------------------------------------------------------------
+# moves=True: pure raw moves as Move tuples
+# ---------------------------------------------------------------------------------------
+def _read(path: Path, **kwargs: Any) -> list[Event]:
+    """Every event of a read, with Move tuples made into their Events."""
+    with Recording(path) as rec:
+        return [move_event(e) if type(e) is tuple else e for e in rec.events(**kwargs)]
+
+
+def _rows(events: list[Event]) -> list[tuple[Any, ...]]:
+    return [(e.topic, e.timestamp_ns, e.message_type, e.data, e.fields, e.index) for e in events]
+
+
+def test_moves_are_the_same_events_as_tuples(session: tuple[list[RawEvent], Path]) -> None:
+    _, path = session
+    with Recording(path) as rec:
+        items = list(rec.events(moves=True))
+    tuples = [e for e in items if type(e) is tuple]
+    assert tuples and all(is_pure_move(m[4]) for m in tuples)
+    assert not [e for e in items if type(e) is Event and e.topic == "mouse/raw" and is_pure_move(e.fields)]
+    assert _rows(_read(path, moves=True)) == _rows(_read(path))
+    for kwargs in ({"topics": ["mouse/raw", "screen"]}, {"start_ns": T0 + 500 * MS, "end_ns": T0 + 2 * NS}):
+        assert _rows(_read(path, moves=True, **kwargs)) == _rows(_read(path, **kwargs))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"last_x":1,"last_y":-2,"us_flags":0,"button_flags":0,"button_data":0}',
+        b'{"last_x":1}',  # missing fields count as 0: a pure move
+        b"{}",
+        b'{"last_x":1.5,"last_y":0}',  # not an int: passes as an event
+        b'{"last_x":true,"last_y":0}',
+        b'{"last_x":"3","last_y":0}',
+        b'{"last_x":2147483649,"last_y":0}',  # beyond +-2**31: not summed
+        b'{"last_x":-2147483648,"last_y":2147483648}',
+        b'{"last_x":1,"last_y":1,"button_flags":1}',
+        b'{"last_x":1,"last_y":1,"us_flags":1}',
+        b'{"last_x":1,"last_y":1,"button_flags":0.0,"us_flags":false}',
+    ],
+)
+def test_moves_take_exactly_the_pure_moves(tmp_path: Path, payload: bytes) -> None:
+    path = write_raw(
+        tmp_path / "raw.mcap",
+        [(T0 + i * MS, payload) for i in range(3)],
+        topic="mouse/raw",
+        schema="desktop/RawMouseEvent",
+    )
+    with Recording(path) as rec:
+        items = list(rec.events(moves=True))
+    pure = is_pure_move(orjson.loads(payload))
+    assert [type(e) is tuple for e in items] == [pure] * 3
+    assert _rows(_read(path, moves=True)) == _rows(_read(path))

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from owa_event.account import Account
-from owa_event.events import TOPIC_TYPES, Event
+from owa_event.events import TOPIC_TYPES, Event, EventOrderError, Move, is_pure_move
 from owa_event.resample import (
     RULE_AUTOREPEAT,
     RULE_MOUSE_LATEST,
@@ -528,3 +528,76 @@ def test_property_fast_path_equals_general_path(
     key = [(e.topic, e.timestamp_ns, e.fields, e.index) for e in out]
     assert key == [(e.topic, e.timestamp_ns, e.fields, e.index) for e in ref]
     assert account.dropped == ref_account.dropped and account.merged == ref_account.merged
+
+
+# ---------------------------------------------------------------------------------------
+# Move tuples (a read's pure raw moves, Recording.events(moves=True)) give the same output
+# ---------------------------------------------------------------------------------------
+def _as_moves(events: list[Event]) -> list[Event | Move]:
+    """``events`` with every pure relative raw move as the Move tuple a read would give."""
+    return [
+        (
+            e.timestamp_ns,
+            e.fields.get("last_x", 0),
+            e.fields.get("last_y", 0),
+            e.data,
+            e.fields,
+            e.index,
+            e.message_type,
+        )
+        if e.topic == "mouse/raw" and is_pure_move(e.fields)
+        else e
+        for e in events
+    ]
+
+
+def _same(a: list[Event], b: list[Event]) -> None:
+    assert [(e.topic, e.timestamp_ns, e.message_type, e.data, e.fields, e.index) for e in a] == [
+        (e.topic, e.timestamp_ns, e.message_type, e.data, e.fields, e.index) for e in b
+    ]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_streams(), st.booleans())
+def test_property_move_tuples_give_the_same_output_and_account(
+    stream: tuple[list[Event], dict[str, float]], rep: bool
+) -> None:
+    inp, rates = stream
+    inp = [Event(e.topic, e.timestamp_ns, e.message_type, e.data, e.fields, i) for i, e in enumerate(inp)]
+    want_account, got_account = Account(), Account()
+    want = list(resample(inp, rates, keyboard_repeat=rep, account=want_account))
+    got = list(resample(_as_moves(inp), rates, keyboard_repeat=rep, account=got_account))
+    _same(got, want)
+    assert got_account == want_account
+    assert all(type(e) is Event for e in got)
+
+
+def test_move_tuples_with_other_events_waiting_and_a_tie() -> None:
+    # Other-topic events wait while a sum is pending; one shares the time of the move after it.
+    inp = [
+        raw(0, 1, 1),
+        screen(1 * MS),
+        raw(1 * MS, 2, 0),
+        move(3 * MS, 5, 5),
+        raw(3 * MS, 0, 4),
+        raw(60 * MS, 1, 1),
+    ]
+    inp = [Event(e.topic, e.timestamp_ns, e.message_type, e.data, e.fields, i) for i, e in enumerate(inp)]
+    rates = {"mouse/raw": 20, "screen": 20}
+    want = list(resample(inp, rates))
+    got = list(resample(_as_moves(inp), rates))
+    _same(got, want)
+    assert [e.topic for e in got] == ["screen", "mouse", "mouse/raw", "mouse/raw"]
+    assert (got[2].fields["last_x"], got[2].fields["last_y"], got[2].index) == (3, 5, 4)
+
+
+def test_move_tuples_without_a_raw_rate_pass_as_their_events() -> None:
+    inp = [raw(0, 1, 1), raw(1 * MS, 2, 0), screen(2 * MS)]
+    inp = [Event(e.topic, e.timestamp_ns, e.message_type, e.data, e.fields, i) for i, e in enumerate(inp)]
+    _same(list(resample(_as_moves(inp), {"screen": 20})), inp)
+
+
+def test_move_tuple_out_of_order_raises() -> None:
+    inp = _as_moves([screen(5 * MS), raw(1 * MS, 1, 1)])
+    with pytest.raises(EventOrderError, match="out of time order"):
+        list(resample(inp, {"mouse/raw": 20}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import dataclasses
 from pathlib import Path
 
@@ -243,6 +244,23 @@ def test_table_ids_match_tokenizer_property(tables: dict, key: tuple, x: int, y:
     for event in (raw, mouse):
         tokens = table.encoder.encode(event, BASE)
         assert table.ids(tokens) == expanded_ids(tok, tokens, PRESETS[key[1]])
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("preset", PRESETS)
+def test_append_ids_appends_exactly_the_ids(tables: dict, name: str, preset: str) -> None:
+    _, table = tables[name, preset]
+    out = array.array("i", [7])
+    want = [7]
+    for event in every_kind():
+        tokens = table.encoder.encode(event, BASE)
+        table.append_ids(out, tokens)
+        want += table.ids(tokens)
+    assert out.tolist() == want
+    if table.encoder.single_tokens:  # an unknown token: the error of ids, nothing appended
+        with pytest.raises(ValueError, match="is not in the"):
+            table.append_ids(out, ["<EVENT_START>", IMAGE_PLACEHOLDER, "<nope>"])
+        assert out.tolist() == want
 
 
 def test_table_basics(tables: dict) -> None:
