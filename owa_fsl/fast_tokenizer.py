@@ -67,9 +67,19 @@ def _config_tokens(config: dict[str, Any]) -> list[Any] | None:
             values.extend(extra)
         elif extra is not None:
             return None
-    if all(isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("content"), str)) for v in values):
+    if all(isinstance(v, str) or _is_added_token(v) for v in values):
         return values
     return None
+
+
+def _is_added_token(value: Any) -> bool:
+    """A serialized special ``AddedToken`` (the only dict form ``transformers`` turns into a token)."""
+    return (
+        isinstance(value, dict)
+        and value.get("__type") == "AddedToken"
+        and isinstance(value.get("content"), str)
+        and value.get("special") is True
+    )
 
 
 def folder_problem(folder: str, generic_classes: Iterable[str]) -> str | None:
