@@ -32,8 +32,12 @@ from .errors import TokenizerError
 
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "tokenizer_config.json"
-#: Files of the base folder that ``transformers`` reads besides ``tokenizer.json``, copied unchanged.
-COPIED_FILES = (CONFIG_FILE, "chat_template.jinja")
+#: Files of the base folder that ``transformers`` reads besides the config and ``tokenizer.json``, copied.
+COPIED_FILES = ("chat_template.jinja",)
+#: Config keys that only say where the base was loaded from: left out of the saved config, as
+#: ``save_pretrained`` leaves them out (a local path is private).
+PRIVATE_KEYS = ("name_or_path", "special_tokens_map_file", "tokenizer_file", "device_map", "files_loaded",
+                "slow_tokenizer_class")  # fmt: skip
 #: Legacy side files ``transformers`` merges into the tokenizer when present: such folders take its path.
 SIDE_FILES = (
     "special_tokens_map.json",
@@ -226,9 +230,13 @@ class FastTokenizer:
 
     # ---- saving and the transformers tokenizer ------------------------------------------------------
     def save(self, directory: str) -> None:
-        """Write the loadable folder: the base folder's :data:`COPIED_FILES` and the expanded
+        """Write the loadable folder: the base config without :data:`PRIVATE_KEYS` (formatted as
+        ``save_pretrained`` formats it), the base folder's :data:`COPIED_FILES` and the expanded
         ``tokenizer.json`` (pretty-printed, as ``save_pretrained`` writes it)."""
         os.makedirs(directory, exist_ok=True)
+        config = {k: v for k, v in self.config.items() if k not in PRIVATE_KEYS}
+        with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as f:
+            f.write(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         for name in COPIED_FILES:
             source = os.path.join(self.folder, name)
             if os.path.isfile(source) and not _same_file(source, os.path.join(directory, name)):

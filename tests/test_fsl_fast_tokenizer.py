@@ -98,7 +98,25 @@ def bare_wordpiece_base(folder: Path) -> Path:
     return folder
 
 
+def v4_config_base(folder: Path) -> Path:
+    """The demo BPE with a config as older transformers wrote it: ``added_tokens_decoder``, legacy
+    ``additional_special_tokens``, a private ``name_or_path`` and a chat template."""
+    write_example_tokenizer(folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    flags = {"lstrip": False, "normalized": False, "rstrip": False, "single_word": False, "special": True}
+    config.update(
+        added_tokens_decoder={"0": {"content": EOS, **flags}, "1": {"content": PAD, **flags}},
+        additional_special_tokens=[PAD],
+        name_or_path="/home/someone/private/tokenizer",
+        chat_template="{% for m in messages %}{{ m['content'] }}{{ eos_token }}{% endfor %}",
+        clean_up_tokenization_spaces=False,
+    )
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder
+
+
 BASES: dict[str, Callable[[Path], Path]] = {
+    "v4_config": v4_config_base,
     "demo": demo_base,
     "prefix_space": prefix_space_base,
     "image_known": image_known_base,
@@ -191,6 +209,13 @@ def test_decoding_uses_the_transformers_tokenizer_on_first_use(bases: dict, tmp_
     assert fast.table.to_tokens(ids) == slow.table.to_tokens(ids)
     assert type(fast.tokenizer) is type(slow.tokenizer)
     assert fast.tokenizer is fast.tokenizer  # made once
+
+
+def test_saved_config_leaves_the_private_path_out(bases: dict, tmp_path: Path) -> None:
+    both_ways(bases["v4_config"], "internvl3", tmp_path)
+    config = json.loads((tmp_path / "fast" / "tokenizer_config.json").read_text())
+    assert "name_or_path" not in config and "/home/someone" not in json.dumps(config)
+    assert config["chat_template"].startswith("{% for m in messages %}")
 
 
 def test_base_vocab_image_tokens_keep_their_ids(bases: dict, tmp_path: Path) -> None:
