@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable
@@ -28,9 +29,11 @@ from owa_builders.demo.tokenizer import (
     example_tokenizer_json,
     write_example_tokenizer,
 )
+from owa_fsl.config import FslConfig
 from owa_fsl.encoders import get_encoder
 from owa_fsl.errors import TokenizerError
 from owa_fsl.fast_tokenizer import FastTokenizer, folder_problem
+from owa_fsl.stage import FslStage
 from owa_fsl.tokenizer import (
     FSL_META,
     GENERIC_FAST_CLASSES,
@@ -336,3 +339,14 @@ def test_a_build_with_a_local_tokenizer_never_imports_transformers(current_corpu
         assert loaded_facts(load(out["tokenizer_dir"])) == loaded_facts(load(str(tmp_path / "slow")))
     assert FslTokens.load(out["tokenizer_dir"]).describe() == slow.describe()
     assert os.path.basename(out["tokenizer_dir"]) == TOKENIZER_DIR
+
+
+def test_a_worker_copy_of_the_stage_holds_only_the_id_table(bases: dict) -> None:
+    stage = FslStage(FslConfig(tokenizer_name=bases["demo"], image_preset="smolvlm"))
+    assert isinstance(stage.tokens.expanded, FastTokenizer)
+    data = pickle.dumps(stage)
+    assert b"tokenizers" not in data and b"FastTokenizer" not in data
+    copy = pickle.loads(data)
+    assert copy.tokens.expanded is None and copy.tokens.tokenizer is None
+    assert copy.tokens.table.token_to_id == stage.tokens.table.token_to_id
+    assert copy.tokens.describe() == stage.tokens.describe()
