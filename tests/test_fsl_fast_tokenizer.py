@@ -350,3 +350,13 @@ def test_a_worker_copy_of_the_stage_holds_only_the_id_table(bases: dict) -> None
     assert copy.tokens.expanded is None and copy.tokens.tokenizer is None
     assert copy.tokens.table.token_to_id == stage.tokens.table.token_to_id
     assert copy.tokens.describe() == stage.tokens.describe()
+
+
+@pytest.mark.parametrize("which", ["fast", "slow"])
+def test_an_expanded_folder_as_the_base_gives_the_same_ids(bases: dict, which: str, tmp_path: Path) -> None:
+    """A dataset's own tokenizer/ folder (written either way) passed back as the base tokenizer."""
+    fast, _ = both_ways(bases["demo"], "internvl3", tmp_path)
+    again = FslTokens.build(str(tmp_path / which), get_encoder("factorized"), IMAGE_PRESETS["internvl3"])
+    assert isinstance(again.expanded, FastTokenizer)
+    assert again.describe() == fast.describe()
+    assert len(again.expanded) == len(fast.expanded)
