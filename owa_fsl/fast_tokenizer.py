@@ -50,8 +50,6 @@ REWRITING_KEYS = ("add_bos_token", "add_eos_token", "split_special_tokens")
 #: Above this vocabulary size, with a ``config.json`` beside it, ``transformers`` may patch the
 #: pre-tokenizer's regex on load (Mistral models): such folders take its path.
 PATCHED_VOCAB = 100_000
-#: The flags of the tokens ``expand_tokenizer`` adds (the same as on the ``transformers`` path).
-ADDED_FLAGS = {"special": True, "normalized": False, "lstrip": False, "rstrip": False, "single_word": False}
 _FLAG_NAMES = ("special", "normalized", "lstrip", "rstrip", "single_word")
 
 
@@ -86,31 +84,79 @@ def _is_added_token(value: Any) -> bool:
     )
 
 
-def folder_problem(folder: str, generic_classes: Iterable[str]) -> str | None:
-    """Why ``folder`` cannot be expanded without ``transformers`` (None when it can); see the module doc."""
+def load_folder(folder: str, generic_classes: Iterable[str]) -> tuple[FastTokenizer | None, str | None]:
+    """``(tokenizer, None)`` for a folder this module expands exactly as ``transformers`` would, else
+    ``(None, why not)`` (the caller then takes the ``transformers`` path); see the module doc."""
     config_path, json_path = os.path.join(folder, CONFIG_FILE), os.path.join(folder, TOKENIZER_FILE)
     if not (os.path.isfile(config_path) and os.path.isfile(json_path)):
-        return f"no {CONFIG_FILE} and {TOKENIZER_FILE}"
+        return None, f"no {CONFIG_FILE} and {TOKENIZER_FILE}"
     try:
         with open(config_path, encoding="utf-8") as f:
             config = json.load(f)
     except (OSError, ValueError) as exc:
-        return f"{CONFIG_FILE} unreadable ({exc})"
+        return None, f"{CONFIG_FILE} unreadable ({exc})"
     if not isinstance(config, dict) or config.get("tokenizer_class") not in set(generic_classes):
-        return "not the generic fast tokenizer class"
+        return None, "not the generic fast tokenizer class"
     side = [name for name in SIDE_FILES if os.path.exists(os.path.join(folder, name))]
     if side:
-        return f"legacy side files {side}"
+        return None, f"legacy side files {side}"
     keys = [key for key in REWRITING_KEYS if key in config]
     if keys:
-        return f"config keys {keys} rewrite the tokenizer on load"
+        return None, f"config keys {keys} rewrite the tokenizer on load"
     if _config_tokens(config) is None:
-        return "special tokens of an unexpected shape"
+        return None, "special tokens of an unexpected shape"
+    try:
+        backend = Tokenizer.from_file(json_path)
+    except Exception as exc:  # transformers' error (raised on its path) is the one to show
+        return None, f"{TOKENIZER_FILE} unreadable ({type(exc).__name__})"
+    if backend.truncation is not None or backend.padding is not None:
+        return None, "padding or truncation in tokenizer.json (transformers turns them into settings)"
+    big = backend.get_vocab_size(with_added_tokens=False) > PATCHED_VOCAB
+    if big and os.path.isfile(os.path.join(folder, "config.json")):
+        return None, "a large vocabulary beside a model config (transformers may patch its regex)"
+    problem = _load_changes(config, backend)
+    if problem is not None:
+        return None, problem
+    if backend.post_processor is None:  # what transformers sets on load (no bos/eos added)
+        backend.post_processor = processors.TemplateProcessing(single="$A:0", pair="$A:0 $B:1")
+    backend.encode_special_tokens = False
+    return FastTokenizer(folder, config, backend), None
+
+
+def folder_problem(folder: str, generic_classes: Iterable[str]) -> str | None:
+    """Why ``folder`` takes the ``transformers`` path (None when it does not): :func:`load_folder`'s reason."""
+    return load_folder(folder, generic_classes)[1]
+
+
+def _load_changes(config: dict[str, Any], backend: Tokenizer) -> str | None:
+    """What ``transformers`` would add or change on load, if anything: each config token must be an added
+    token with the flags it would give (a string: special, not normalized, no stripping; a serialized
+    token: its own flags), and the config's ``added_tokens_decoder`` must repeat ``tokenizer.json``'s."""
+    added = backend.get_added_tokens_decoder()
+    by_content = {tok.content: _flags(tok) for tok in added.values()}
+    for value in _config_tokens(config) or []:
+        if isinstance(value, str):
+            want = _flags(AddedToken(value, special=True, normalized=False))
+        else:
+            want = _flags(
+                AddedToken(value["content"], **{k: bool(value[k]) for k in _FLAG_NAMES if k in value})
+            )
+        if by_content.get(want[0]) != want:
+            return f"config token {want[0]!r} is not an added token with the flags transformers gives it"
+    decoder = config.get("added_tokens_decoder") or {}
+    if not isinstance(decoder, dict):
+        return "added_tokens_decoder is not a mapping"
+    for tid, value in decoder.items():
+        have = added.get(int(tid)) if str(tid).isdigit() else None
+        if have is None or not isinstance(value, dict) or value.get("content") != have.content:
+            return f"added_tokens_decoder entry {tid!r} is not tokenizer.json's added token {tid}"
+        if any(name in value and bool(value[name]) != bool(getattr(have, name)) for name in _FLAG_NAMES):
+            return f"added_tokens_decoder entry {tid!r} has other flags than tokenizer.json's"
     return None
 
 
 class FastTokenizer:
-    """A base tokenizer folder loaded with ``tokenizers`` only, then expanded in place (see the module doc).
+    """A base tokenizer folder loaded with ``tokenizers`` only (:func:`load_folder`), then expanded in place.
 
     Invariant: the backend (``self.backend``) equals the backend of the ``transformers`` tokenizer made
     from the same folder with the same :meth:`add_tokens` calls.
@@ -125,53 +171,8 @@ class FastTokenizer:
 
     @classmethod
     def from_folder(cls, folder: str, generic_classes: Iterable[str]) -> FastTokenizer | None:
-        """The folder's tokenizer, or None when ``transformers`` must load it (:func:`folder_problem`)."""
-        if folder_problem(folder, generic_classes) is not None:
-            return None
-        with open(os.path.join(folder, CONFIG_FILE), encoding="utf-8") as f:
-            config = json.load(f)
-        try:
-            backend = Tokenizer.from_file(os.path.join(folder, TOKENIZER_FILE))
-        except Exception:  # transformers' error (raised on its path) is the one to show
-            return None
-        if backend.truncation is not None or backend.padding is not None:
-            return None  # transformers turns padding into kwargs (a pad token it may add)
-        vocab = backend.get_vocab_size(with_added_tokens=False)
-        if vocab > PATCHED_VOCAB and os.path.isfile(os.path.join(folder, "config.json")):
-            return None
-        tokens = cls(folder, config, backend)
-        if not tokens._loads_unchanged():
-            return None
-        if backend.post_processor is None:  # what transformers sets on load (no bos/eos added)
-            backend.post_processor = processors.TemplateProcessing(single="$A:0", pair="$A:0 $B:1")
-        backend.encode_special_tokens = False
-        return tokens
-
-    def _loads_unchanged(self) -> bool:
-        """Whether ``transformers`` adds nothing on load: each config token is an added token with the flags
-        it would give (a string: special, not normalized, no stripping; a dict: its own flags), and the
-        config's ``added_tokens_decoder`` repeats ``tokenizer.json``'s added tokens."""
-        added = self.backend.get_added_tokens_decoder()
-        by_content = {tok.content: _flags(tok) for tok in added.values()}
-        for value in _config_tokens(self.config) or []:
-            if isinstance(value, str):
-                want = _flags(AddedToken(value, special=True, normalized=False))
-            else:
-                want = _flags(
-                    AddedToken(value["content"], **{k: bool(value[k]) for k in _FLAG_NAMES if k in value})
-                )
-            if by_content.get(want[0]) != want:
-                return False
-        decoder = self.config.get("added_tokens_decoder") or {}
-        if not isinstance(decoder, dict):
-            return False
-        for tid, value in decoder.items():
-            have = added.get(int(tid)) if str(tid).isdigit() else None
-            if have is None or not isinstance(value, dict) or value.get("content") != have.content:
-                return False
-            if any(name in value and bool(value[name]) != bool(getattr(have, name)) for name in _FLAG_NAMES):
-                return False
-        return True
+        """The folder's tokenizer, or None when ``transformers`` must load it (:func:`load_folder`)."""
+        return load_folder(folder, generic_classes)[0]
 
     # ---- the transformers interface used by expand_tokenizer / _check / TokenTable -------------------
     def __len__(self) -> int:

@@ -281,13 +281,28 @@ def test_folders_transformers_would_change_keep_the_transformers_path(bases: dic
     assert not isinstance(tokens.expanded, FastTokenizer)
 
 
-def test_folder_problem_names_the_reason(bases: dict, tmp_path: Path) -> None:
+REASONS = {
+    "special token not added": "'<not-added>' is not an added token",
+    "model-specific token not added": "'<IMG_CONTEXT>' is not an added token",
+    "add_bos_token": "['add_bos_token'] rewrite",
+    "split_special_tokens": "['split_special_tokens'] rewrite",
+    "special token other flags": "'<|endoftext|>' is not an added token with the flags",
+    "added_tokens_decoder differs": "added_tokens_decoder entry '0'",
+    "side file": "special_tokens_map.json",
+    "model class": "not the generic fast tokenizer class",
+    "padding in tokenizer.json": "padding or truncation",
+}
+
+
+@pytest.mark.parametrize("case", sorted(FALLBACKS))
+def test_folder_problem_names_the_reason(bases: dict, case: str, tmp_path: Path) -> None:
     assert folder_problem(bases["demo"], GENERIC_FAST_CLASSES) is None
+    folder = _variant(bases["demo"], tmp_path / "base", FALLBACKS[case])
+    assert REASONS[case] in (folder_problem(folder, GENERIC_FAST_CLASSES) or "")
+
+
+def test_folder_problem_of_a_folder_without_tokenizer_files(tmp_path: Path) -> None:
     assert "no tokenizer_config.json" in (folder_problem(str(tmp_path), GENERIC_FAST_CLASSES) or "")
-    side = _variant(bases["demo"], tmp_path / "side", FALLBACKS["side file"])
-    assert "special_tokens_map.json" in (folder_problem(side, GENERIC_FAST_CLASSES) or "")
-    bos = _variant(bases["demo"], tmp_path / "bos", FALLBACKS["add_bos_token"])
-    assert "add_bos_token" in (folder_problem(bos, GENERIC_FAST_CLASSES) or "")
 
 
 def test_json_encoder_keeps_the_transformers_path(bases: dict) -> None:
