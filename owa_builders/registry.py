@@ -10,7 +10,10 @@
    data) instead of `datasets`' own file patterns; the resolved files keep `datasets`' origin
    metadata (mtime / ETag / commit), so the cache fingerprint changes when an input changes;
 3. wrap ``datasets.load.dataset_module_factory`` so that a misspelled name of ours
-   (``owa_builders/events``) is a clear error with a suggestion, not a Hub lookup.
+   (``owa_builders/events``) is a clear error with a suggestion, not a Hub lookup;
+4. skip, for our names only, the factory's download counter (``increase_load_count``: a HEAD request
+   to the Hub's bucket for ``owa_builders/<stage>/<stage>.py``, which does not exist there): no network
+   in a conversion's start-up (an HTTP client set up, then up to 3 s on a network that drops it).
 
 The code hash (:func:`owa_builders.fingerprint.code_hash`) covers only the modules that shape the
 rows, so the cache fingerprint changes when conversion changes and not when the CLI, publishing or
@@ -91,6 +94,16 @@ def _guarded(factory: type) -> type:
         """Our names: recordings found by owa_builders.discovery (no scan of the current directory)."""
 
         _owa_guarded = True
+
+        def __init__(self, name: str, data_dir: str | None = None, data_files: Any = None,
+                     download_config: Any = None, download_mode: Any = None) -> None:  # fmt: skip
+            if name not in BUILDERS:
+                super().__init__(name, data_dir, data_files, download_config, download_mode)
+                return
+            # `datasets`' __init__ without its increase_load_count(name) (tests/test_registry.py
+            # checks that the attributes are the ones it sets)
+            self.name, self.data_dir, self.data_files = name, data_dir, data_files
+            self.download_config, self.download_mode = download_config, download_mode
 
         def get_module(self) -> Any:
             if self.name not in BUILDERS:

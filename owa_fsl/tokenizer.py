@@ -30,6 +30,7 @@ from owa_fsl.encoders import get_encoder
 from owa_fsl.encoders.base import EventEncoder
 from owa_fsl.encoders.stream import IMAGE_PLACEHOLDER
 from owa_fsl.errors import TokenizerError
+from owa_fsl.fast_tokenizer import FastTokenizer, as_transformers
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -241,7 +242,7 @@ class TokenTable:
                 "this TokenTable has no tokenizer (made by without_tokenizer()): use the full table to tokenize "
                 "text or decode ids"
             )
-        return self._tokenizer
+        return as_transformers(self._tokenizer)
 
     def __repr__(self) -> str:
         image = f"{self.image_tokens.token!r}x{self.image_tokens.count}"
@@ -395,16 +396,31 @@ class FslTokens:
 
     encoder: EventEncoder
     image_tokens: ImageTokens
-    tokenizer: Any
+    expanded: Any
+    """The expanded tokenizer: a ``transformers`` tokenizer, a :class:`~owa_fsl.fast_tokenizer.FastTokenizer`
+    (built without ``transformers``), or None (a worker's copy: the id table only)."""
     table: TokenTable
     pad_id: int
 
+    @property
+    def tokenizer(self) -> Any:
+        """The expanded tokenizer as a ``transformers`` tokenizer (made on first use when it was built
+        without ``transformers``); None in a worker's id-table-only copy."""
+        return as_transformers(self.expanded)
+
     @classmethod
     def build(cls, tokenizer: str | Any, encoder: EventEncoder, image_tokens: ImageTokens) -> FslTokens:
-        """Load (a name or folder) or take (an object) the base tokenizer, expand it, build the table."""
+        """Load (a name or folder) or take (an object) the base tokenizer, expand it, build the table.
+
+        A local generic fast tokenizer folder is expanded with ``tokenizers`` alone (no ``transformers``
+        import: :mod:`owa_fsl.fast_tokenizer`) when the encoder is single-token; the ids, the table and the
+        saved folder are the same as on the ``transformers`` path (tested)."""
         name = tokenizer if isinstance(tokenizer, str) else type(tokenizer).__name__
         if isinstance(tokenizer, str):
-            tokenizer = load_tokenizer(tokenizer)
+            fast = None
+            if encoder.single_tokens and os.path.isdir(tokenizer):
+                fast = FastTokenizer.from_folder(tokenizer, GENERIC_FAST_CLASSES)
+            tokenizer = fast if fast is not None else load_tokenizer(tokenizer)
         expand_tokenizer(tokenizer, encoder, image_tokens)
         try:
             table = TokenTable(tokenizer, encoder, image_tokens)
@@ -438,7 +454,10 @@ class FslTokens:
     def save(self, directory: str | os.PathLike[str]) -> None:
         """Save the expanded tokenizer and :meth:`describe` into ``directory``."""
         directory = os.fspath(directory)
-        self.tokenizer.save_pretrained(directory)
+        if isinstance(self.expanded, FastTokenizer):
+            self.expanded.save(directory)
+        else:
+            self.tokenizer.save_pretrained(directory)
         with open(os.path.join(directory, FSL_META), "w") as f:
             json.dump(self.describe(), f, indent=2, sort_keys=True)
 

@@ -35,6 +35,22 @@ def test_register_is_idempotent() -> None:
     assert getattr(factory, "_owa_guarded", False)
 
 
+def test_our_names_skip_the_download_counter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`datasets` counts a load of a packaged builder with an HTTP HEAD to the Hub's bucket; ours make no
+    request, and their factory holds what `datasets`' own __init__ would have set."""
+    counted: list[str] = []
+    monkeypatch.setattr(datasets.load, "increase_load_count", counted.append)
+    guarded = datasets.load.PackagedDatasetModuleFactory
+    args = ("owa_builders/event", str(tmp_path), None, datasets.DownloadConfig(), None)
+    ours = guarded(*args)
+    assert counted == []
+    plain = guarded.__mro__[1](*args)  # datasets' own factory
+    assert counted == ["owa_builders/event"]
+    assert vars(ours) == vars(plain)
+    guarded("csv", str(tmp_path))
+    assert counted == ["owa_builders/event", "csv"]
+
+
 def test_guard_leaves_other_packaged_builders_alone(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("x,y\n1,2\n")
     ds = datasets.load_dataset(
