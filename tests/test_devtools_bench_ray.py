@@ -11,6 +11,8 @@ import pytest
 from owa_builders.cli import main
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
+pytest.importorskip("s3fs", reason="the S3 stand-in needs s3fs and moto (the test extra)")
+pytest.importorskip("moto", reason="the S3 stand-in needs s3fs and moto (the test extra)")
 
 
 def test_bench_ray_reports_each_worker_count_and_the_ratio(
