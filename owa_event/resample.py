@@ -65,6 +65,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Iterator, Mapping
+from heapq import heappop, heappush
 
 from owa_event.account import Account
 from owa_event.events import (
@@ -289,6 +290,7 @@ def _run(
     ready = state.ready
     raw_period = periods.get(MOUSE_RAW, 0.0)
     raw_topic = MOUSE_RAW if raw_period > 0 else None
+    limited = frozenset(topic for topic, period in periods.items() if period > 0)
     lim = MAX_SUMMED_DELTA
     prev_t = -(2**63)
     # The pending raw accumulation lives in locals while moves are absorbed (the hot case) and is
@@ -314,6 +316,10 @@ def _run(
                 count += 1
                 synced = False
                 if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
+                    if state.mouse_pending is None:  # the bound is this move: release inline
+                        while ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
+                            yield heappop(ready)[2]
+                        continue
                     state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
                     state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count
                     synced = True
@@ -360,6 +366,13 @@ def _run(
                             yield from out
                             out.clear()
                     continue
+        if raw_last is not None and ev.topic not in limited:
+            # A topic kept whole while a raw sum is pending: it waits for the sum's place (what push
+            # and release do for it, inline).
+            seq += 1
+            heappush(ready, (t, seq, ev))
+            synced = False
+            continue
         if not synced:
             state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
             state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count

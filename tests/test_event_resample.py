@@ -19,6 +19,7 @@ from owa_event.resample import (
     RULE_AUTOREPEAT,
     RULE_MOUSE_LATEST,
     RULE_RATE_LIMIT,
+    _Resampler,
     resample,
 )
 
@@ -601,3 +602,28 @@ def test_move_tuple_out_of_order_raises() -> None:
     inp = _as_moves([screen(5 * MS), raw(1 * MS, 1, 1)])
     with pytest.raises(EventOrderError, match="out of time order"):
         list(resample(inp, {"mouse/raw": 20}))
+
+
+def _reference(events: list[Event], rates: dict[str, float], rep: bool, account: Account) -> list[Event]:
+    """The rules alone: every event through ``_Resampler.push`` + ``release`` (no inline fast path)."""
+    periods = {topic: 1e9 / rate if rate > 0 else 0.0 for topic, rate in rates.items()}
+    state, out = _Resampler(periods, rep, account), []
+    for e in events:
+        state.push(e)
+        state.release(out)
+    state.release(out, final=True)
+    return out
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_streams(), st.booleans(), st.booleans())
+def test_property_fast_paths_equal_the_rules_alone(
+    stream: tuple[list[Event], dict[str, float]], rep: bool, moves: bool
+) -> None:
+    inp, rates = stream
+    inp = [Event(e.topic, e.timestamp_ns, e.message_type, e.data, e.fields, i) for i, e in enumerate(inp)]
+    want_account, got_account = Account(), Account()
+    want = _reference(inp, rates, rep, want_account)
+    got = list(resample(_as_moves(inp) if moves else inp, rates, keyboard_repeat=rep, account=got_account))
+    _same(got, want)
+    assert got_account == want_account
