@@ -383,15 +383,13 @@ class Recording:
                 if type(fields) is not dict:
                     raise self._not_json(index, info, log_time, None)
                 if channel_id in move_channels:
-                    x, y = fields.get("last_x", 0), fields.get("last_y", 0)
-                    if (  # is_pure_move, inline
-                        type(x) is int
-                        and type(y) is int
-                        and -lim <= x <= lim
-                        and -lim <= y <= lim
-                        and fields.get("button_flags", 0) == 0
-                        and fields.get("us_flags", 0) == 0
-                    ):
+                    try:  # is_pure_move, inline (subscripts: the writer always writes these four fields)
+                        x, y = fields["last_x"], fields["last_y"]
+                        pure = fields["button_flags"] == 0 and fields["us_flags"] == 0
+                    except KeyError:
+                        x, y = fields.get("last_x", 0), fields.get("last_y", 0)
+                        pure = fields.get("button_flags", 0) == 0 and fields.get("us_flags", 0) == 0
+                    if pure and type(x) is int and type(y) is int and -lim <= x <= lim and -lim <= y <= lim:
                         yield (log_time, x, y, data, fields, index, info.message_type)
                         index += 1
                         continue
