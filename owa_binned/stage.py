@@ -8,6 +8,11 @@ The first bin of an episode starts at the episode's first kept event (of any kep
 through the bin holding the episode's last kept event. An interval without any kept event has no
 bins. Every message has one fate in the recording's account: dropped before binning (topic,
 interval, rate), or one of :data:`owa_binned.bins.FATES`.
+
+A lossless config (no topic filter, intervals nor rates: :func:`owa_event.pipeline.is_lossless`) on a
+whole recording takes the columnar path (:func:`columnar_rows`: message batches binned on arrays by
+:mod:`owa_binned.columnar`, no Event per message); every other config bins Events (:func:`event_rows`,
+the reference). The two give the same rows, batches, account and errors.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pyarrow as pa
 from owa_event.account import Account, RecordingReport
 from owa_event.events import Event, mcap_message_json
 from owa_event.pipeline import Preset, RecordingRef, SeamRule, Stage, is_lossless, kept_episodes
+from owa_event.reader import MessageBatch
 
 from .bins import BinCounts, bin_events
 from .columnar import BinChunk, bin_batches
@@ -82,45 +88,22 @@ class BinnedStage(Stage):
     def batches(self, recording: RecordingRef, report: RecordingReport) -> Iterator[pa.RecordBatch]:
         config: BinnedConfig = self.config  # type: ignore[assignment]
         counts = BinCounts()
-        if self.columnar and is_lossless(config) and recording.window is None:
-            yield from self._columnar_batches(recording, report, counts)
-        else:
-            episodes = kept_episodes(recording, config, report, media_exists=self.media_exists)
-            yield from event_rows(
-                episodes,
-                recording.path,
-                recording.episode_path,
-                config,
-                lambda: _roles(config, report.substitutions),
-                report.account,
-                counts,
-                self.batch_size,
-            )
+        columnar = self.columnar and is_lossless(config) and recording.window is None
+        episodes = kept_episodes(recording, config, report, media_exists=self.media_exists, batches=columnar)
+        make_rows = columnar_rows if columnar else event_rows
+        yield from make_rows(
+            episodes,  # type: ignore[arg-type]
+            recording.path,
+            recording.episode_path,
+            config,
+            lambda: _roles(config, report.substitutions),
+            report.account,
+            counts,
+            self.batch_size,
+        )
         report.count("episodes", counts.episodes)
         report.count("bins", counts.bins)
         report.count("empty_bins_dropped", counts.empty_bins_dropped)
-
-    def _columnar_batches(
-        self, recording: RecordingRef, report: RecordingReport, counts: BinCounts
-    ) -> Iterator[pa.RecordBatch]:
-        """The lossless config's rows, binned on columns (:func:`~owa_binned.columnar.bin_batches`): the same
-        rows, account and errors as :func:`event_rows` (tests/test_binned_columnar.py)."""
-        config: BinnedConfig = self.config  # type: ignore[assignment]
-        episodes = kept_episodes(recording, config, report, media_exists=self.media_exists, batches=True)
-        chunks = (
-            (interval_idx, chunk)
-            for interval_idx, batches in episodes
-            for chunk in bin_batches(
-                batches,
-                config.period_ns(),
-                *_roles(config, report.substitutions),
-                report.account,
-                counts,
-                drop_empty=config.drop_empty_bins,
-                max_empty_run=config.max_empty_run(),
-            )
-        )
-        yield from chunk_rows(chunks, recording.path, recording.episode_path, config.fps, self.batch_size)
 
 
 def event_rows(
@@ -170,6 +153,35 @@ def event_rows(
                 columns = _empty()
     if columns["bin_idx"]:
         yield _batch(columns, episode_path)
+
+
+def columnar_rows(
+    episodes: Iterable[tuple[int, Iterator[MessageBatch]]],
+    path: str,
+    episode_path: str,
+    config: BinnedConfig,
+    roles: Callable[[], tuple[list[str], list[str]]],
+    account: Account,
+    counts: BinCounts,
+    batch_size: int,
+) -> Iterator[pa.RecordBatch]:
+    """:func:`event_rows` of episodes read as message batches (the lossless read), binned on columns by
+    :func:`~owa_binned.columnar.bin_batches`: the same rows, batches, account and errors, without an
+    :class:`~owa_event.events.Event` per message (tests/test_binned_columnar.py)."""
+    chunks = (
+        (interval_idx, chunk)
+        for interval_idx, batches in episodes
+        for chunk in bin_batches(
+            batches,
+            config.period_ns(),
+            *roles(),
+            account,
+            counts,
+            drop_empty=config.drop_empty_bins,
+            max_empty_run=config.max_empty_run(),
+        )
+    )
+    yield from chunk_rows(chunks, path, episode_path, config.fps, batch_size)
 
 
 def chunk_rows(
