@@ -124,10 +124,10 @@ class _Binner:
         self.next_k = 0  # the first bin not yet emitted or dropped
         self.index = 0  # position (in the episode's read) of the first held message
         self.pending: list[_Pending | None] = [None] * len(states)
-        # the held-back messages (those of the open bin): times, channel index, McapMessage JSON
-        self.times = np.empty(0, np.int64)
-        self.cidx = np.empty(0, np.int32)
-        self.json: pa.Array = pa.array([], pa.binary())
+        # the held-back messages (those of the open bin ``held_k``), in segments (one per batch, joined once
+        # a bin completes: a bin spanning many batches costs no repeated copies): times, channel index, JSON
+        self.held: list[tuple[np.ndarray, np.ndarray, pa.Array]] = []
+        self.held_k: int | None = None
 
     def _set_channels(self, channels: list[tuple[int, str, str]]) -> None:
         self.channels = channels
@@ -139,7 +139,7 @@ class _Binner:
 
     def add(self, batch: MessageBatch) -> Iterator[BinChunk]:
         if batch.channels is not self.channels:
-            if self.channels is not None and len(self.times):  # held messages refer to the old channels
+            if self.channels is not None and self.held:  # held messages refer to the old channels
                 raise ValueError("every batch of one episode must come from one read (the same channel list)")
             self._set_channels(batch.channels)
         times = batch.times.to_numpy()
@@ -157,15 +157,21 @@ class _Binner:
             self.started = True
             self.counts.episodes += 1
             self.start = int(times[0])
-        if len(self.times):
-            times = np.concatenate([self.times, times])
-            cidx = np.concatenate([self.cidx, cidx])
-            json = pa.concat_arrays([self.json, json])
-        yield from self._round(times, cidx, json, final=False)
+        self.held.append((times, cidx, json))
+        if self.held_k is not None and (int(times[-1]) - self.start) // self.period == self.held_k:
+            return  # still the open bin: nothing completes (order is checked when the bin is binned)
+        yield from self._round(*self._take_held(), final=False)
 
     def finish(self) -> Iterator[BinChunk]:
-        if len(self.times):
-            yield from self._round(self.times, self.cidx, self.json, final=True)
+        if self.held:
+            yield from self._round(*self._take_held(), final=True)
+
+    def _take_held(self) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+        held, self.held = self.held, []
+        if len(held) == 1:
+            return held[0]
+        times, cidx, json = zip(*held, strict=True)
+        return np.concatenate(times), np.concatenate(cidx), pa.concat_arrays(json)
 
     def _round(self, t: np.ndarray, cidx: np.ndarray, json: pa.Array, *, final: bool) -> Iterator[BinChunk]:
         """Bin the messages ``t`` (the held ones first): every bin before the last message's (through
@@ -175,7 +181,8 @@ class _Binner:
         k = (t - start) // period
         k_end = int(k[-1]) + 1 if final else int(k[-1])
         cut = len(t) if final else int(np.searchsorted(k, k_end, "left"))
-        self.times, self.cidx, self.json = t[cut:], cidx[cut:], json.slice(cut)
+        if cut < len(t):
+            self.held, self.held_k = [(t[cut:], cidx[cut:], json.slice(cut))], k_end
         if cut == 0:  # one bin so far: nothing is complete
             return
         error: EmptyRunError | None = None
