@@ -176,21 +176,28 @@ class _Binner:
     def _round(self, t: np.ndarray, cidx: np.ndarray, json: pa.Array, *, final: bool) -> Iterator[BinChunk]:
         """Bin the messages ``t`` (the held ones first): every bin before the last message's (through
         it when ``final``); hold the rest back."""
-        self._check_order(t, cidx)
+        disorder = self._order_error(t, cidx)
+        if disorder is not None:  # bin what came before it (the bins it closed), then raise
+            i, order_error = disorder
+            t, cidx, json, final = t[:i], cidx[:i], json.slice(0, i), False
         period, start, next_k = self.period, self.start, self.next_k
         k = (t - start) // period
         k_end = int(k[-1]) + 1 if final else int(k[-1])
         cut = len(t) if final else int(np.searchsorted(k, k_end, "left"))
         if cut < len(t):
             self.held, self.held_k = [(t[cut:], cidx[cut:], json.slice(cut))], k_end
+        error: Exception | None = None if disorder is None else order_error
         if cut == 0:  # one bin so far: nothing is complete
+            if error is not None:
+                raise error
             return
-        error: EmptyRunError | None = None
         if not self.drop_empty and self.max_empty_run is not None:
             starts_at = np.flatnonzero(np.diff(k)) + 1  # where a new occupied bin begins
             occupied = k[np.concatenate([[0], starts_at])]
             bad = np.flatnonzero(np.diff(occupied) - 1 > self.max_empty_run)
-            if len(bad):  # the bins up to the gap are made, then the error (as bin_events does)
+            if len(
+                bad
+            ):  # the bins up to the gap are made, then the error (as bin_events does; it comes first)
                 j = int(bad[0])
                 n = int(occupied[j + 1] - occupied[j] - 1)
                 first = start + (int(occupied[j]) + 1) * period
@@ -312,12 +319,18 @@ class _Binner:
         values = all_states.take(pa.array(picks[present]))
         return pa.ListArray.from_arrays(pa.array(offsets), values)
 
-    def _check_order(self, t: np.ndarray, cidx: np.ndarray) -> None:
-        """:class:`EventOrderError` (bin_events' message) for a message earlier than the one before it."""
+    def _order_error(self, t: np.ndarray, cidx: np.ndarray) -> tuple[int, EventOrderError] | None:
+        """The position of the first message earlier than the one before it, and :class:`EventOrderError`
+        (bin_events' message); None when ``t`` is in order."""
         back = np.flatnonzero(t[1:] < t[:-1])
-        if len(back):
-            i = int(back[0]) + 1
-            raise EventOrderError(
-                f"event {self.index + i} ({self.topics[cidx[i]]!r} at {int(t[i])}) is before the event before it "
-                f"({int(t[i - 1])}): events must be time-ordered and at or after start_ns"
-            )
+        if not len(back):
+            return None
+        i = int(back[0]) + 1
+        ti = int(t[i])
+        where, limit = (
+            ("the episode start", self.start) if ti < self.start else ("the event before it", int(t[i - 1]))
+        )
+        return i, EventOrderError(
+            f"event {self.index + i} ({self.topics[cidx[i]]!r} at {ti}) is before {where} ({limit}): "
+            f"events must be time-ordered and at or after start_ns"
+        )

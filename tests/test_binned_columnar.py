@@ -276,8 +276,8 @@ def test_empty_bins_long_gaps_and_drop_empty_bins() -> None:
     events = [ev("screen", 0, 0), ev("keyboard", 5, 1), ev("screen", 450, 2), ev("screen", 600, 3)]
     events += [ev("screen", 650, 4), ev("screen", 700, 5), ev("window", 999, 6)]
     events += [ev("keyboard", 100_000 + 7, 7), ev("screen", 100_000 + 100, 8), ev("mouse", 100_000 + 101, 9)]
-    for cuts in ([], [2], [3, 4], [5], [6, 7], [8], [9]):
-        for max_bins in (1, 3, 65536):
+    for cuts in ([], [3, 4], [6, 7], [8, 9]):
+        for max_bins in (7, 65536):
             rows, *_ = check(events, CONFIG, cuts, max_bins=max_bins)
             assert len(rows) == 1002
             dropped = BinnedConfig(fps=fps_of(P), drop_empty_bins=True)
@@ -326,6 +326,19 @@ def test_time_order_and_bin_idx_overflow_are_the_same_errors() -> None:
     for cuts in ([], [1], [2]):
         *_, error = check(back, CONFIG, cuts)
         assert error[0] == "EventOrderError" and "event 2 ('mouse' at 19)" in error[1]
+    # the bins it closed come first; then the error (before the episode start, or the message before it)
+    late = [
+        ev("keyboard", 10, 0),
+        ev("screen", 120, 1),
+        ev("mouse", 250, 2),
+        ev("mouse", 240, 3),
+        ev("mouse", 5, 4),
+    ]
+    for cuts in ([], [1], [2], [3], [4], [1, 2, 3]):
+        rows, *_, error = check(late, CONFIG, cuts, batch_size=1)
+        assert [r["bin_idx"] for r in rows] == [0, 1] and "event 3 ('mouse' at 240)" in error[1]
+        rows, *_, error = check([*late[:3], ev("mouse", 5, 3)], CONFIG, cuts, batch_size=1)
+        assert "event 3 ('mouse' at 5) is before the episode start (10)" in error[1]
     far = [ev("keyboard", 0, 0), ev("keyboard", INT32_MAX + 5, 1)]
     for cuts in ([], [1]):
         rows, *_, error = check(far, BinnedConfig(fps=fps_of(1), drop_empty_bins=True), cuts)
@@ -345,6 +358,8 @@ def cases(draw: st.DrawFn) -> tuple[list[Event], BinnedConfig, list[int], dict[s
     topics = draw(st.lists(st.sampled_from(TOPICS), min_size=n, max_size=n))
     start = draw(st.integers(0, 10**12))
     times = list(itertools.accumulate(gaps, initial=start))[1:]
+    if n > 1 and draw(st.integers(0, 9)) == 0:  # now and then a message out of order: the same error
+        times[draw(st.integers(1, n - 1))] -= draw(st.integers(1, 500))
     events = [ev(topic, t, i) for i, (topic, t) in enumerate(zip(topics, times, strict=True))]
     period = draw(st.sampled_from([1, 2, 3, 7, 10, 50, 100, 250, 1000]))
     gap = draw(st.one_of(st.none(), st.integers(1, 20)))
@@ -365,7 +380,7 @@ def cases(draw: st.DrawFn) -> tuple[list[Event], BinnedConfig, list[int], dict[s
     return events, config, cuts, kwargs
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(cases())
 def test_random_streams_in_random_batches_match_bin_events(
     case: tuple[list[Event], BinnedConfig, list[int], dict[str, Any]],
