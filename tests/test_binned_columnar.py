@@ -354,14 +354,15 @@ TOPICS = ["screen", "keyboard", "mouse", "mouse/raw", "window", "keyboard/state"
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[list[Event], BinnedConfig, list[int], dict[str, Any]]:
     n = draw(st.integers(0, 50))
-    gaps = draw(st.lists(st.integers(0, 300), min_size=n, max_size=n))
+    period = draw(st.sampled_from([1, 2, 3, 7, 10, 50, 100, 250, 1000]))
+    short, long = st.integers(0, 2 * period), st.integers(0, 30 * period)  # a few hundred bins at most
+    gaps = draw(st.lists(st.one_of(short, short, short, long), min_size=n, max_size=n))
     topics = draw(st.lists(st.sampled_from(TOPICS), min_size=n, max_size=n))
     start = draw(st.integers(0, 10**12))
     times = list(itertools.accumulate(gaps, initial=start))[1:]
     if n > 1 and draw(st.integers(0, 9)) == 0:  # now and then a message out of order: the same error
-        times[draw(st.integers(1, n - 1))] -= draw(st.integers(1, 500))
+        times[draw(st.integers(1, n - 1))] -= draw(st.integers(1, 3 * period))
     events = [ev(topic, t, i) for i, (topic, t) in enumerate(zip(topics, times, strict=True))]
-    period = draw(st.sampled_from([1, 2, 3, 7, 10, 50, 100, 250, 1000]))
     gap = draw(st.one_of(st.none(), st.integers(1, 20)))
     config = BinnedConfig(
         fps=fps_of(period),
