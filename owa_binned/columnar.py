@@ -79,7 +79,8 @@ def bin_batches(
     of at most ``max_bins`` bins: :func:`owa_binned.bins.bin_events` of the same messages with
     ``start_ns`` = the first message's time and ``end_ns=None`` (see its docstring for the rules).
     Nothing (no episode) for batches without a message. ``account`` gets each message's fate;
-    counting what goes in is the caller's."""
+    counting what goes in is the caller's. The messages span less than ``2**62`` ns (146 years; a
+    recording's log times lie in 2000-2100)."""
     if isinstance(period_ns, bool) or not isinstance(period_ns, int) or period_ns < 1:
         raise ValueError(f"period_ns must be a positive integer (ns), got {period_ns!r}")
     overlap = set(state_topics) & set(action_topics)
@@ -116,6 +117,8 @@ class _Binner:
         max_bins: int,
     ) -> None:
         self.period, self.states, self.actions = period, states, actions
+        # for int64 arithmetic: a longer bin than 2**62 ns holds any episode (spans are < 2**62 ns) in bin 0
+        self.np_period = min(period, 2**62)
         self.account, self.counts = account, counts
         self.drop_empty, self.max_empty_run, self.max_bins = drop_empty, max_empty_run, max_bins
         self.channels: list[tuple[int, str, str]] | None = None
@@ -158,7 +161,7 @@ class _Binner:
             self.counts.episodes += 1
             self.start = int(times[0])
         self.held.append((times, cidx, json))
-        if self.held_k is not None and (int(times[-1]) - self.start) // self.period == self.held_k:
+        if self.held_k is not None and (int(times[-1]) - self.start) // self.np_period == self.held_k:
             return  # still the open bin: nothing completes (order is checked when the bin is binned)
         yield from self._round(*self._take_held(), final=False)
 
@@ -180,7 +183,7 @@ class _Binner:
         if disorder is not None:  # bin what came before it (the bins it closed), then raise
             i, order_error = disorder
             t, cidx, json, final = t[:i], cidx[:i], json.slice(0, i), False
-        period, start, next_k = self.period, self.start, self.next_k
+        period, start, next_k = self.np_period, self.start, self.next_k
         k = (t - start) // period
         k_end = int(k[-1]) + 1 if final else int(k[-1])
         cut = len(t) if final else int(np.searchsorted(k, k_end, "left"))
@@ -200,9 +203,9 @@ class _Binner:
             ):  # the bins up to the gap are made, then the error (as bin_events does; it comes first)
                 j = int(bad[0])
                 n = int(occupied[j + 1] - occupied[j] - 1)
-                first = start + (int(occupied[j]) + 1) * period
+                first = start + (int(occupied[j]) + 1) * self.period
                 error = EmptyRunError(
-                    f"{n} consecutive bins from {first} ns ({n * period / 1e9:.0f} s) hold no event at all: more "
+                    f"{n} consecutive bins from {first} ns ({n * self.period / 1e9:.0f} s) hold no event at all: more "
                     f"than the {self.max_empty_run} empty bins allowed in a row; set drop_empty_bins=True, cut "
                     f"the episode with an Inactivity interval, or raise max_gap_s"
                 )
@@ -270,7 +273,7 @@ class _Binner:
         """Mark each state candidate with the bins ``[next_k, k_end)`` it is the state of; count the
         fates of those that no later bin can have as state (all but the latest, all when ``final``);
         carry the latest."""
-        period, start, next_k = self.period, self.start, self.next_k
+        period, start, next_k = self.np_period, self.start, self.next_k
         for s, (ts, js) in enumerate(zip(cand_t, cand_j, strict=True)):
             if not len(ts):
                 continue

@@ -321,6 +321,13 @@ def test_one_bin_over_many_batches_and_the_batch_size() -> None:
     assert sizes == [7] * 7 and len(rows) == 49  # 0 .. 96 ns in 2 ns bins
 
 
+def test_bins_of_any_length_even_past_int64() -> None:
+    events = [ev("screen", 10**18, 0), ev("keyboard", 10**18 + 5, 1), ev("screen", 4 * 10**18, 2)]
+    for fps in (1e-10, 1e-9, 0.3):
+        rows, *_ = check(events, BinnedConfig(fps=fps, drop_empty_bins=fps < 1), [1, 2])
+        assert rows[0]["bin_idx"] == 0 and len(rows[0]["state"]) == 1
+
+
 def test_time_order_and_bin_idx_overflow_are_the_same_errors() -> None:
     back = [ev("keyboard", 10, 0), ev("screen", 20, 1), ev("mouse", 19, 2)]
     for cuts in ([], [1], [2]):
