@@ -48,7 +48,8 @@ class BinChunk(NamedTuple):
     start_ns: np.ndarray
     """int64, each bin's start (ns): episode start + ``bin_idx`` * period."""
     state: pa.ListArray
-    """list<binary>: McapMessage JSON of the latest state messages at or before the start, in state-topic order."""
+    """list<binary>: McapMessage JSON of the latest state message of each state topic at or before the
+    start, in state-topic order."""
     actions: pa.ListArray
     """list<binary>: McapMessage JSON of the action messages in ``[start, start + period)``, in time order."""
 
@@ -198,16 +199,14 @@ class _Binner:
             starts_at = np.flatnonzero(np.diff(k)) + 1  # where a new occupied bin begins
             occupied = k[np.concatenate([[0], starts_at])]
             bad = np.flatnonzero(np.diff(occupied) - 1 > self.max_empty_run)
-            if len(
-                bad
-            ):  # the bins up to the gap are made, then the error (as bin_events does; it comes first)
+            if len(bad):  # the bins up to the gap are made, then the error (as bin_events does)
                 j = int(bad[0])
                 n = int(occupied[j + 1] - occupied[j] - 1)
                 first = start + (int(occupied[j]) + 1) * self.period
                 error = EmptyRunError(
-                    f"{n} consecutive bins from {first} ns ({n * self.period / 1e9:.0f} s) hold no event at all: more "
-                    f"than the {self.max_empty_run} empty bins allowed in a row; set drop_empty_bins=True, cut "
-                    f"the episode with an Inactivity interval, or raise max_gap_s"
+                    f"{n} consecutive bins from {first} ns ({n * self.period / 1e9:.0f} s) hold no event at "
+                    f"all: more than the {self.max_empty_run} empty bins allowed in a row; set "
+                    f"drop_empty_bins=True, cut the episode with an Inactivity interval, or raise max_gap_s"
                 )
                 k_end = int(occupied[j]) + 1
                 cut = int(np.searchsorted(k, k_end, "left"))

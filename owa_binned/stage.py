@@ -217,7 +217,10 @@ def chunk_rows(
 
 
 def _overflow(path: str, interval_idx: int, fps: float) -> str:
-    return f"{path} (interval {interval_idx}): more than {INT32_MAX} bins at fps={fps}; bin_idx is int32, lower fps"
+    return (
+        f"{path} (interval {interval_idx}): more than {INT32_MAX} bins at fps={fps}; bin_idx is int32, "
+        f"lower fps"
+    )
 
 
 def _roles(config: BinnedConfig, substitutions: dict[str, str]) -> tuple[list[str], list[str]]:

@@ -166,7 +166,8 @@ def ev(topic: str, t: int, i: int) -> Event:
 
 
 def message_batches(events: Sequence[Event], cuts: Sequence[int]) -> Iterator[MessageBatch]:
-    """``events`` as the lossless read gives them: one channel per (topic, type), cut before each of ``cuts``."""
+    """``events`` as the lossless read gives them: one channel per (topic, type), cut before each of
+    ``cuts`` (and now and then an empty batch)."""
     pairs = list(dict.fromkeys((e.topic, e.message_type) for e in events)) + [("unused", "test/Unused")]
     channels = [(100 + i, topic, mtype) for i, (topic, mtype) in enumerate(pairs)]
     index = {pair: i for i, pair in enumerate(pairs)}
@@ -351,7 +352,8 @@ def test_time_order_and_bin_idx_overflow_are_the_same_errors() -> None:
         rows, *_, error = check(far, BinnedConfig(fps=fps_of(1), drop_empty_bins=True), cuts)
         assert error == (
             "ValueError",
-            f"p.mcap (interval 0): more than {INT32_MAX} bins at fps=1000000000.0; bin_idx is int32, lower fps",
+            f"p.mcap (interval 0): more than {INT32_MAX} bins at fps=1000000000.0; bin_idx is int32, "
+            "lower fps",
         )
 
 
