@@ -160,9 +160,10 @@ def test_a_long_gap_in_a_recording_is_the_same_error(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------
 # the pure functions, on hand-made and random streams
 # ---------------------------------------------------------------------------------------
-def ev(topic: str, t: int, i: int) -> Event:
+def ev(topic: str, t: int, i: int, message_type: str | None = None) -> Event:
     fields = {"i": i, "s": 'quote " backslash \\ tab \t é'}
-    return Event(topic, t, TOPIC_TYPES.get(topic, "test/Other"), orjson.dumps(fields), fields, i)
+    mtype = message_type or TOPIC_TYPES.get(topic, "test/Other")
+    return Event(topic, t, mtype, orjson.dumps(fields), fields, i)
 
 
 def message_batches(events: Sequence[Event], cuts: Sequence[int]) -> Iterator[MessageBatch]:
@@ -371,7 +372,9 @@ def cases(draw: st.DrawFn) -> tuple[list[Event], BinnedConfig, list[int], dict[s
     times = list(itertools.accumulate(gaps, initial=start))[1:]
     if n > 1 and draw(st.integers(0, 9)) == 0:  # now and then a message out of order: the same error
         times[draw(st.integers(1, n - 1))] -= draw(st.integers(1, 3 * period))
-    events = [ev(topic, t, i) for i, (topic, t) in enumerate(zip(topics, times, strict=True))]
+    # now and then a second channel of a topic (another message type): roles go by topic
+    alt = draw(st.lists(st.sampled_from([None, None, None, "test/Alt"]), min_size=n, max_size=n))
+    events = [ev(topic, t, i, a) for i, (topic, t, a) in enumerate(zip(topics, times, alt, strict=True))]
     gap = draw(st.one_of(st.none(), st.integers(1, 20)))
     config = BinnedConfig(
         fps=fps_of(period),
