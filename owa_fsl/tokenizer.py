@@ -223,7 +223,8 @@ class TokenTable:
         self.token_to_id: dict[str, int] = ids
         self.id_to_token: dict[int, str] = {tid: tok for tok, tid in ids.items()}
         self.image_ids: tuple[int, ...] = tuple(ids[t] for t in image_tokens.tokens())
-        self._image_array: array.array[int] | None = None  # image_ids as int32, built on first use
+        #: token -> its id as int32 bytes (``<IMAGE>``: the expansion's), built on first use.
+        self._id_bytes: dict[str, bytes] | None = None
         self._image_last = image_tokens.tokens()[-1]
         #: ``len(tokenizer)``: the model's embedding table must have at least this many rows.
         self.tokenizer_size: int = len(tokenizer)
@@ -268,23 +269,17 @@ class TokenTable:
         return out
 
     def append_ids(self, out: array.array[int], tokens: Sequence[str]) -> None:
-        """Append the ids of ``tokens`` (as :meth:`ids`) to the int32 array ``out``: the image expansion is
-        copied from a prebuilt array (no int-by-int conversion for the bulk of a sequence's ids)."""
-        if IMAGE_PLACEHOLDER not in tokens:
-            out.extend(self.ids(tokens))
-            return
-        image = self._image_array
-        if image is None:
-            image = self._image_array = array.array("i", self.image_ids)
-        table, start = self.token_to_id, len(out)
+        """Append the ids of ``tokens`` (as :meth:`ids`) to the int32 array ``out``, as bytes: each token's
+        id (and ``<IMAGE>``'s whole expansion) is kept as its int32 bytes, so an event's ids are one join
+        and one copy, never converted int by int."""
+        as_bytes = self._id_bytes
+        if as_bytes is None:
+            as_bytes = {tok: array.array("i", [tid]).tobytes() for tok, tid in self.token_to_id.items()}
+            as_bytes[IMAGE_PLACEHOLDER] = array.array("i", self.image_ids).tobytes()
+            self._id_bytes = as_bytes
         try:
-            for tok in tokens:
-                if tok == IMAGE_PLACEHOLDER:
-                    out.extend(image)
-                else:
-                    out.append(table[tok])
+            out.frombytes(b"".join(map(as_bytes.__getitem__, tokens)))
         except KeyError:
-            del out[start:]
             out.extend(self.ids(tokens))  # raises the error of ids (or takes the text path)
 
     def _ids_with_text(self, tokens: Sequence[str]) -> list[int]:
