@@ -580,19 +580,26 @@ def topic_warnings(
     return out
 
 
-def _spanning(events: Iterator[Event | Move], span: list[int]) -> Iterator[Event | Move]:
-    """``events``, leaving the first and the last log time in ``span``."""
+def _spanning(events: Iterator[Event | list[Move]], span: list[int]) -> Iterator[Event | list[Move]]:
+    """``events`` (Events and lists of Moves), leaving the first and the last log time in ``span``."""
     last = None
     for event in events:
-        last = event[0] if type(event) is tuple else event.timestamp_ns
+        if type(event) is list:
+            first, last = event[0][0], event[-1][0]
+        else:
+            first = last = event.timestamp_ns
         if not span:
-            span.append(last)
+            span.append(first)
         yield event
     if last is not None:
         span.append(last)
 
 
-def _counting(events: Iterator[Event | Move], counter: Counter[str]) -> Iterator[Event | Move]:
+def _counting(events: Iterator[Event | list[Move]], counter: Counter[str]) -> Iterator[Event | list[Move]]:
+    """``events`` (Events and lists of Moves), each counted by topic in ``counter``."""
     for event in events:
-        counter[MOUSE_RAW if type(event) is tuple else event.topic] += 1
+        if type(event) is list:
+            counter[MOUSE_RAW] += len(event)
+        else:
+            counter[event.topic] += 1
         yield event

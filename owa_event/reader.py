@@ -51,6 +51,8 @@ MAX_LOG_TIME_NS = 4_102_444_800 * 10**9
 #: Two consecutive messages further apart than this: one of them is outside the recording's real span
 #: (a clock jump), not a pause.
 MAX_SPAN_NS = 7 * 24 * 3600 * 10**9
+#: At most this many Moves per list given by ``Recording.events(moves=True)`` (bounds what a run holds).
+MOVE_RUN_LIMIT = 4096
 #: Screen ``media_ref.pts_ns`` must be below this (int64).
 MAX_PTS_NS = 2**63
 
@@ -333,7 +335,7 @@ class Recording:
         *,
         seen: Counter[str] | None = None,
         moves: bool = False,
-    ) -> Iterator[Event | Move]:
+    ) -> Iterator[Event | list[Move]]:
         """Events of ``topics`` (all when None) with ``start_ns <= timestamp_ns < end_ns``, in time order.
 
         Only kept messages are parsed (invalid JSON raises :class:`RecordingError` naming the
@@ -341,8 +343,9 @@ class Recording:
         filter (all channels are read, unparsed ones cost a record walk); a read of every channel over
         the whole time range also sets :meth:`census`. With ``moves``, each pure relative move
         (:func:`~owa_event.events.is_pure_move`) of a ``mouse/raw`` channel comes as a
-        :data:`~owa_event.events.Move` tuple instead of an Event: the same messages, in the same
-        order, with the same indexes, for a consumer that sums them (the resampler).
+        :data:`~owa_event.events.Move` tuple instead of an Event, consecutive ones in lists (of at most
+        :data:`MOVE_RUN_LIMIT`): the same messages, in the same order, with the same indexes, for a
+        consumer that sums them (the resampler).
         """
         wanted = None if topics is None else set(topics)
         channels = (
@@ -360,6 +363,7 @@ class Recording:
             frozenset(c for c, i in kept.items() if i.topic == MOUSE_RAW) if moves else frozenset()
         )
         lim = MAX_SUMMED_DELTA
+        run: list[Move] = []  # consecutive Moves not yet given
         with self._read_errors():
             stream = self._scan.messages(channels, start_ns, end_ns)
             for log_time, channel_id, data in stream:
@@ -390,13 +394,21 @@ class Recording:
                         x, y = fields.get("last_x", 0), fields.get("last_y", 0)
                         pure = fields.get("button_flags", 0) == 0 and fields.get("us_flags", 0) == 0
                     if pure and type(x) is int and type(y) is int and -lim <= x <= lim and -lim <= y <= lim:
-                        yield (log_time, x, y, data, fields, index, info.message_type)
+                        run.append((log_time, x, y, data, fields, index, info.message_type))
                         index += 1
+                        if len(run) >= MOVE_RUN_LIMIT:
+                            yield run
+                            run = []
                         continue
+                if run:
+                    yield run
+                    run = []
                 if info.screen:
                     data, fields = self._screen(data, fields, info, index, log_time)
                 yield Event(info.topic, log_time, info.message_type, data, fields, index)
                 index += 1
+            if run:
+                yield run
         self._finish_read(stream, kept, channels, start_ns, end_ns, seen)
 
     def _finish_read(

@@ -260,7 +260,7 @@ class _Resampler:
 
 
 def resample(
-    events: Iterable[Event | Move],
+    events: Iterable[Event | Move | list[Move]],
     rates: Mapping[str, float],
     *,
     keyboard_repeat: bool = False,
@@ -274,16 +274,19 @@ def resample(
     while iterating. ``account``, if given, gets every drop (``rule, topic``) and every merged raw
     mouse move as the output is consumed (input and output are the caller's to count).
 
-    The input may hold :data:`~owa_event.events.Move` tuples (a read's pure raw moves) among the
-    events: the output is the same as for their Events (:func:`~owa_event.events.move_event`); only
-    the moves that are emitted are made into Events.
+    The input may hold :data:`~owa_event.events.Move` tuples (a read's pure raw moves), alone or in
+    lists of consecutive ones, among the events: the output is the same as for their Events
+    (:func:`~owa_event.events.move_event`); only the moves that are emitted are made into Events.
     """
     periods = {topic: _period_ns(topic, rate) for topic, rate in rates.items()}
     return _run(events, periods, keyboard_repeat, account if account is not None else Account())
 
 
 def _run(
-    events: Iterable[Event | Move], periods: dict[str, float], keyboard_repeat: bool, account: Account
+    events: Iterable[Event | Move | list[Move]],
+    periods: dict[str, float],
+    keyboard_repeat: bool,
+    account: Account,
 ) -> Iterator[Event]:
     state = _Resampler(periods, keyboard_repeat, account)
     out: list[Event] = []
@@ -291,102 +294,147 @@ def _run(
     raw_period = periods.get(MOUSE_RAW, 0.0)
     raw_topic = MOUSE_RAW if raw_period > 0 else None
     limited = frozenset(topic for topic, period in periods.items() if period > 0)
+    generic = limited - {MOUSE_RAW, MOUSE, KEYBOARD}  # topics under the generic rate limit
+    dues = state.due
     lim = MAX_SUMMED_DELTA
     prev_t = -(2**63)
     # The pending raw accumulation lives in locals while moves are absorbed (the hot case) and is
     # written back to ``state`` before anything else reads it (``synced`` says whether it is there).
     raw_end = -math.inf  # raw_t0 + raw_period of the pending accumulation (-inf: none pending)
     raw_last: Event | Move | None = None
-    seq = raw_seq = sum_x = sum_y = count = 0
+    seq = raw_seq = sum_x = sum_y = count = raw_t0 = 0
     synced = True
+
+    def sync() -> None:
+        nonlocal synced
+        state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
+        state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count
+        state.raw_t0 = raw_t0
+        synced = True
+
+    def general(ev: Event) -> None:
+        """One event by the rules (``state``; its outcome, if released, in ``out``)."""
+        nonlocal seq, raw_last, raw_seq, sum_x, sum_y, count, raw_t0, raw_end, synced
+        if raw_last is not None:
+            # While a raw sum is pending nothing after it can be released: a topic kept whole, or one
+            # under the generic rate limit, is handled inline (what push, _push_generic and release do).
+            topic = ev.topic
+            if topic not in limited:
+                seq += 1
+                heappush(ready, (ev.timestamp_ns, seq, ev))
+                synced = False
+                return
+            if topic in generic:
+                seq += 1
+                synced = False
+                t, period = ev.timestamp_ns, periods[topic]
+                due = dues.get(topic)
+                if due is None:
+                    dues[topic] = t + period / 2
+                elif t >= due:
+                    dues[topic] = max(due + period, t + period / 2)
+                else:
+                    account.drop(RULE_RATE_LIMIT, topic)
+                    return
+                heappush(ready, (t, seq, ev))
+                return
+        if not synced:
+            sync()
+        state.push(ev)
+        state.release(out)
+        seq, raw_last, raw_seq = state.seq, state.raw_last, state.raw_seq
+        sum_x, sum_y, count, raw_t0 = state.raw_sum_x, state.raw_sum_y, state.raw_count, state.raw_t0
+        raw_end = raw_t0 + raw_period if raw_last is not None and raw_topic is not None else -math.inf
+
     for ev in events:
-        if type(ev) is tuple:  # a Move: a pure relative raw move (checked by the read)
-            t = ev[0]
-            if t < prev_t:
-                raise EventOrderError(
-                    f"events out of time order: event #{ev[5]} on {MOUSE_RAW!r} at {t} ns "
-                    f"comes after one at {prev_t} ns"
-                )
-            prev_t = t
-            if t < raw_end:  # absorbed into the pending sum: the hot case
+        if type(ev) is not Event:  # Moves: pure relative raw moves (checked by the read), a run or one
+            for move in ev if type(ev) is list else (ev,):
+                t = move[0]
+                if t < prev_t:
+                    raise EventOrderError(
+                        f"events out of time order: event #{move[5]} on {MOUSE_RAW!r} at {t} ns "
+                        f"comes after one at {prev_t} ns"
+                    )
+                prev_t = t
+                if t < raw_end:  # absorbed into the pending sum: the hot case
+                    seq += 1
+                    raw_last, raw_seq = move, seq
+                    sum_x += move[1]
+                    sum_y += move[2]
+                    count += 1
+                    synced = False
+                    if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
+                        if state.mouse_pending is None:  # the bound is this move: release inline
+                            while ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
+                                yield heappop(ready)[2]
+                            continue
+                        sync()
+                        state.release(out)
+                elif raw_topic is not None:
+                    # A new accumulation starts at this move; the pending one is flushed (what push,
+                    # _push_raw and flush_raw do, inline).
+                    seq += 1
+                    if raw_last is not None:
+                        last = move_event(raw_last) if type(raw_last) is tuple else raw_last
+                        if count > 1:
+                            last = last.replace(last_x=sum_x, last_y=sum_y)
+                        heappush(ready, (last.timestamp_ns, raw_seq, last))
+                        account.merge(MOUSE_RAW, count - 1)
+                    raw_t0, raw_end = t, t + raw_period
+                    raw_last, raw_seq, sum_x, sum_y, count = move, seq, move[1], move[2], 1
+                    synced = False
+                    if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
+                        if state.mouse_pending is None:
+                            while ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
+                                yield heappop(ready)[2]
+                            continue
+                        sync()
+                        state.release(out)
+                else:
+                    general(move_event(move))
+                if out:
+                    yield from out
+                    out.clear()
+            continue
+        t = ev.timestamp_ns
+        if t < prev_t:
+            raise EventOrderError(
+                f"events out of time order: event #{ev.index} on {ev.topic!r} at {t} ns "
+                f"comes after one at {prev_t} ns"
+            )
+        prev_t = t
+        if t < raw_end and ev.topic == raw_topic:
+            # The hot case for Events, inline: a pure relative move absorbed into the pending sum
+            # (the rule of _push_raw; anything else takes the general path below).
+            f = ev.fields
+            x, y = f.get("last_x", 0), f.get("last_y", 0)
+            if (
+                type(x) is int
+                and type(y) is int
+                and -lim <= x <= lim
+                and -lim <= y <= lim
+                and f.get("button_flags", 0) == 0
+                and f.get("us_flags", 0) == 0
+            ):
                 seq += 1
                 raw_last, raw_seq = ev, seq
-                sum_x += ev[1]
-                sum_y += ev[2]
+                sum_x += x
+                sum_y += y
                 count += 1
                 synced = False
+                # only events keyed below this move can be released now (the pending sum's new place)
                 if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
-                    if state.mouse_pending is None:  # the bound is this move: release inline
-                        while ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
-                            yield heappop(ready)[2]
-                        continue
-                    state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
-                    state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count
-                    synced = True
+                    sync()
                     state.release(out)
                     if out:
                         yield from out
                         out.clear()
                 continue
-            ev = move_event(ev)
-        else:
-            t = ev.timestamp_ns
-            if t < prev_t:
-                raise EventOrderError(
-                    f"events out of time order: event #{ev.index} on {ev.topic!r} at {t} ns "
-                    f"comes after one at {prev_t} ns"
-                )
-            prev_t = t
-            if t < raw_end and ev.topic == raw_topic:
-                # The hot case for Events, inline: a pure relative move absorbed into the pending sum
-                # (the rule of _push_raw; anything else takes the general path below).
-                f = ev.fields
-                x, y = f.get("last_x", 0), f.get("last_y", 0)
-                if (
-                    type(x) is int
-                    and type(y) is int
-                    and -lim <= x <= lim
-                    and -lim <= y <= lim
-                    and f.get("button_flags", 0) == 0
-                    and f.get("us_flags", 0) == 0
-                ):
-                    seq += 1
-                    raw_last, raw_seq = ev, seq
-                    sum_x += x
-                    sum_y += y
-                    count += 1
-                    synced = False
-                    # only events keyed below this move can be released now (the pending sum's new place)
-                    if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
-                        state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
-                        state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count
-                        synced = True
-                        state.release(out)
-                        if out:
-                            yield from out
-                            out.clear()
-                    continue
-        if raw_last is not None and ev.topic not in limited:
-            # A topic kept whole while a raw sum is pending: it waits for the sum's place (what push
-            # and release do for it, inline).
-            seq += 1
-            heappush(ready, (t, seq, ev))
-            synced = False
-            continue
-        if not synced:
-            state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
-            state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count
-            synced = True
-        state.push(ev)
-        state.release(out)
-        seq, raw_last, raw_seq = state.seq, state.raw_last, state.raw_seq
-        sum_x, sum_y, count = state.raw_sum_x, state.raw_sum_y, state.raw_count
-        raw_end = state.raw_t0 + raw_period if raw_last is not None and raw_topic is not None else -math.inf
+        general(ev)
         if out:
             yield from out
             out.clear()
     if not synced:
-        state.seq, state.raw_last, state.raw_seq = seq, raw_last, raw_seq
-        state.raw_sum_x, state.raw_sum_y, state.raw_count = sum_x, sum_y, count
+        sync()
     state.release(out, final=True)
     yield from out

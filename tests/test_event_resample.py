@@ -552,6 +552,20 @@ def _as_moves(events: list[Event]) -> list[Event | Move]:
     ]
 
 
+def _in_runs(items: list[Event | Move], cuts: list[bool]) -> list[Event | Move | list[Move]]:
+    """``items`` with consecutive Moves in lists, as a read gives them (a new list where ``cuts`` says)."""
+    out: list[Event | Move | list[Move]] = []
+    for item, cut in zip(items, cuts + [False] * len(items)):
+        if type(item) is tuple:
+            if out and type(out[-1]) is list and not cut:
+                out[-1].append(item)
+            else:
+                out.append([item])
+        else:
+            out.append(item)
+    return out
+
+
 def _same(a: list[Event], b: list[Event]) -> None:
     assert [(e.topic, e.timestamp_ns, e.message_type, e.data, e.fields, e.index) for e in a] == [
         (e.topic, e.timestamp_ns, e.message_type, e.data, e.fields, e.index) for e in b
@@ -571,6 +585,12 @@ def test_property_move_tuples_give_the_same_output_and_account(
     _same(got, want)
     assert got_account == want_account
     assert all(type(e) is Event for e in got)
+    runs_account = Account()
+    cuts = [i % 5 == 4 for i in range(len(inp))]  # some runs cut where no other event is between
+    _same(
+        list(resample(_in_runs(_as_moves(inp), cuts), rates, keyboard_repeat=rep, account=runs_account)), want
+    )
+    assert runs_account == want_account
 
 
 def test_move_tuples_with_other_events_waiting_and_a_tie() -> None:
@@ -616,14 +636,20 @@ def _reference(events: list[Event], rates: dict[str, float], rep: bool, account:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_streams(), st.booleans(), st.booleans())
+@given(_streams(), st.booleans(), st.booleans(), st.sampled_from([0, 1_700_000_000 * S + 123]))
 def test_property_fast_paths_equal_the_rules_alone(
-    stream: tuple[list[Event], dict[str, float]], rep: bool, moves: bool
+    stream: tuple[list[Event], dict[str, float]], rep: bool, moves: bool, epoch: int
 ) -> None:
-    inp, rates = stream
-    inp = [Event(e.topic, e.timestamp_ns, e.message_type, e.data, e.fields, i) for i, e in enumerate(inp)]
+    inp, rates = stream  # times near 0 and near a real epoch (where ns + a period rounds as a float)
+    inp = [
+        Event(e.topic, e.timestamp_ns + epoch, e.message_type, e.data, e.fields, i) for i, e in enumerate(inp)
+    ]
     want_account, got_account = Account(), Account()
     want = _reference(inp, rates, rep, want_account)
-    got = list(resample(_as_moves(inp) if moves else inp, rates, keyboard_repeat=rep, account=got_account))
+    got = list(
+        resample(
+            _in_runs(_as_moves(inp), []) if moves else inp, rates, keyboard_repeat=rep, account=got_account
+        )
+    )
     _same(got, want)
     assert got_account == want_account
