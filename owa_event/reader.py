@@ -359,9 +359,9 @@ class Recording:
         index = 0
         prev: float = math.inf  # no gap before the first message
         lo, hi, gap = MIN_LOG_TIME_NS, MAX_LOG_TIME_NS, MAX_SPAN_NS
-        move_channels = (
-            frozenset(c for c, i in kept.items() if i.topic == MOUSE_RAW) if moves else frozenset()
-        )
+        # mouse/raw channel id -> its message type (the channels whose pure moves come as Moves)
+        move_types = {c: i.message_type for c, i in kept.items() if i.topic == MOUSE_RAW} if moves else {}
+        kept_get, move_type_of = kept.get, move_types.get
         lim = MAX_SUMMED_DELTA
         run: list[Move] = []  # consecutive Moves not yet given
         with self._read_errors():
@@ -375,7 +375,7 @@ class Recording:
                         int(min(prev, log_time)),
                     )
                 prev = log_time
-                info = kept.get(channel_id)
+                info = kept_get(channel_id)
                 if info is None:
                     if channel_id in infos:
                         continue  # a topic not kept (read only to be counted)
@@ -386,7 +386,8 @@ class Recording:
                     raise self._not_json(index, info, log_time, exc) from None
                 if type(fields) is not dict:
                     raise self._not_json(index, info, log_time, None)
-                if channel_id in move_channels:
+                mtype = move_type_of(channel_id)
+                if mtype is not None:
                     try:  # is_pure_move, inline (subscripts: the writer always writes these four fields)
                         x, y = fields["last_x"], fields["last_y"]
                         pure = fields["button_flags"] == 0 and fields["us_flags"] == 0
@@ -394,7 +395,7 @@ class Recording:
                         x, y = fields.get("last_x", 0), fields.get("last_y", 0)
                         pure = fields.get("button_flags", 0) == 0 and fields.get("us_flags", 0) == 0
                     if pure and type(x) is int and type(y) is int and -lim <= x <= lim and -lim <= y <= lim:
-                        run.append((log_time, x, y, data, fields, index, info.message_type))
+                        run.append((log_time, x, y, data, fields, index, mtype))
                         index += 1
                         if len(run) >= MOVE_RUN_LIMIT:
                             yield run
