@@ -359,9 +359,9 @@ class Recording:
         index = 0
         prev: float = math.inf  # no gap before the first message
         lo, hi, gap = MIN_LOG_TIME_NS, MAX_LOG_TIME_NS, MAX_SPAN_NS
-        # mouse/raw channel id -> its message type (the channels whose pure moves come as Moves)
-        move_types = {c: i.message_type for c, i in kept.items() if i.topic == MOUSE_RAW} if moves else {}
-        kept_get, move_type_of = kept.get, move_types.get
+        # The kept mouse/raw channels whose pure moves come as Moves (looked up first: most messages).
+        move_infos = {c: i for c, i in kept.items() if i.topic == MOUSE_RAW} if moves else {}
+        kept_get, move_info_of = kept.get, move_infos.get
         lim = MAX_SUMMED_DELTA
         run: list[Move] = []  # consecutive Moves not yet given
         with self._read_errors():
@@ -375,7 +375,10 @@ class Recording:
                         int(min(prev, log_time)),
                     )
                 prev = log_time
-                info = kept_get(channel_id)
+                info = move_info_of(channel_id)
+                is_move = info is not None
+                if not is_move:
+                    info = kept_get(channel_id)
                 if info is None:
                     if channel_id in infos:
                         continue  # a topic not kept (read only to be counted)
@@ -386,8 +389,7 @@ class Recording:
                     raise self._not_json(index, info, log_time, exc) from None
                 if type(fields) is not dict:
                     raise self._not_json(index, info, log_time, None)
-                mtype = move_type_of(channel_id)
-                if mtype is not None:
+                if is_move:
                     try:  # is_pure_move, inline (subscripts: the writer always writes these four fields)
                         x, y = fields["last_x"], fields["last_y"]
                         pure = fields["button_flags"] == 0 and fields["us_flags"] == 0
@@ -395,7 +397,7 @@ class Recording:
                         x, y = fields.get("last_x", 0), fields.get("last_y", 0)
                         pure = fields.get("button_flags", 0) == 0 and fields.get("us_flags", 0) == 0
                     if pure and type(x) is int and type(y) is int and -lim <= x <= lim and -lim <= y <= lim:
-                        run.append((log_time, x, y, data, fields, index, mtype))
+                        run.append((log_time, x, y, data, fields, index, info.message_type))
                         index += 1
                         if len(run) >= MOVE_RUN_LIMIT:
                             yield run
