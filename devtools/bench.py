@@ -17,6 +17,7 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -331,10 +332,15 @@ def format_line(name: str, result: dict[str, Any], results: dict[str, dict[str, 
         busy = steady_seconds(result)
         extra += f"  ({result['events'] / busy:,.0f} events/s, {result['tokens'] / busy:,.0f} tokens/s)"
     rounds = result.get("round_ratios", [])
-    spread = f"[{min(rounds):.2f}-{max(rounds):.2f}]" if len(rounds) > 1 else ""
+    # the per-round ratios (each round's workload against that round's limit probe): range and median
+    spread = (
+        f"[{min(rounds):.2f}-{max(rounds):.2f}, median {statistics.median(rounds):.2f}]"
+        if len(rounds) > 1
+        else ""
+    )
     return (
         f"  {name:<40} {result['messages']:>9} msgs {rate(result):>10,.0f} msgs/s {rate(result) / limit:>6.3f}"
-        f" of the limit {spread:<11} (CPU: {cpu_rate(result) / cpu_limit:.3f})"
+        f" of the limit {spread:<24} (CPU: {cpu_rate(result) / cpu_limit:.3f})"
         f"  peak {result['peak_rss_mib']:,.0f} MiB (+{result['peak_mib']:,.0f}){extra}"
     )
 
