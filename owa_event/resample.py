@@ -70,7 +70,6 @@ from heapq import heappop, heappush
 from owa_event.account import Account
 from owa_event.events import (
     KEYBOARD,
-    MAX_SUMMED_DELTA,
     MOUSE,
     MOUSE_RAW,
     Event,
@@ -296,7 +295,6 @@ def _run(
     limited = frozenset(topic for topic, period in periods.items() if period > 0)
     generic = limited - {MOUSE_RAW, MOUSE, KEYBOARD}  # topics under the generic rate limit
     dues = state.due
-    lim = MAX_SUMMED_DELTA
     prev_t = -(2**63)
     # The pending raw accumulation lives in locals while moves are absorbed (the hot case) and is
     # written back to ``state`` before anything else reads it (``synced`` says whether it is there).
@@ -363,13 +361,6 @@ def _run(
                     sum_y += move[2]
                     count += 1
                     synced = False
-                    if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
-                        if state.mouse_pending is None:  # the bound is this move: release inline
-                            while ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
-                                yield heappop(ready)[2]
-                            continue
-                        sync()
-                        state.release(out)
                 elif raw_topic is not None:
                     # A new accumulation starts at this move; the pending one is flushed (what push,
                     # _push_raw and flush_raw do, inline).
@@ -383,18 +374,22 @@ def _run(
                     raw_t0, raw_end = t, t + raw_period
                     raw_last, raw_seq, sum_x, sum_y, count = move, seq, move[1], move[2], 1
                     synced = False
-                    if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
-                        if state.mouse_pending is None:
-                            while ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
-                                yield heappop(ready)[2]
-                            continue
+                else:  # raw moves are not summed
+                    general(move_event(move))
+                    if out:
+                        yield from out
+                        out.clear()
+                    continue
+                # The pending sum is now at this move: what waits keyed below it can go out.
+                if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
+                    if state.mouse_pending is None:  # the bound is this move: release inline
+                        while ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
+                            yield heappop(ready)[2]
+                    else:
                         sync()
                         state.release(out)
-                else:
-                    general(move_event(move))
-                if out:
-                    yield from out
-                    out.clear()
+                        yield from out
+                        out.clear()
             continue
         t = ev.timestamp_ns
         if t < prev_t:
@@ -403,33 +398,6 @@ def _run(
                 f"comes after one at {prev_t} ns"
             )
         prev_t = t
-        if t < raw_end and ev.topic == raw_topic:
-            # The hot case for Events, inline: a pure relative move absorbed into the pending sum
-            # (the rule of _push_raw; anything else takes the general path below).
-            f = ev.fields
-            x, y = f.get("last_x", 0), f.get("last_y", 0)
-            if (
-                type(x) is int
-                and type(y) is int
-                and -lim <= x <= lim
-                and -lim <= y <= lim
-                and f.get("button_flags", 0) == 0
-                and f.get("us_flags", 0) == 0
-            ):
-                seq += 1
-                raw_last, raw_seq = ev, seq
-                sum_x += x
-                sum_y += y
-                count += 1
-                synced = False
-                # only events keyed below this move can be released now (the pending sum's new place)
-                if ready and (ready[0][0] < t or (ready[0][0] == t and ready[0][1] < seq)):
-                    sync()
-                    state.release(out)
-                    if out:
-                        yield from out
-                        out.clear()
-                continue
         general(ev)
         if out:
             yield from out
