@@ -82,6 +82,19 @@ def _retire(held: _Held, account: Account) -> None:
         account.drop(RULE_STATE_UNUSED, topic)
 
 
+def check_period(period_ns: int) -> None:
+    """:class:`ValueError` unless ``period_ns`` (a bin's length) is a positive int (not a bool)."""
+    if isinstance(period_ns, bool) or not isinstance(period_ns, int) or period_ns < 1:
+        raise ValueError(f"period_ns must be a positive integer (ns), got {period_ns!r}")
+
+
+def check_roles(state_topics: Sequence[str], action_topics: Sequence[str]) -> None:
+    """:class:`ValueError` when a topic is both a state and an action topic."""
+    overlap = set(state_topics) & set(action_topics)
+    if overlap:
+        raise ValueError(f"topics {sorted(overlap)} are both state and action topics")
+
+
 def bin_events(
     events: Iterable[Event],
     start_ns: int,
@@ -109,13 +122,10 @@ def bin_events(
     events that go in is the caller's. Raises :class:`ValueError` for an event before ``start_ns``,
     at or after ``end_ns``, or earlier than the event before it.
     """
-    if isinstance(period_ns, bool) or not isinstance(period_ns, int) or period_ns < 1:
-        raise ValueError(f"period_ns must be a positive integer (ns), got {period_ns!r}")
+    check_period(period_ns)
     if end_ns is not None and end_ns < start_ns:
         raise ValueError(f"end_ns {end_ns} is before start_ns {start_ns}")
-    overlap = set(state_topics) & set(action_topics)
-    if overlap:
-        raise ValueError(f"topics {sorted(overlap)} are both state and action topics")
+    check_roles(state_topics, action_topics)
     account = account if account is not None else Account()
     stats = counts if counts is not None else BinCounts()
     stats.episodes += 1

@@ -32,7 +32,14 @@ from owa_event.account import Account
 from owa_event.events import EventOrderError, mcap_message_array
 from owa_event.reader import MessageBatch
 
-from .bins import RULE_NOT_BINNED, RULE_STATE_ONLY_IN_DROPPED_BINS, RULE_STATE_UNUSED, BinCounts
+from .bins import (
+    RULE_NOT_BINNED,
+    RULE_STATE_ONLY_IN_DROPPED_BINS,
+    RULE_STATE_UNUSED,
+    BinCounts,
+    check_period,
+    check_roles,
+)
 from .errors import EmptyRunError
 
 #: Role codes per message beyond the state topics' positions ``0 .. len(state topics) - 1``.
@@ -82,11 +89,8 @@ def bin_batches(
     Nothing (no episode) for batches without a message. ``account`` gets each message's fate;
     counting what goes in is the caller's. The messages span less than ``2**62`` ns (146 years; a
     recording's log times lie in 2000-2100)."""
-    if isinstance(period_ns, bool) or not isinstance(period_ns, int) or period_ns < 1:
-        raise ValueError(f"period_ns must be a positive integer (ns), got {period_ns!r}")
-    overlap = set(state_topics) & set(action_topics)
-    if overlap:
-        raise ValueError(f"topics {sorted(overlap)} are both state and action topics")
+    check_period(period_ns)
+    check_roles(state_topics, action_topics)
     binner = _Binner(
         period_ns,
         list(dict.fromkeys(state_topics)),

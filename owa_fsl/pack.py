@@ -114,9 +114,7 @@ class Packer:
             t = event.timestamp_ns
             if not members or t - base > self._max_offset:
                 if members:
-                    seq = self._close(ids, images, screens, members, base)
-                    if seq is not None:
-                        yield seq
+                    yield from self._close(ids, images, screens, members, base)
                     ids, images, screens, members = array.array("i"), [], [], Counter()
                 base = t
             start = len(ids)
@@ -136,9 +134,7 @@ class Packer:
                 continue
             if len(ids) > max_len:  # does not fit: it starts the next sequence (its times from itself)
                 del ids[start:]
-                seq = self._close(ids, images, screens, members, base)
-                if seq is not None:
-                    yield seq
+                yield from self._close(ids, images, screens, members, base)
                 ids, images, screens, members = array.array("i"), [], [], Counter()
                 base = t
                 append_ids(ids, encode(event, base))
@@ -147,9 +143,7 @@ class Packer:
                 images.append(frame_ref(event))
                 screens.append(event)
         if members:
-            seq = self._close(ids, images, screens, members, base)
-            if seq is not None:
-                yield seq
+            yield from self._close(ids, images, screens, members, base)
 
     def _close(
         self,
@@ -158,14 +152,14 @@ class Packer:
         screens: list[Event],
         members: Counter[str],
         base: int,
-    ) -> PackedSequence | None:
-        """The sequence of ``ids`` (padded in place), or None when it is dropped (frameless)."""
+    ) -> Iterator[PackedSequence]:
+        """The sequence of ``ids`` (padded in place), or nothing when it is dropped (frameless)."""
         stats = self.stats
         if self.drop_frameless and not images:
             stats.sequences_dropped_frameless += 1
             for topic, n in members.items():
                 self.account.drop(RULE_FRAMELESS, topic, n)
-            return None
+            return
         n = len(ids)
         pad = self.max_len - n
         stats.sequences += 1
@@ -178,7 +172,7 @@ class Packer:
             if len(self._padding) < pad:
                 self._padding = array.array("i", [self.pad_id]) * self.max_len
             ids.extend(self._padding[:pad])
-        return PackedSequence(
+        yield PackedSequence(
             ids=ids,
             images=images,
             base_ns=base,
